@@ -1,0 +1,68 @@
+"""wdk: durable workflows for Python.
+
+This namespace is what workflow and step code imports. Client-side calls (``start``,
+``get_run``, ...) live in :mod:`wdk.api`.
+"""
+
+from wdk._http import Response
+from wdk._workflow_api import Hook, HookDefinition, create_hook, define_hook, fetch, race, sleep
+from wdk.errors import (
+    BuildError,
+    DurationError,
+    FatalError,
+    HookConflictError,
+    HookNotFoundError,
+    HookPayloadError,
+    ReplayDivergenceError,
+    RetryableError,
+    SandboxError,
+    SerializationError,
+    StepNotRegisteredError,
+    WorkflowError,
+    WorkflowNotRegisteredError,
+    WorkflowRunCancelledError,
+    WorkflowRunFailedError,
+    WorkflowRunNotFoundError,
+    WorldError,
+)
+from wdk.runtime._metadata import (
+    StepMetadata,
+    WorkflowMetadata,
+    get_step_metadata,
+    get_workflow_metadata,
+)
+from wdk.runtime._streams import WritableStream, get_writable
+
+__all__ = [
+    "BuildError",
+    "DurationError",
+    "FatalError",
+    "Hook",
+    "HookConflictError",
+    "HookDefinition",
+    "HookNotFoundError",
+    "HookPayloadError",
+    "ReplayDivergenceError",
+    "RetryableError",
+    "SandboxError",
+    "Response",
+    "SerializationError",
+    "StepMetadata",
+    "StepNotRegisteredError",
+    "WorkflowError",
+    "WorkflowMetadata",
+    "WorkflowNotRegisteredError",
+    "WorkflowRunCancelledError",
+    "WorkflowRunFailedError",
+    "WorkflowRunNotFoundError",
+    "WorldError",
+    "WritableStream",
+    "create_hook",
+    "define_hook",
+    "fetch",
+    "get_step_metadata",
+    "get_workflow_metadata",
+    "get_writable",
+    "race",
+    "sleep",
+]

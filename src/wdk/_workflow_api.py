@@ -1,0 +1,111 @@
+"""The workflow-side API: what ``from wdk import ...`` gives workflow code."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Generator
+from typing import Any, Generic, TypeVar
+
+from wdk._http import FETCH_STEP_ID
+from wdk.errors import HookPayloadError
+from wdk.runtime._concurrency import race, sleep_future
+from wdk.runtime._context import current
+from wdk.runtime._proxies import StepFunction
+from wdk.runtime._scheduler import Future
+
+__all__ = ["Hook", "HookDefinition", "create_hook", "define_hook", "fetch", "race", "sleep"]
+
+T = TypeVar("T")
+
+
+def sleep(duration: Any) -> Future:
+    """Durably sleep for a duration or until an aware ``datetime``.
+
+    Accepts ``"100ms" "30s" "5m" "2h" "1d" "2w"``, seconds, a ``timedelta``, or an aware
+    ``datetime``. No process is held while the run sleeps.
+    """
+    return sleep_future(duration)
+
+
+fetch = StepFunction(FETCH_STEP_ID, name="fetch")
+fetch.__doc__ = "A built-in step doing one HTTP request; returns a serializable Response."
+
+
+class Hook(Generic[T]):
+    """A point where a run waits for payloads sent with ``resume_hook(token, payload)``.
+
+    ``await hook`` gives the next payload; ``async for payload in hook`` gives every payload.
+    Payloads that arrive before the workflow awaits are kept, in order.
+    """
+
+    _guarded_writes = True
+
+    def __init__(self, ctx: Any, cmd: Any) -> None:
+        self._ctx = ctx
+        self._cid = cmd.cid
+        self.token: str = cmd.name
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self._ctx.next_payload(self._cid).__await__()  # type: ignore[no-any-return]
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        value: T = await self._ctx.next_payload(self._cid)
+        return value
+
+    def dispose(self) -> None:
+        """Release the token now (it is released when the run ends anyway)."""
+        self._ctx.dispose_hook(self._cid)
+
+
+def create_hook(*, token: str | None = None, metadata: Any = None) -> Hook[Any]:
+    """Create a hook. Without ``token`` an unguessable one (192 bits) is made."""
+    ctx: Any = current("create_hook()")
+    cmd = ctx.create_hook(token, metadata, "hook")
+    return Hook(ctx, cmd)
+
+
+class HookDefinition(Generic[T]):
+    """A typed hook: ``.create(...)`` in a workflow, ``await .resume(token, payload)`` anywhere.
+
+    ``resume`` validates the payload against the schema and raises ``HookPayloadError`` listing
+    the field errors before anything is stored.
+    """
+
+    def __init__(self, schema: Any) -> None:
+        from pydantic import TypeAdapter
+
+        self.schema = schema
+        self._adapter: Any = TypeAdapter(schema)
+
+    def create(self, *, token: str | None = None, metadata: Any = None) -> Hook[T]:
+        """Create a hook of this type in workflow code."""
+        return create_hook(token=token, metadata=metadata)
+
+    def validate(self, payload: Any) -> T:
+        """The payload validated against the schema, or ``HookPayloadError``."""
+        from pydantic import ValidationError
+
+        try:
+            value: T = self._adapter.validate_python(payload)
+        except ValidationError as exc:
+            errors = [
+                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+            ]
+            details = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors
+            )
+            raise HookPayloadError(f"hook payload rejected: {details}", errors=errors) from None
+        return value
+
+    async def resume(self, token: str, payload: Any, *, world: Any = None) -> Any:
+        """Validate ``payload`` and deliver it to the hook holding ``token``."""
+        from wdk.api import resume_hook
+
+        return await resume_hook(token, self.validate(payload), world=world)
+
+
+def define_hook(schema: Any) -> HookDefinition[Any]:
+    """Define a typed hook at module level (see :class:`HookDefinition`)."""
+    return HookDefinition(schema)

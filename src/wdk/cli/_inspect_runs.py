@@ -1,0 +1,221 @@
+"""``wdk inspect runs|run|events|steps``: readable tables (rich) or ``--json``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from wdk import serde
+from wdk.cli._common import open_cli_world, run_async, to_json, world_option
+from wdk.cli._inspect import inspect
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def _ts(value: float | None) -> str:
+    if not value:
+        return ""
+    return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _decode(data: bytes | None) -> Any:
+    if not data:
+        return None
+    try:
+        return serde.decode(data)
+    except Exception:  # noqa: BLE001 - display only
+        import msgpack
+
+        try:
+            return msgpack.unpackb(data, raw=False)
+        except Exception:  # noqa: BLE001
+            return f"<{len(data)} bytes>"
+
+
+def _run_dict(info: Any) -> dict[str, Any]:
+    return {
+        "run_id": info.run_id,
+        "workflow_id": info.workflow_id,
+        "status": info.status,
+        "created_at": info.created_at,
+        "started_at": info.started_at,
+        "completed_at": info.completed_at,
+        "output": _decode(info.output),
+        "error": _decode(info.error),
+    }
+
+
+@inspect.command("runs")
+@world_option
+@click.option("--workflow", default=None, help="Only runs of this workflow ID.")
+@click.option("--status", default=None, help="Only runs with this status.")
+@click.option("--limit", default=20, show_default=True)
+@json_option
+def runs(
+    world_url: str | None, workflow: str | None, status: str | None, limit: int, as_json: bool
+) -> None:
+    """List runs, newest first."""
+
+    async def main() -> None:
+        world = open_cli_world(world_url)
+        await world.setup()
+        page = await world.list_runs(workflow_id=workflow, status=status, limit=limit)
+        await world.close()
+        if as_json:
+            click.echo(to_json([_run_dict(r) for r in page.runs]))
+            return
+        table = Table(title="runs")
+        for col in ("run id", "workflow", "status", "created", "completed"):
+            table.add_column(col)
+        for r in page.runs:
+            table.add_row(r.run_id, r.workflow_id, r.status, _ts(r.created_at), _ts(r.completed_at))
+        Console().print(table)
+
+    run_async(main)
+
+
+async def _events(world_url: str | None, run_id: str) -> tuple[Any, list[Any]]:
+    from wdk.errors import WorkflowRunNotFoundError
+
+    world = open_cli_world(world_url)
+    await world.setup()
+    info = await world.get_run(run_id)
+    events = await world.read_events(run_id)
+    await world.close()
+    if info is None:
+        raise WorkflowRunNotFoundError(f"no run has id {run_id!r}", run_id=run_id)
+    return info, events
+
+
+@inspect.command("run")
+@click.argument("run_id")
+@world_option
+@json_option
+def run(run_id: str, world_url: str | None, as_json: bool) -> None:
+    """Show one run."""
+
+    async def main() -> None:
+        info, _ = await _events(world_url, run_id)
+        data = _run_dict(info)
+        if as_json:
+            click.echo(to_json(data))
+            return
+        table = Table(title=run_id, show_header=False)
+        for key, value in data.items():
+            table.add_row(
+                key,
+                _ts(value)
+                if key.endswith("_at")
+                else to_json(value)
+                if key in ("output", "error")
+                else str(value),
+            )
+        Console().print(table)
+
+    run_async(main)
+
+
+@inspect.command("events")
+@click.argument("run_id")
+@world_option
+@json_option
+def events(run_id: str, world_url: str | None, as_json: bool) -> None:
+    """Show a run's event log."""
+
+    async def main() -> None:
+        _, evs = await _events(world_url, run_id)
+        rows = [
+            {
+                "seq": e.seq,
+                "type": e.type,
+                "correlation_id": e.correlation_id,
+                "created_at": e.created_at,
+                "data": _decode(e.data),
+            }
+            for e in evs
+        ]
+        if as_json:
+            click.echo(to_json(rows))
+            return
+        table = Table(title=f"events of {run_id}")
+        for col in ("seq", "type", "correlation id", "at", "data"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(
+                str(r["seq"]),
+                r["type"],
+                r["correlation_id"] or "",
+                _ts(r["created_at"]),
+                to_json(r["data"])[:80],
+            )
+        Console().print(table)
+
+    run_async(main)
+
+
+def step_rows(evs: list[Any]) -> list[dict[str, Any]]:
+    """Fold a run's events into one row per step call."""
+    import msgpack
+
+    steps: dict[str, dict[str, Any]] = {}
+    for e in evs:
+        if e.type == "step_created":
+            info = msgpack.unpackb(e.data, raw=False)
+            steps[e.correlation_id] = {
+                "step_id": e.correlation_id,
+                "name": info.get("step"),
+                "status": "pending",
+                "attempts": 0,
+                "created_at": e.created_at,
+                "completed_at": None,
+                "error": None,
+            }
+        row = steps.get(e.correlation_id or "")
+        if row is None:
+            continue
+        if e.type == "step_started":
+            row["status"], row["attempts"] = "running", row["attempts"] + 1
+        elif e.type == "step_retrying":
+            row["status"] = "retrying"
+            row["error"] = str(_decode(e.data).get("error"))
+        elif e.type == "step_completed":
+            row["status"], row["completed_at"] = "completed", e.created_at
+        elif e.type == "step_failed":
+            row["status"], row["completed_at"] = "failed", e.created_at
+            row["error"] = str(_decode(e.data).get("error"))
+    return list(steps.values())
+
+
+@inspect.command("steps")
+@click.argument("run_id")
+@world_option
+@json_option
+def steps(run_id: str, world_url: str | None, as_json: bool) -> None:
+    """Show a run's steps with status and attempts."""
+
+    async def main() -> None:
+        _, evs = await _events(world_url, run_id)
+        rows = step_rows(evs)
+        if as_json:
+            click.echo(to_json(rows))
+            return
+        table = Table(title=f"steps of {run_id}")
+        for col in ("step id", "name", "status", "attempts", "created", "completed", "error"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(
+                r["step_id"],
+                str(r["name"]),
+                r["status"],
+                str(r["attempts"]),
+                _ts(r["created_at"]),
+                _ts(r["completed_at"]),
+                r["error"] or "",
+            )
+        Console().print(table)
+
+    run_async(main)

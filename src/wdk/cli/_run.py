@@ -1,0 +1,151 @@
+"""``wdk run``, ``wdk worker`` and ``wdk cancel``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+
+from wdk.cli._common import (
+    open_cli_world,
+    parse_arg,
+    root_option,
+    run_async,
+    setup_project,
+    to_json,
+    world_option,
+)
+
+
+def _fix_hash_seed() -> None:
+    from wdk.sandbox import ensure_hash_seed
+
+    ensure_hash_seed(sys.argv)
+
+
+def _workflow_id(target: str, project: Any) -> str:
+    from wdk.runtime._loader import relpath_of
+
+    module, sep, name = target.partition(":")
+    if not sep or not module or not name:
+        raise click.BadParameter(
+            f"{target!r}: expected MODULE:FUNCTION, e.g. orders:process_order", param_hint="TARGET"
+        )
+    loc = project.locate(module)
+    if loc is None:
+        roots = ", ".join(map(str, project.roots))
+        raise click.BadParameter(f"module {module!r} not found under {roots}", param_hint="TARGET")
+    return f"workflow//{relpath_of(module, loc.is_package)}//{name}"
+
+
+def _stderr_sink(run_id: str, text: str) -> None:
+    click.echo(text, err=True)
+
+
+@click.command("run")
+@click.argument("target")
+@click.argument("args", nargs=-1)
+@world_option
+@root_option
+@click.option("--concurrency", default=8, show_default=True, help="Steps run at once.")
+def run(
+    target: str,
+    args: tuple[str, ...],
+    world_url: str | None,
+    roots: tuple[Path, ...],
+    concurrency: int,
+) -> None:
+    """Start MODULE:FUNCTION with ARGS (JSON values) and run it to the end in-process.
+
+    Prints the return value as JSON and exits 0, or prints the error (with your file:line)
+    and exits 1.
+    """
+    _fix_hash_seed()
+    project = setup_project(roots)
+    workflow_id = _workflow_id(target, project)
+    values = [parse_arg(i, a) for i, a in enumerate(args)]
+
+    async def main() -> int:
+        from wdk.api import start
+        from wdk.errors import WorkflowRunCancelledError, WorkflowRunFailedError
+        from wdk.runtime import Worker
+
+        world = open_cli_world(world_url)
+        project.workflow_target(workflow_id)  # a clear error now rather than a failed run
+        handle = await start(workflow_id, values, world=world)
+        worker = Worker(world, project, concurrency=concurrency, log_sink=_stderr_sink)
+        outcome: dict[str, Any] = {}
+
+        async def wait() -> None:
+            try:
+                outcome["value"] = await handle.return_value()
+            except (WorkflowRunFailedError, WorkflowRunCancelledError) as exc:
+                outcome["error"] = exc
+            finally:
+                worker.stop()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await worker.run()
+        await world.close()
+        if "error" in outcome:
+            exc = outcome["error"]
+            click.echo(f"run {handle.run_id} failed: {exc}", err=True)
+            stack = getattr(getattr(exc, "cause", None), "stack", "")
+            if stack:
+                click.echo(stack.rstrip(), err=True)
+            return 1
+        click.echo(to_json(outcome.get("value")))
+        return 0
+
+    raise SystemExit(run_async(main))
+
+
+@click.command("worker")
+@world_option
+@root_option
+@click.option(
+    "--concurrency", "-c", default=8, show_default=True, help="Queue slots and inline steps."
+)
+@click.option("--lease", default=30.0, show_default=True, help="Seconds a claimed message is ours.")
+def worker(world_url: str | None, roots: tuple[Path, ...], concurrency: int, lease: float) -> None:
+    """Run queued workflow and step work until SIGTERM (then drain and exit)."""
+    _fix_hash_seed()
+    project = setup_project(roots)
+    logging.basicConfig(
+        level=os.environ.get("WDK_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
+    )
+
+    async def main() -> None:
+        from wdk.runtime import Worker
+
+        world = open_cli_world(world_url)
+        await world.setup()
+        w = Worker(world, project, concurrency=concurrency, lease_s=lease)
+        click.echo(f"wdk worker {w.worker_id} on {world.url} (concurrency {concurrency})", err=True)
+        await w.run(handle_signals=True)
+        await world.close()
+
+    run_async(main)
+
+
+@click.command("cancel")
+@click.argument("run_id")
+@world_option
+def cancel(run_id: str, world_url: str | None) -> None:
+    """Cancel a run: it ends cancelled, in-flight steps are not re-queued."""
+
+    async def main() -> None:
+        from wdk.api import get_run
+
+        world = open_cli_world(world_url)
+        await get_run(run_id, world=world).cancel()
+        click.echo(f"cancelled {run_id}")
+        await world.close()
+
+    run_async(main)

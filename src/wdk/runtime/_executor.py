@@ -1,0 +1,133 @@
+"""Running one step attempt outside the sandbox, and deciding what its outcome means.
+
+Steps are plain Python: async steps run on the worker's event loop, sync steps in a worker
+thread (so a blocking call never stalls other runs). The outcome is one of *completed*,
+*retry at T* or *failed*; the worker turns it into events.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import math
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+
+from wdk import serde
+from wdk._duration import resolve_deadline
+from wdk.errors import FatalError, RetryableError, SerializationError, StepNotRegisteredError
+from wdk.runtime._metadata import StepMetadata, WorkflowMetadata, _step, _workflow
+
+__all__ = ["DEFAULT_MAX_RETRIES", "RetryPolicy", "StepOutcome", "run_step"]
+
+DEFAULT_MAX_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff for steps that raise ordinary exceptions.
+
+    The n-th retry waits ``min(base * factor ** (n - 1), cap)`` seconds. A ``RetryableError``
+    with ``retry_after`` overrides the delay.
+    """
+
+    base: float = 1.0
+    factor: float = 2.0
+    cap: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return min(self.base * self.factor ** max(attempt - 1, 0), self.cap)
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """``status`` is "completed", "retry" or "failed"; ``data`` is the encoded event payload."""
+
+    status: str
+    data: bytes
+    retry_at: float = math.inf
+
+
+def _encode_error(exc: BaseException, at: float, attempt: int, **extra: Any) -> bytes:
+    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    exc.__wdk_stack__ = stack  # type: ignore[attr-defined]
+    try:
+        return serde.encode({"at": at, "error": exc, "attempt": attempt, "stack": stack, **extra})
+    except SerializationError:
+        # The error itself does not serialize (odd attributes): keep its type and message.
+        from wdk.errors import WorkflowError
+
+        fallback = WorkflowError(f"{type(exc).__qualname__}: {exc}")
+        return serde.encode(
+            {"at": at, "error": fallback, "attempt": attempt, "stack": stack, **extra}
+        )
+
+
+async def run_step(
+    fn: Callable[..., Any] | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    meta: StepMetadata,
+    workflow: WorkflowMetadata,
+    max_retries: int,
+    policy: RetryPolicy,
+    clock: Callable[[], float],
+    resolve_error: BaseException | None = None,
+) -> StepOutcome:
+    """Run one attempt and classify it. Never raises for step errors."""
+    attempt = meta.attempt
+    try:
+        if resolve_error is not None:
+            raise resolve_error
+        assert fn is not None
+        ctx = contextvars.copy_context()
+        ctx.run(_step.set, meta)
+        ctx.run(_workflow.set, workflow)
+        if inspect.iscoroutinefunction(fn):
+            result = await _run_async_in(ctx, fn, args, kwargs)
+        else:
+            result = await anyio.to_thread.run_sync(lambda: ctx.run(fn, *args, **kwargs))
+            if inspect.isawaitable(result):
+                result = await result
+    except (FatalError, StepNotRegisteredError) as exc:
+        return StepOutcome("failed", _encode_error(exc, clock(), attempt))
+    except RetryableError as exc:
+        now = clock()
+        if attempt > max_retries:
+            return StepOutcome("failed", _encode_error(exc, now, attempt))
+        retry_at = resolve_deadline(exc.retry_after if exc.retry_after is not None else 1.0, now)
+        return StepOutcome("retry", _encode_error(exc, now, attempt, retry_at=retry_at), retry_at)
+    except Exception as exc:  # noqa: BLE001 - a step's own error is data, not a crash
+        now = clock()
+        if attempt > max_retries:
+            return StepOutcome("failed", _encode_error(exc, now, attempt))
+        retry_at = now + policy.delay(attempt)
+        return StepOutcome("retry", _encode_error(exc, now, attempt, retry_at=retry_at), retry_at)
+    try:
+        data = serde.encode({"at": clock(), "result": result, "attempt": attempt})
+    except SerializationError as exc:
+        err = SerializationError(
+            f"step {meta.step_name} returned a value that cannot be stored: {exc}",
+            path=exc.path,
+            type_name=exc.type_name,
+        )
+        return StepOutcome("failed", _encode_error(err, clock(), attempt))
+    return StepOutcome("completed", data)
+
+
+async def _run_async_in(
+    ctx: contextvars.Context, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    import asyncio
+
+    coro = ctx.run(fn, *args, **kwargs)
+    # Run the coroutine as a task created inside ``ctx`` so the step's context variables
+    # are visible to it and to whatever it awaits.
+    task = ctx.run(asyncio.ensure_future, coro)
+    return await task

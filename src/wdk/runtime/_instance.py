@@ -1,0 +1,547 @@
+"""One workflow run in memory: replayed from its log, advanced by new events.
+
+The invariant everything rests on: **a workflow's decisions are a function of the sequence of
+resolution events** (step completed/failed, wait completed, hook payloads) in log order. After
+each resolution the scheduler runs every task until all are blocked; whatever durable calls
+the code made by then are *commands*. Commands are numbered in call order (their position),
+and their correlation ids derive from the run's seed and that position, so replay assigns the
+same ids.
+
+``*_created`` events in the log only *confirm* commands: when one is read, the code must
+already have made that call (it was written after the code made it). A created event the code
+did not make, or made with another step, is a :class:`~wdk.ReplayDivergenceError`. Because
+created events do not steer the code, their place in the log relative to other runs' writes
+does not matter, and a worker may append them without an ``expect_seq`` guard. A resolution
+applied *before* it is in the log (the fast path that batches "step k completed" with
+"step k+1 created") does need the guard; see the worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random as _random
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from wdk import serde
+from wdk._duration import resolve_deadline
+from wdk.errors import (
+    REPLAY_DIVERGENCE,
+    RUNTIME_ERROR,
+    USER_ERROR,
+    HookConflictError,
+    ReplayDivergenceError,
+    SerializationError,
+    WorkflowError,
+)
+from wdk.runtime._context import _current
+from wdk.runtime._metadata import WorkflowMetadata
+from wdk.runtime._scheduler import Future, Scheduler
+from wdk.worlds.base import Event, EventType, NewEvent
+
+__all__ = ["Command", "Outcome", "WorkflowInstance"]
+
+log = logging.getLogger("wdk.workflow")
+
+_WDK_DIR = str(Path(__file__).resolve().parent.parent)
+
+RESOLUTIONS = frozenset(
+    {
+        EventType.STEP_COMPLETED,
+        EventType.STEP_FAILED,
+        EventType.WAIT_COMPLETED,
+        EventType.HOOK_RECEIVED,
+        EventType.HOOK_CONFLICT,
+    }
+)
+CREATIONS = {
+    EventType.STEP_CREATED: "step",
+    EventType.WAIT_CREATED: "sleep",
+    EventType.HOOK_CREATED: "hook",
+}
+
+
+class _Teardown(BaseException):  # noqa: N818 - a control signal, not an error
+    """Raised into workflow code that keeps calling wdk while its run is torn down."""
+
+
+@dataclass(slots=True)
+class Command:
+    """A durable call the workflow made: a step, a sleep or a hook."""
+
+    kind: str  # "step" | "sleep" | "hook" | "dispose"
+    cid: str
+    position: int
+    name: str  # step id, "sleep", hook token
+    future: Future | None
+    data: bytes | None = None  # the created event's data
+    resume_at: float = 0.0  # sleeps
+    written: bool = False
+    hook: Any = None  # the Hook object for hooks
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How the run ended: ``completed`` with an encoded value, or ``failed`` with an error."""
+
+    status: str  # "completed" | "failed"
+    data: bytes
+
+
+def make_cid(kind: str, seed: bytes, position: int) -> str:
+    """The correlation id of the command at ``position`` (deterministic per run)."""
+    digest = hashlib.blake2b(seed + position.to_bytes(8, "big"), digest_size=10).hexdigest()
+    return f"{kind}_{digest}"
+
+
+@dataclass
+class RunStart:
+    """What ``run_created`` recorded."""
+
+    workflow_id: str
+    input: bytes
+    seed: bytes
+    created_at: float
+
+    @classmethod
+    def from_event(cls, event: Event) -> RunStart:
+        """Decode a ``run_created`` event."""
+        raw = msgpack.unpackb(event.data or b"\x80", raw=False)
+        return cls(
+            raw["workflow_id"],
+            raw["input"],
+            raw.get("seed") or event.run_id.encode(),
+            event.created_at,
+        )
+
+
+@dataclass
+class _Clock:
+    now: float = 0.0
+
+
+@dataclass
+class _HookState:
+    payloads: deque[Any] = field(default_factory=deque)
+    waiters: deque[Future] = field(default_factory=deque)
+    error: BaseException | None = None
+    disposed: bool = False
+
+
+class WorkflowInstance:
+    """A run's workflow coroutine plus everything needed to advance and persist it."""
+
+    def __init__(
+        self,
+        run_id: str,
+        start: RunStart,
+        *,
+        load_workflow: Callable[[WorkflowInstance], Callable[..., Any]],
+        log_sink: Callable[[str, str], None] | None = None,
+        base_url: str = "",
+    ) -> None:
+        self.run_id = run_id
+        self.workflow_id = start.workflow_id
+        self.start_info = start
+        self.seed = start.seed
+        self.started_at = start.created_at
+        self.last_seq = 0
+        self.outcome: Outcome | None = None
+        self.scheduler = Scheduler(is_control_signal=lambda e: isinstance(e, _Teardown))
+        self._clock = _Clock(start.created_at)
+        self._random = _random.Random(start.seed)
+        self._position = 0
+        self._commands: dict[str, Command] = {}
+        self._unwritten: list[Command] = []
+        self._hooks: dict[str, _HookState] = {}
+        self._load_workflow = load_workflow
+        self._log_sink = log_sink
+        self._base_url = base_url
+        self._replaying = False
+        self._replay_until = 0
+        self._teardown = False
+        self._main: Future | None = None
+        self.ended = False  # a terminal event is in the log
+        self.metadata: WorkflowMetadata | None = None
+
+    # -- the WorkflowContext the sandbox and wdk API see -----------------------------------
+    @property
+    def random(self) -> _random.Random:
+        """The run's seeded random generator."""
+        return self._random
+
+    def now(self) -> float:
+        """The workflow clock."""
+        return self._clock.now
+
+    def log(self, text: str) -> None:
+        """``print`` from workflow code: to the sink, silent while replaying."""
+        if self._replaying:
+            return
+        if self._log_sink is not None:
+            self._log_sink(self.run_id, text)
+        else:
+            log.info("[%s] %s", self.run_id, text)
+
+    def _next(self, kind: str) -> tuple[int, str]:
+        if self._teardown:
+            raise _Teardown()
+        self._position += 1
+        return self._position, make_cid(kind, self.seed, self._position)
+
+    def schedule_step(self, step: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future:
+        """A step call from workflow code: returns the future of its result."""
+        position, cid = self._next("step")
+        fut = Future(self.scheduler, cid)
+        try:
+            data = _pack(
+                step=step.step_id,
+                pos=position,
+                args=serde.encode(tuple(args), path="args"),
+                kwargs=serde.encode(dict(kwargs), path="kwargs") if kwargs else None,
+                closure=serde.encode(step.closure_values(), path="closure"),
+                max_retries=getattr(step, "max_retries", None),
+            )
+        except SerializationError as exc:
+            # Deterministic: replay fails the same call the same way, so nothing is written.
+            fut.set_exception(exc)
+            return fut
+        self._add(Command("step", cid, position, step.step_id, fut, data))
+        return fut
+
+    def sleep(self, duration: Any) -> Future:
+        """A durable timer from workflow code."""
+        resume_at = resolve_deadline(duration, self.now())
+        position, cid = self._next("wait")
+        fut = Future(self.scheduler, cid)
+        data = _pack(pos=position, resume_at=resume_at)
+        self._add(Command("sleep", cid, position, "sleep", fut, data, resume_at=resume_at))
+        return fut
+
+    def create_hook(self, token: str | None, metadata: Any, kind: str) -> Command:
+        """Register a hook; payloads are awaited through :meth:`next_payload`."""
+        position, cid = self._next("hook")
+        if token is None:
+            token = hashlib.blake2b(self.seed + b"token" + cid.encode(), digest_size=24).hexdigest()
+        meta = serde.encode(metadata, path="metadata") if metadata is not None else None
+        data = msgpack.packb(
+            {"token": token, "metadata": meta, "kind": kind, "pos": position}, use_bin_type=True
+        )
+        cmd = Command("hook", cid, position, token, None, data)
+        self._hooks[cid] = _HookState()
+        self._add(cmd)
+        return cmd
+
+    def next_payload(self, cid: str) -> Future:
+        """The next payload of a hook (buffered payloads first, in arrival order)."""
+        if self._teardown:
+            raise _Teardown()
+        state = self._hooks[cid]
+        fut = Future(self.scheduler, cid)
+        if state.error is not None:
+            fut.set_exception(state.error)
+        elif state.payloads:
+            fut.set_result(state.payloads.popleft())
+        else:
+            state.waiters.append(fut)
+        return fut
+
+    def dispose_hook(self, cid: str) -> None:
+        """Release a hook's token (written with the next batch of events)."""
+        state = self._hooks.get(cid)
+        if state is None or state.disposed:
+            return
+        state.disposed = True
+        cmd = Command("dispose", cid, -1, "dispose", None)
+        self._unwritten.append(cmd)
+
+    def _add(self, cmd: Command) -> None:
+        self._commands[cmd.cid] = cmd
+        self._unwritten.append(cmd)
+
+    # -- advancing -------------------------------------------------------------------------
+    def feed(self, events: list[Event]) -> None:
+        """Apply events from the log (in seq order) and run the code as far as it goes."""
+        for event in events:
+            if event.seq <= self.last_seq:
+                continue
+            self.last_seq = event.seq
+            if self.outcome is not None:
+                continue
+            if event.type in EventType.RUN_TERMINAL:
+                self.ended = True
+                self.outcome = Outcome(event.type, event.data or b"")
+                continue
+            self._replaying = event.seq <= self._replay_until
+            try:
+                self._apply(
+                    event.type, event.correlation_id, event.data, event.created_at, from_log=True
+                )
+            except _Divergence as div:
+                self.fail_with(div)
+        self._replaying = False
+
+    def apply_new(self, event: NewEvent, at: float) -> None:
+        """Apply an event that is about to be appended (the batching fast path)."""
+        self._apply(event.type, event.correlation_id, event.data, at, from_log=False)
+
+    def mark_replay(self, events: list[Event]) -> None:
+        """Remember up to where a fresh replay re-does work already done (prints stay quiet)."""
+        for event in events:
+            if event.type in CREATIONS or event.type == EventType.RUN_STARTED:
+                self._replay_until = max(self._replay_until, event.seq)
+
+    def _apply(
+        self, etype: str, cid: str | None, data: bytes | None, at: float, *, from_log: bool
+    ) -> None:
+        if etype == EventType.RUN_STARTED:
+            info = serde.decode(data) if data else {}
+            self._clock.now = float(info.get("at", at)) if isinstance(info, dict) else at
+            self._start()
+        elif etype in CREATIONS:
+            self._confirm(etype, cid, data)
+        elif etype in RESOLUTIONS:
+            self._resolve(etype, cid, data, at)
+        elif etype == EventType.HOOK_DISPOSED or etype in (
+            EventType.STEP_STARTED,
+            EventType.STEP_RETRYING,
+        ):
+            return
+        else:
+            return
+        self._run()
+
+    def _start(self) -> None:
+        if self._main is not None:
+            return
+        self.metadata = WorkflowMetadata(
+            workflow_name=self.workflow_id.rsplit("//", 1)[-1],
+            workflow_run_id=self.run_id,
+            workflow_started_at=_utc(self._clock.now),
+            url=f"{self._base_url}/runs/{self.run_id}" if self._base_url else "",
+        )
+        token = _current.set(self)  # type: ignore[arg-type]
+        try:
+            fn = self._load_workflow(self)
+            args = serde.decode(self.start_info.input)
+            posargs, kwargs = _split_args(args)
+            coro = fn(*posargs, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - any failure to start fails the run
+            if isinstance(exc, _Teardown | KeyboardInterrupt | SystemExit):
+                raise
+            self._fail(exc)
+            return
+        finally:
+            _current.reset(token)
+        self._main = self.scheduler.spawn(coro)
+
+    def _confirm(self, etype: str, cid: str | None, data: bytes | None) -> None:
+        kind = CREATIONS[etype]
+        cmd = self._commands.get(cid or "")
+        logged = _unpack(data) if kind != "hook" else msgpack.unpackb(data or b"\x80", raw=False)
+        position = int(logged.get("pos", -1)) if isinstance(logged, dict) else -1
+        expected = _describe(kind, logged)
+        if cmd is None:
+            raise _Divergence(position, expected, self._call_at(position))
+        actual = _describe(
+            cmd.kind, _unpack(cmd.data) if cmd.kind != "hook" else {"token": cmd.name}
+        )
+        if cmd.kind != kind or (kind == "step" and cmd.name != logged.get("step")):
+            raise _Divergence(position, expected, actual)
+        if not cmd.written:
+            cmd.written = True
+            self._unwritten = [c for c in self._unwritten if c is not cmd]
+
+    def _call_at(self, position: int) -> str:
+        for cmd in self._commands.values():
+            if cmd.position == position:
+                return _describe(
+                    cmd.kind, _unpack(cmd.data) if cmd.kind != "hook" else {"token": cmd.name}
+                )
+        return "nothing (the code made no durable call there)"
+
+    def _resolve(self, etype: str, cid: str | None, data: bytes | None, at: float) -> None:
+        cmd = self._commands.get(cid or "")
+        if cmd is None:
+            raise _Divergence(-1, f"{etype} for {cid}", "no call with that id")
+        payload = serde.decode(data) if data else {}
+        self._clock.now = max(self._clock.now, float(payload.get("at", at)))
+        if etype == EventType.STEP_COMPLETED:
+            assert cmd.future is not None
+            cmd.future.set_result(payload.get("result"))
+        elif etype == EventType.STEP_FAILED:
+            assert cmd.future is not None
+            cmd.future.set_exception(_as_exception(payload.get("error")))
+        elif etype == EventType.WAIT_COMPLETED:
+            assert cmd.future is not None
+            cmd.future.set_result(None)
+        elif etype == EventType.HOOK_RECEIVED:
+            state = self._hooks[cmd.cid]
+            value = payload.get("payload")
+            if state.waiters:
+                state.waiters.popleft().set_result(value)
+            else:
+                state.payloads.append(value)
+        elif etype == EventType.HOOK_CONFLICT:
+            state = self._hooks[cmd.cid]
+            cmd.written = True
+            self._unwritten = [c for c in self._unwritten if c is not cmd]
+            state.error = HookConflictError(
+                f"hook token {cmd.name!r} is already held by run {payload.get('run_id')}; "
+                "tokens are unique among live hooks. Use another token, or wait for that run "
+                "to end or dispose its hook.",
+                token=cmd.name,
+                conflicting_run_id=str(payload.get("run_id", "")),
+            )
+            while state.waiters:
+                state.waiters.popleft().set_exception(state.error)
+
+    def _run(self) -> None:
+        if self.outcome is not None or self._main is None:
+            return
+        token = _current.set(self)  # type: ignore[arg-type]
+        try:
+            self.scheduler.run_until_idle()
+        finally:
+            _current.reset(token)
+        main = self._main
+        if main.done():
+            exc = main.exception()
+            if exc is None:
+                try:
+                    self.outcome = Outcome(
+                        "completed", serde.encode(main.result(), path="return value")
+                    )
+                except SerializationError as err:
+                    self._fail(err)
+            else:
+                self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        code = USER_ERROR
+        if isinstance(exc, _Divergence):
+            code = REPLAY_DIVERGENCE
+            exc = exc.error
+        self.outcome = Outcome("failed", encode_run_error(exc, code))
+
+    def fail_with(self, exc: BaseException, code: str = RUNTIME_ERROR) -> None:
+        """End the run failed because the engine could not continue it."""
+        if isinstance(exc, _Divergence):
+            exc, code = exc.error, REPLAY_DIVERGENCE
+        self.outcome = Outcome("failed", encode_run_error(exc, code))
+
+    # -- what to write ---------------------------------------------------------------------
+    def take_unwritten(self) -> list[Command]:
+        """Commands made but not yet in the log (cleared: the caller writes them)."""
+        cmds, self._unwritten = self._unwritten, []
+        return cmds
+
+    def requeue_unwritten(self, cmds: list[Command]) -> None:
+        """Put back commands whose write failed."""
+        self._unwritten = cmds + self._unwritten
+
+    def pending_count(self) -> int:
+        """Durable calls made but not resolved yet."""
+        return sum(
+            1 for c in self._commands.values() if c.future is not None and not c.future.done()
+        )
+
+    def close(self) -> None:
+        """Tear the coroutines down: awaits and durable calls in ``finally`` blocks raise."""
+        self._teardown = True
+        token = _current.set(self)  # type: ignore[arg-type]
+        try:
+            self.scheduler.close()
+        except BaseException:  # noqa: BLE001 - teardown must not fail the worker
+            log.debug("teardown of %s raised", self.run_id, exc_info=True)
+        finally:
+            _current.reset(token)
+
+
+class _Divergence(BaseException):  # noqa: N818 - control signal carrying the user-facing error
+    def __init__(self, position: int, expected: str, actual: str) -> None:
+        self.error = ReplayDivergenceError(
+            f"replay divergence at durable call #{position}: the event log recorded "
+            f"{expected}, but the workflow code now makes {actual}. The workflow's code "
+            "changed while this run was in flight; finish or cancel old runs before changing "
+            "the order of steps, or deploy the change under a new workflow name.",
+            position=position,
+            expected=expected,
+            actual=actual,
+        )
+        super().__init__(str(self.error))
+
+
+def _describe(kind: str, logged: Any) -> str:
+    if not isinstance(logged, dict):
+        return kind
+    if kind == "step":
+        return f"a call to step {logged.get('step')}"
+    if kind == "sleep":
+        return "a sleep"
+    if kind == "hook":
+        return f"a hook (token {logged.get('token')!r})"
+    return kind
+
+
+def _pack(**fields: Any) -> bytes:
+    packed: bytes = msgpack.packb(fields, use_bin_type=True)
+    return packed
+
+
+def _unpack(data: bytes | None) -> dict[str, Any]:
+    if not data:
+        return {}
+    value = msgpack.unpackb(data, raw=False)
+    return value if isinstance(value, dict) else {}
+
+
+def _split_args(args: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if isinstance(args, dict) and set(args) <= {"args", "kwargs"} and "args" in args:
+        return tuple(args["args"]), dict(args.get("kwargs") or {})
+    if isinstance(args, list | tuple):
+        return tuple(args), {}
+    return (args,), {}
+
+
+def _utc(ts: float) -> Any:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def user_stack(exc: BaseException) -> str:
+    """The traceback of ``exc`` without wdk's own frames, so it points at user code."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_WDK_DIR)
+    ]
+    lines = traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "Traceback (most recent call last):\n" + "".join(lines) if frames else "".join(lines)
+
+
+def encode_run_error(exc: BaseException, code: str) -> bytes:
+    """The ``run_failed`` payload: message, code, stack and type of the error."""
+    message = str(exc) or type(exc).__name__
+    stack = getattr(exc, "__wdk_stack__", None) or user_stack(exc)
+    return serde.encode(
+        {
+            "message": message,
+            "code": code,
+            "stack": stack,
+            "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        }
+    )
+
+
+def _as_exception(value: Any) -> BaseException:
+    if isinstance(value, BaseException):
+        return value
+    return WorkflowError(str(value))

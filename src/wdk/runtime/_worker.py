@@ -1,0 +1,622 @@
+"""The worker: claims queue messages and advances runs.
+
+Three message kinds:
+
+* ``workflow`` (key ``wf:<run>``): bring the run's instance up to date with its log, run the
+  code, write the commands it made (and its end, if it ended).
+* ``step`` (key ``step:<run>:<cid>``): run one step attempt and record the outcome.
+* ``timer`` (key ``timer:<run>:<cid>``): a sleep is due; record ``wait_completed``.
+
+Where the speed comes from:
+
+* **Cache**: instances stay in memory between events (LRU), so an n-step run costs O(n), not
+  the O(n^2) of replaying from the top on every event. Replay from the log is the fallback
+  after a restart or on another worker, and gives the same result.
+* **Inline steps**: steps the worker's own runs create are created already leased to it and
+  run at once, with no queue round trip. The queue row stays the source of truth: if the
+  worker dies, the lease expires and another worker runs the step.
+* **One commit per step**: when an inline step finishes and the run's instance is cached and
+  current, the worker applies the completion in memory first and appends "step k completed"
+  together with whatever the code did next ("step k+1 created", or the run's end) in one
+  transaction, guarded by ``expect_seq``. If anything else reached the log meanwhile the guard
+  fails, the instance (now ahead of the log) is dropped, and the completion is recorded on its
+  own; the next workflow pass replays. Both paths write the same log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import msgpack
+
+from wdk import serde
+from wdk.errors import RUNTIME_ERROR, StepNotRegisteredError, WorkflowError
+from wdk.runtime._executor import DEFAULT_MAX_RETRIES, RetryPolicy, run_step
+from wdk.runtime._instance import (
+    Command,
+    RunStart,
+    WorkflowInstance,
+    _Divergence,
+    _Teardown,
+    encode_run_error,
+)
+from wdk.runtime._loader import Project, default_project
+from wdk.runtime._metadata import StepMetadata, WorkflowMetadata
+from wdk.runtime._proxies import step_decorator
+from wdk.worlds.base import (
+    DuplicateEvent,
+    Event,
+    EventType,
+    Message,
+    NewEvent,
+    NewMessage,
+    TokenConflict,
+    World,
+)
+
+__all__ = ["Worker", "load_workflow", "replay"]
+
+log = logging.getLogger("wdk.worker")
+
+KINDS = ("workflow", "step", "timer")
+
+
+def wf_message(run_id: str, not_before: float = 0.0) -> NewMessage:
+    """The wake-up message of a run (one live per run: see NewMessage's dirty flag)."""
+    return NewMessage("workflow", run_id, f"wf:{run_id}", not_before=not_before)
+
+
+@dataclass
+class _StepJob:
+    run_id: str
+    cid: str
+    data: bytes
+    attempt: int
+    message_id: int
+
+
+class Worker:
+    """Runs queued workflow, step and timer work from one world.
+
+    Args:
+        world: where runs live.
+        project: where user code lives (the process-wide default if None).
+        concurrency: queue slots, and the number of steps run inline at once.
+        lease_s: how long a claimed message is ours before another worker may take it;
+            heartbeats extend it while work is in flight.
+        retry_policy: backoff for steps that raise ordinary exceptions.
+        cache_size: how many suspended runs to keep in memory.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        project: Project | None = None,
+        *,
+        worker_id: str | None = None,
+        concurrency: int = 8,
+        lease_s: float = 30.0,
+        retry_policy: RetryPolicy | None = None,
+        cache_size: int = 1000,
+        idle_poll_s: float = 5.0,
+        log_sink: Callable[[str, str], None] | None = None,
+        base_url: str = "",
+        sandbox_config: Any = None,
+    ) -> None:
+        self.world = world
+        self.project = project or default_project()
+        self.worker_id = worker_id or f"w-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.concurrency = max(1, concurrency)
+        self.lease_s = lease_s
+        self.retry_policy = retry_policy or _policy_from_env()
+        self.cache_size = cache_size
+        self.idle_poll_s = idle_poll_s
+        self.log_sink = log_sink
+        self.base_url = base_url
+        self.sandbox_config = sandbox_config
+        self.clock: Callable[[], float] = getattr(world, "clock", time.time)
+        self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
+        self._run_locks: dict[str, anyio.Lock] = {}
+        self._held: set[int] = set()
+        self._inline = 0
+        self._stopping = False
+        self._idle_scopes: set[anyio.CancelScope] = set()
+        self._tg: Any = None
+        self.processed_steps = 0
+
+    # -- loop --------------------------------------------------------------------------------
+    async def run(
+        self, *, until: Callable[[], bool] | None = None, handle_signals: bool = False
+    ) -> None:
+        """Work until :meth:`stop` (or ``until()`` is true after some work).
+
+        With ``handle_signals`` SIGTERM/SIGINT stop claiming new work, let in-flight work
+        finish (graceful drain) and return.
+        """
+        self.project.install_finder()
+        self._until = until
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            if handle_signals:
+                tg.start_soon(self._watch_signals, tg.cancel_scope)
+            tg.start_soon(self._heartbeat)
+            async with anyio.create_task_group() as slots:
+                for _ in range(self.concurrency):
+                    slots.start_soon(self._slot)
+            await self._drain()
+            tg.cancel_scope.cancel()
+
+    def stop(self) -> None:
+        """Stop claiming new work; :meth:`run` returns once in-flight work is done."""
+        self._stopping = True
+        for scope in list(self._idle_scopes):
+            scope.cancel()
+
+    async def _drain(self) -> None:
+        while self._inline > 0:
+            await anyio.sleep(0.01)
+
+    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for _ in signals:
+                log.info("worker %s: draining", self.worker_id)
+                self.stop()
+                return
+
+    def _done(self) -> bool:
+        return self._stopping or (self._until is not None and self._until())
+
+    async def _slot(self) -> None:
+        while not self._done():
+            try:
+                msg = await self.world.claim(KINDS, worker_id=self.worker_id, lease_s=self.lease_s)
+            except Exception:
+                log.exception("claim failed")
+                await anyio.sleep(0.5)
+                continue
+            if msg is None:
+                await self._idle()
+                continue
+            self._held.add(msg.id)
+            try:
+                await self._handle(msg)
+            except Exception:
+                log.exception("worker %s failed handling %s %s", self.worker_id, msg.kind, msg.key)
+            finally:
+                self._held.discard(msg.id)
+
+    async def _idle(self) -> None:
+        if self._done():
+            return
+        timeout = self.idle_poll_s
+        due = await self.world.next_due(KINDS)
+        if due is not None:
+            timeout = max(0.0, min(timeout, due - self.clock()))
+        if timeout > 0:
+            with anyio.CancelScope() as scope:
+                self._idle_scopes.add(scope)
+                try:
+                    await self.world.wait_for_change(["queue"], timeout)
+                finally:
+                    self._idle_scopes.discard(scope)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await anyio.sleep(self.lease_s / 3)
+            for message_id in list(self._held):
+                try:
+                    await self.world.extend_lease(message_id, lease_s=self.lease_s)
+                except Exception:
+                    log.exception("lease extension failed")
+
+    async def _handle(self, msg: Message) -> None:
+        if msg.kind == "workflow":
+            await self._process_run(msg.run_id, ack=[msg.id])
+        elif msg.kind == "step":
+            payload = msgpack.unpackb(msg.payload or b"\x80", raw=False)
+            cid = msg.key.rsplit(":", 1)[-1]
+            await self.world.append(
+                msg.run_id,
+                [
+                    NewEvent(
+                        EventType.STEP_STARTED,
+                        cid,
+                        serde.encode({"attempt": msg.deliveries, "at": self.clock()}),
+                    )
+                ],
+            )
+            await self._execute_step(
+                _StepJob(msg.run_id, cid, msg.payload or b"", msg.deliveries, msg.id)
+            )
+            del payload
+        elif msg.kind == "timer":
+            cid = (msg.payload or b"").decode()
+            at = max(self.clock(), msg.not_before)
+            event = NewEvent(EventType.WAIT_COMPLETED, cid, serde.encode({"at": at}), f"{cid}:d")
+            await self._resolve(msg.run_id, event, at, ack=[msg.id])
+        else:
+            log.warning("unknown message kind %r; dropping", msg.kind)
+            await self.world.ack([msg.id])
+
+    # -- runs ------------------------------------------------------------------------------
+    def _lock(self, run_id: str) -> anyio.Lock:
+        lock = self._run_locks.get(run_id)
+        if lock is None:
+            lock = self._run_locks[run_id] = anyio.Lock()
+        return lock
+
+    def _evict(self, run_id: str) -> None:
+        inst = self._cache.pop(run_id, None)
+        if inst is not None:
+            inst.close()
+
+    def _remember(self, inst: WorkflowInstance) -> None:
+        self._cache[inst.run_id] = inst
+        self._cache.move_to_end(inst.run_id)
+        while len(self._cache) > self.cache_size:
+            _, old = self._cache.popitem(last=False)
+            old.close()
+
+    def _load_workflow(self, inst: WorkflowInstance) -> Callable[..., Any]:
+        return load_workflow(self.project, inst.workflow_id, self.sandbox_config)
+
+    async def _instance(self, run_id: str) -> WorkflowInstance | None:
+        """The run's instance, current with its log; None if the run is over or unknown."""
+        inst = self._cache.get(run_id)
+        if inst is not None:
+            events = await self.world.read_events(run_id, after_seq=inst.last_seq)
+            if any(e.type in EventType.RUN_TERMINAL for e in events):
+                self._evict(run_id)
+                return None
+            self._feed(inst, events)
+            return inst
+        events = await self.world.read_events(run_id)
+        if not events or events[0].type != EventType.RUN_CREATED:
+            return None
+        if any(e.type in EventType.RUN_TERMINAL for e in events):
+            return None
+        inst = WorkflowInstance(
+            run_id,
+            RunStart.from_event(events[0]),
+            load_workflow=self._load_workflow,
+            log_sink=self.log_sink,
+            base_url=self.base_url,
+        )
+        inst.mark_replay(events)
+        self._feed(inst, events)
+        self._remember(inst)
+        return inst
+
+    @staticmethod
+    def _feed(inst: WorkflowInstance, events: list[Event]) -> None:
+        try:
+            inst.feed(events)
+        except _Divergence as div:
+            inst.fail_with(div)
+            inst.last_seq = events[-1].seq if events else inst.last_seq
+
+    async def _process_run(self, run_id: str, ack: list[int]) -> None:
+        async with self._lock(run_id):
+            inst = await self._instance(run_id)
+            if inst is None:
+                await self.world.ack(ack)
+                return
+            pre: list[NewEvent] = []
+            if inst._main is None and inst.outcome is None:
+                at = self.clock()
+                start = NewEvent(
+                    EventType.RUN_STARTED, None, serde.encode({"at": at}), "run:started"
+                )
+                self._apply(inst, start, at)
+                pre.append(start)
+            await self._commit(inst, pre, ack=ack, speculative=bool(pre))
+
+    def _apply(self, inst: WorkflowInstance, event: NewEvent, at: float) -> None:
+        try:
+            inst.apply_new(event, at)
+        except _Divergence as div:
+            inst.fail_with(div)
+
+    async def _resolve(self, run_id: str, event: NewEvent, at: float, ack: list[int]) -> None:
+        """Record a resolution (step done, timer fired).
+
+        When the run's instance is cached and current, the run continues in the same commit.
+        """
+        async with self._lock(run_id):
+            inst = self._cache.get(run_id)
+            if inst is not None and inst.outcome is None:
+                self._apply(inst, event, at)
+                if await self._commit(inst, [event], ack=ack, speculative=True):
+                    return
+            try:
+                await self.world.append(run_id, [event], enqueue=[wf_message(run_id)], ack=ack)
+            except DuplicateEvent:
+                log.info(
+                    "run %s: %s for %s was already recorded; discarding this one",
+                    run_id,
+                    event.type,
+                    event.correlation_id,
+                )
+                await self.world.ack(ack)
+
+    async def _commit(
+        self, inst: WorkflowInstance, pre: list[NewEvent], *, ack: list[int], speculative: bool
+    ) -> bool:
+        """Write ``pre`` plus the instance's new commands (or its end).
+
+        Returns False if the speculative write lost a race: the instance is dropped and the
+        caller records ``pre`` on its own.
+        """
+        run_id = inst.run_id
+        for _ in range(20):
+            if inst.ended:
+                self._evict(run_id)
+                await self.world.ack(ack)
+                return True
+            cmds = inst.take_unwritten()
+            events = list(pre)
+            enqueue: list[NewMessage] = []
+            inline: list[Command] = []
+            if inst.outcome is not None:
+                etype = (
+                    EventType.RUN_COMPLETED
+                    if inst.outcome.status == "completed"
+                    else EventType.RUN_FAILED
+                )
+                events.append(NewEvent(etype, None, inst.outcome.data, "run:end"))
+            else:
+                for cmd in cmds:
+                    self._command_events(run_id, cmd, events, enqueue, inline)
+            if not events:
+                if ack:
+                    await self.world.ack(ack)
+                return True
+            try:
+                seq = await self.world.append(
+                    run_id, events, enqueue=enqueue, ack=ack, expect_seq=inst.last_seq
+                )
+            except TokenConflict as conflict:
+                inst.requeue_unwritten(cmds)
+                if speculative:
+                    self._evict(run_id)
+                    return False
+                await self._record_conflict(inst, conflict)
+                continue
+            except DuplicateEvent:
+                inst.requeue_unwritten(cmds)
+                if speculative:
+                    self._evict(run_id)
+                    return False
+                # Someone appended meanwhile. The instance did not run ahead of the log, so
+                # read what is new and try again.
+                self._feed(inst, await self.world.read_events(run_id, after_seq=inst.last_seq))
+                continue
+            inst.last_seq = seq
+            for cmd in cmds:
+                cmd.written = True
+            if inst.outcome is not None:
+                self._evict(run_id)
+                self._run_locks.pop(run_id, None)
+            for cmd in inline:
+                await self._start_inline(run_id, cmd)
+            return True
+        raise WorkflowError(f"run {run_id}: could not write its progress after 20 attempts")
+
+    def _command_events(
+        self,
+        run_id: str,
+        cmd: Command,
+        events: list[NewEvent],
+        enqueue: list[NewMessage],
+        inline: list[Command],
+    ) -> None:
+        cid = cmd.cid
+        if cmd.kind == "step":
+            events.append(NewEvent(EventType.STEP_CREATED, cid, cmd.data, f"{cid}:c"))
+            key = f"step:{run_id}:{cid}"
+            if self._inline + len(inline) < self.concurrency and not self._done():
+                enqueue.append(
+                    NewMessage(
+                        "step", run_id, key, cmd.data, lease_to=self.worker_id, lease_s=self.lease_s
+                    )
+                )
+                events.append(
+                    NewEvent(
+                        EventType.STEP_STARTED,
+                        cid,
+                        serde.encode({"attempt": 1, "at": self.clock()}),
+                    )
+                )
+                inline.append(cmd)
+            else:
+                enqueue.append(NewMessage("step", run_id, key, cmd.data))
+        elif cmd.kind == "sleep":
+            events.append(NewEvent(EventType.WAIT_CREATED, cid, cmd.data, f"{cid}:c"))
+            enqueue.append(
+                NewMessage(
+                    "timer", run_id, f"timer:{run_id}:{cid}", cid.encode(), not_before=cmd.resume_at
+                )
+            )
+        elif cmd.kind == "hook":
+            events.append(NewEvent(EventType.HOOK_CREATED, cid, cmd.data, f"{cid}:c"))
+        elif cmd.kind == "dispose":
+            events.append(NewEvent(EventType.HOOK_DISPOSED, cid, None, f"{cid}:x"))
+
+    async def _record_conflict(self, inst: WorkflowInstance, conflict: TokenConflict) -> None:
+        """Turn a hook whose token is taken into a ``hook_conflict`` resolution."""
+        cmds = inst.take_unwritten()
+        inst.requeue_unwritten(cmds)
+        for cmd in cmds:
+            if cmd.kind == "hook" and cmd.name == conflict.token:
+                event = NewEvent(
+                    EventType.HOOK_CONFLICT,
+                    cmd.cid,
+                    serde.encode(
+                        {"at": self.clock(), "token": conflict.token, "run_id": conflict.run_id}
+                    ),
+                    f"{cmd.cid}:c",
+                )
+                inst.requeue_unwritten([c for c in inst.take_unwritten() if c is not cmd])
+                await self.world.append(inst.run_id, [event], enqueue=[wf_message(inst.run_id)])
+                cmd.written = True
+                self._feed(inst, await self.world.read_events(inst.run_id, after_seq=inst.last_seq))
+                return
+
+    # -- steps -----------------------------------------------------------------------------
+    async def _start_inline(self, run_id: str, cmd: Command) -> None:
+        msg = await self.world.get_message(f"step:{run_id}:{cmd.cid}")
+        if msg is None:
+            return
+        assert cmd.data is not None
+        self._inline += 1
+        self._held.add(msg.id)
+        job = _StepJob(run_id, cmd.cid, cmd.data, 1, msg.id)
+
+        async def go() -> None:
+            try:
+                await self._execute_step(job)
+            except Exception:
+                log.exception("inline step %s of %s failed to record", job.cid, run_id)
+            finally:
+                self._held.discard(msg.id)
+                self._inline -= 1
+
+        self._tg.start_soon(go)
+
+    async def _execute_step(self, job: _StepJob) -> None:
+        info = msgpack.unpackb(job.data, raw=False)
+        step_id = info["step"]
+        fn: Any = None
+        resolve_error: BaseException | None = None
+        max_retries = DEFAULT_MAX_RETRIES
+        try:
+            closure = serde.decode(info["closure"]) if info.get("closure") else {}
+            fn = self.project.step_callable(step_id, closure)
+            args = tuple(serde.decode(info["args"]))
+            kwargs = serde.decode(info["kwargs"]) if info.get("kwargs") else {}
+            declared = getattr(fn, "max_retries", None)
+            if declared is None:
+                declared = info.get("max_retries")
+            if declared is None:
+                step_info = self.project.step_info(step_id)
+                declared = getattr(step_info, "max_retries", None)
+            if isinstance(declared, int) and declared >= 0:
+                max_retries = declared
+        except StepNotRegisteredError as exc:
+            resolve_error, args, kwargs = exc, (), {}
+        except Exception as exc:  # noqa: BLE001 - loading a step is part of its attempt
+            resolve_error, args, kwargs = exc, (), {}
+        now = self.clock()
+        inst = self._cache.get(job.run_id)
+        wf_meta = (inst.metadata if inst is not None else None) or WorkflowMetadata(
+            workflow_name="", workflow_run_id=job.run_id, workflow_started_at=_utc(now), url=""
+        )
+        meta = StepMetadata(
+            step_id=job.cid,
+            step_name=step_id.rsplit("//", 1)[-1],
+            attempt=job.attempt,
+            step_started_at=_utc(now),
+        )
+        outcome = await run_step(
+            fn,
+            args,
+            kwargs,
+            meta=meta,
+            workflow=wf_meta,
+            max_retries=max_retries,
+            policy=self.retry_policy,
+            clock=self.clock,
+            resolve_error=resolve_error,
+        )
+        self.processed_steps += 1
+        cid = job.cid
+        if outcome.status == "retry":
+            await self.world.append(
+                job.run_id, [NewEvent(EventType.STEP_RETRYING, cid, outcome.data)]
+            )
+            await self.world.release(job.message_id, not_before=outcome.retry_at)
+            return
+        etype = EventType.STEP_COMPLETED if outcome.status == "completed" else EventType.STEP_FAILED
+        at = float(serde.decode(outcome.data)["at"])
+        await self._resolve(
+            job.run_id, NewEvent(etype, cid, outcome.data, f"{cid}:d"), at, ack=[job.message_id]
+        )
+
+    # -- helpers for clients ---------------------------------------------------------------
+    async def cancel_run(self, run_id: str) -> None:
+        """Append ``run_cancelled`` (idempotent) and drop the cached instance."""
+        try:
+            await self.world.append(
+                run_id, [NewEvent(EventType.RUN_CANCELLED, None, None, "run:end")]
+            )
+        except DuplicateEvent:
+            pass
+        self._evict(run_id)
+
+
+def load_workflow(project: Project, workflow_id: str, sandbox_config: Any = None) -> Callable[..., Any]:
+    """The workflow function of ``workflow_id``, from a fresh sandbox (one per run)."""
+    from wdk.sandbox import WorkflowSandbox
+
+    module_name, qualname = project.workflow_target(workflow_id)
+    kwargs: dict[str, Any] = {"injected": {"__wdk_step__": step_decorator}}
+    if sandbox_config is not None:
+        kwargs["config"] = sandbox_config
+    sandbox = WorkflowSandbox(project.workflow_bundle, **kwargs)
+    module = sandbox.import_module(module_name)
+    obj: Any = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj  # type: ignore[no-any-return]
+
+
+async def replay(world: World, run_id: str, project: Project | None = None) -> Any:
+    """Re-run a run's workflow code against its log alone (no cache, no writes).
+
+    Returns the instance's outcome (None if the log does not reach the run's end): for a
+    finished run it must equal what the live run recorded.
+    """
+    events = await world.read_events(run_id)
+    if not events:
+        return None
+    proj = project or default_project()
+    inst = WorkflowInstance(
+        run_id,
+        RunStart.from_event(events[0]),
+        load_workflow=lambda i: load_workflow(proj, i.workflow_id),
+        log_sink=lambda _run, _text: None,
+    )
+    try:
+        inst.mark_replay(events)
+        inst.feed([e for e in events if e.type not in EventType.RUN_TERMINAL])
+        return inst.outcome
+    finally:
+        inst.close()
+
+
+def _utc(ts: float) -> Any:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def _policy_from_env() -> RetryPolicy:
+    base = os.environ.get("WDK_RETRY_BASE")
+    return RetryPolicy(base=float(base)) if base else RetryPolicy()
+
+
+def failed_payload(exc: BaseException) -> bytes:
+    """A ``run_failed`` payload for an engine error."""
+    return encode_run_error(exc, RUNTIME_ERROR)
+
+
+_ = _Teardown

@@ -1,0 +1,151 @@
+"""Versioned schema migrations for the PostgreSQL world.
+
+Each migration is a list of SQL statements with ``{s}`` standing for the quoted schema name.
+Migrations are numbered from 1, applied in order, each in its own transaction together with its
+row in ``schema_migrations``. A transaction-scoped advisory lock on a constant key serialises
+every migrator (``PostgresWorld.setup()`` in many workers, ``wdk db migrate``), so running them
+concurrently is safe: the second one waits, then finds nothing left to do.
+
+Never edit a migration that has shipped; append a new one.
+"""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+
+__all__ = ["MIGRATIONS", "LOCK_KEY", "migrate", "quote_schema"]
+
+#: ``pg_advisory_xact_lock`` key shared by every wdk migrator ("wdk" + "mig" in ASCII).
+LOCK_KEY = 0x77646B6D6967
+
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+MIGRATIONS: list[list[str]] = [
+    # 1: the event log, the runs view, hooks, the queue and streams.
+    [
+        """CREATE TABLE {s}.runs (
+            run_id text PRIMARY KEY,
+            workflow_id text NOT NULL,
+            status text NOT NULL,
+            created_at double precision NOT NULL,
+            started_at double precision,
+            completed_at double precision,
+            input bytea,
+            output bytea,
+            error bytea
+        )""",
+        "CREATE INDEX runs_newest ON {s}.runs (created_at DESC, run_id DESC)",
+        "CREATE INDEX runs_workflow ON {s}.runs (workflow_id, created_at DESC, run_id DESC)",
+        "CREATE INDEX runs_status ON {s}.runs (status, created_at DESC, run_id DESC)",
+        # One row per run holding its last seq: appenders lock it (upsert), so seqs are dense
+        # and two appenders to one run serialise while appenders to other runs do not.
+        """CREATE TABLE {s}.run_seq (
+            run_id text PRIMARY KEY,
+            last_seq bigint NOT NULL
+        )""",
+        """CREATE TABLE {s}.events (
+            run_id text NOT NULL,
+            seq bigint NOT NULL,
+            type text NOT NULL,
+            correlation_id text,
+            data bytea,
+            created_at double precision NOT NULL,
+            dedup_key text,
+            PRIMARY KEY (run_id, seq)
+        )""",
+        # Exactly-once recording: the database, not the application, refuses a second event
+        # with the same key in a run.
+        """CREATE UNIQUE INDEX events_dedup ON {s}.events (run_id, dedup_key)
+            WHERE dedup_key IS NOT NULL""",
+        """CREATE TABLE {s}.hooks (
+            id bigserial PRIMARY KEY,
+            run_id text NOT NULL,
+            correlation_id text NOT NULL,
+            token text NOT NULL,
+            metadata bytea,
+            kind text NOT NULL,
+            created_at double precision NOT NULL,
+            disposed_at double precision
+        )""",
+        # Token uniqueness among live hooks, enforced by the database.
+        "CREATE UNIQUE INDEX hooks_live_token ON {s}.hooks (token) WHERE disposed_at IS NULL",
+        "CREATE INDEX hooks_live_run ON {s}.hooks (run_id, id) WHERE disposed_at IS NULL",
+        # Every row is live (acked messages are deleted), so the key is simply unique.
+        """CREATE TABLE {s}.queue (
+            id bigserial PRIMARY KEY,
+            kind text NOT NULL,
+            run_id text NOT NULL,
+            key text NOT NULL UNIQUE,
+            payload bytea,
+            not_before double precision NOT NULL,
+            lease_until double precision,
+            owner text,
+            deliveries integer NOT NULL DEFAULT 0,
+            dirty boolean NOT NULL DEFAULT false,
+            dirty_not_before double precision,
+            created_at double precision NOT NULL
+        )""",
+        "CREATE INDEX queue_due ON {s}.queue (not_before, id)",
+        "CREATE INDEX queue_run ON {s}.queue (run_id)",
+        """CREATE TABLE {s}.streams (
+            run_id text NOT NULL,
+            namespace text NOT NULL,
+            tail integer NOT NULL DEFAULT -1,
+            closed boolean NOT NULL DEFAULT false,
+            created_at double precision NOT NULL,
+            PRIMARY KEY (run_id, namespace)
+        )""",
+        """CREATE TABLE {s}.chunks (
+            run_id text NOT NULL,
+            namespace text NOT NULL,
+            idx integer NOT NULL,
+            data bytea NOT NULL,
+            created_at double precision NOT NULL,
+            PRIMARY KEY (run_id, namespace, idx)
+        )""",
+    ],
+]
+
+
+def quote_schema(schema: str) -> str:
+    """Validate a schema name and return it as a quoted SQL identifier.
+
+    Only plain identifiers (letters, digits, underscore; at most 63 bytes) are accepted, so the
+    quoted name can be spliced into SQL text safely and prepared statements stay reusable.
+    """
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"invalid PostgreSQL schema name {schema!r}: use [A-Za-z_][A-Za-z0-9_]*")
+    return f'"{schema}"'
+
+
+async def migrate(conn: psycopg.AsyncConnection[object], schema: str) -> list[int]:
+    """Bring ``schema`` up to the latest migration; return the versions applied now.
+
+    ``conn`` must be in autocommit mode; each migration runs in its own transaction.
+    """
+    s = quote_schema(schema)
+    applied: list[int] = []
+    for version, statements in enumerate(MIGRATIONS, start=1):
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+            await conn.execute(
+                f"""CREATE TABLE IF NOT EXISTS {s}.schema_migrations (
+                    version integer PRIMARY KEY,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )"""
+            )
+            cur = await conn.execute(
+                f"SELECT 1 FROM {s}.schema_migrations WHERE version = %s", (version,)
+            )
+            if await cur.fetchone() is not None:
+                continue
+            for statement in statements:
+                await conn.execute(statement.format(s=s))  # type: ignore[arg-type]
+            await conn.execute(
+                f"INSERT INTO {s}.schema_migrations (version) VALUES (%s)", (version,)
+            )
+            applied.append(version)
+    return applied

@@ -1,0 +1,192 @@
+"""The durable queue of the PostgreSQL world, as SQL run on a caller's connection.
+
+Every row of ``queue`` is live (pending or leased); acknowledging deletes it, so the plain
+``UNIQUE (key)`` constraint is the idempotency rule "one live message per key". A message is
+visible when ``not_before <= now`` and it is not leased (``lease_until`` null or reached). Claims
+lock the chosen row with ``FOR UPDATE SKIP LOCKED``: concurrent claimers skip each other's
+candidates instead of queueing behind them, and never both get one message.
+
+Enqueuing a key that is already live adds no row. If the live message is pending its
+``not_before`` moves earlier when the new one is due sooner (a run woken by a hook must not
+wait for an older delayed wake-up) and, with ``lease_to``, it is leased to that worker; if it
+is leased (claimed and not acked or released, even when the lease has expired) it is marked
+*dirty*. Acknowledging a dirty message re-shows it (at the earliest ``not_before`` asked for
+meanwhile, ``deliveries`` back to 0) instead of deleting it; a claim or a release clears the
+mark. These rules match the memory and SQLite worlds; the conformance suite pins them.
+
+All times are the world's clock, passed in as parameters: the SQL never reads ``now()``, so
+tests can drive leases with a fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from wdk.worlds.base import Message, NewMessage
+
+__all__ = ["QueueSQL"]
+
+_COLUMNS = "id, kind, run_id, key, payload, not_before, deliveries, lease_until, owner"
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    mid, kind, run_id, key, payload, not_before, deliveries, lease_until, owner = row
+    return Message(
+        id=mid,
+        kind=kind,
+        run_id=run_id,
+        key=key,
+        payload=bytes(payload) if payload is not None else None,
+        not_before=not_before,
+        deliveries=deliveries,
+        lease_until=lease_until if lease_until is not None else 0.0,
+        owner=owner,
+    )
+
+
+class QueueSQL:
+    """Queue statements for one schema. Methods run on the connection they are given."""
+
+    def __init__(self, quoted_schema: str, channel: str) -> None:
+        q = f"{quoted_schema}.queue"
+        # ack and release are single statements (no transaction round trips); they NOTIFY
+        # the queue channel themselves, in the same commit, when a message becomes visible.
+        notify = f"SELECT pg_notify('{channel}', 'queue')"
+        self._enqueue = f"""
+            INSERT INTO {q} AS m
+                (kind, run_id, key, payload, not_before, lease_until, owner, deliveries,
+                 created_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (key) DO UPDATE SET
+                not_before = CASE WHEN m.owner IS NULL
+                    THEN least(m.not_before, excluded.not_before) ELSE m.not_before END,
+                owner = CASE WHEN m.owner IS NULL THEN excluded.owner ELSE m.owner END,
+                lease_until = CASE WHEN m.owner IS NULL
+                    THEN excluded.lease_until ELSE m.lease_until END,
+                deliveries = m.deliveries + CASE WHEN m.owner IS NULL
+                    THEN excluded.deliveries ELSE 0 END,
+                dirty = m.dirty OR m.owner IS NOT NULL,
+                dirty_not_before = CASE WHEN m.owner IS NULL THEN m.dirty_not_before
+                    ELSE least(m.dirty_not_before, excluded.not_before) END"""
+        self._ack = f"""
+            WITH gone AS (DELETE FROM {q} WHERE id = ANY(%(ids)s) AND NOT dirty RETURNING id),
+            shown AS (
+                UPDATE {q} SET dirty = false, lease_until = NULL, owner = NULL,
+                    deliveries = 0, not_before = coalesce(dirty_not_before, not_before),
+                    dirty_not_before = NULL
+                WHERE id = ANY(%(ids)s) AND dirty RETURNING id),
+            note AS ({notify} WHERE EXISTS (SELECT FROM shown))
+            SELECT (SELECT count(*) FROM shown), (SELECT count(*) FROM note)"""
+        self._claim = f"""
+            UPDATE {q} SET lease_until = %(until)s, owner = %(owner)s,
+                deliveries = deliveries + 1, dirty = false, dirty_not_before = NULL
+            WHERE id = (
+                SELECT id FROM {q}
+                WHERE kind = ANY(%(kinds)s) AND not_before <= %(now)s
+                    AND (lease_until IS NULL OR lease_until <= %(now)s)
+                ORDER BY not_before, id
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED)
+            RETURNING {_COLUMNS}"""
+        self._release = f"""
+            WITH done AS (
+                UPDATE {q} SET lease_until = NULL, owner = NULL,
+                    not_before = least(%s, dirty_not_before), dirty = false,
+                    dirty_not_before = NULL
+                WHERE id = %s RETURNING id),
+            note AS ({notify} WHERE EXISTS (SELECT FROM done))
+            SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM note)"""
+        self._extend = f"""
+            UPDATE {q} SET lease_until = %s WHERE id = %s AND owner IS NOT NULL"""
+        self._get = f"SELECT {_COLUMNS} FROM {q} WHERE key = %s"
+        self._next_due = f"""
+            SELECT min(not_before) FROM {q}
+            WHERE kind = ANY(%(kinds)s) AND (lease_until IS NULL OR lease_until <= %(now)s)"""
+        self._drop_run = f"DELETE FROM {q} WHERE run_id = %s"
+
+    async def enqueue(
+        self, conn: psycopg.AsyncConnection[Any], messages: Sequence[NewMessage], now: float
+    ) -> bool:
+        """Insert ``messages`` (idempotently by key); True if one may be claimable now."""
+        if not messages:
+            return False
+        rows = []
+        for m in messages:
+            leased = m.lease_to is not None
+            rows.append(
+                (
+                    m.kind,
+                    m.run_id,
+                    m.key,
+                    m.payload,
+                    m.not_before or now,
+                    now + m.lease_s if leased else None,
+                    m.lease_to,
+                    1 if leased else 0,
+                    now,
+                )
+            )
+        async with conn.cursor() as cur:
+            await cur.executemany(self._enqueue, rows)
+        return any(m.lease_to is None for m in messages)
+
+    async def ack(self, conn: psycopg.AsyncConnection[Any], ids: Sequence[int]) -> bool:
+        """Delete (or re-show when dirty) these messages; True if one was re-shown.
+
+        A re-show NOTIFYs the queue channel in the same statement.
+        """
+        if not ids:
+            return False
+        cur = await conn.execute(self._ack, {"ids": list(ids)})
+        row = await cur.fetchone()
+        return bool(row and row[0])
+
+    async def claim(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        kinds: Sequence[str],
+        worker_id: str,
+        lease_s: float,
+        now: float,
+    ) -> Message | None:
+        """Lease the visible message with the earliest ``not_before``, or None."""
+        params = {"kinds": list(kinds), "now": now, "until": now + lease_s, "owner": worker_id}
+        cur = await conn.execute(self._claim, params)
+        row = await cur.fetchone()
+        return _message(row) if row else None
+
+    async def release(
+        self, conn: psycopg.AsyncConnection[Any], message_id: int, not_before: float
+    ) -> bool:
+        """Unlease a message, visible again at ``not_before`` (NOTIFYing); False if gone."""
+        cur = await conn.execute(self._release, (not_before, message_id))
+        row = await cur.fetchone()
+        return bool(row and row[0])
+
+    async def extend(
+        self, conn: psycopg.AsyncConnection[Any], message_id: int, until: float
+    ) -> bool:
+        """Push a leased message's lease to ``until``; False if it is gone or unleased."""
+        cur = await conn.execute(self._extend, (until, message_id))
+        return cur.rowcount > 0
+
+    async def get(self, conn: psycopg.AsyncConnection[Any], key: str) -> Message | None:
+        """The live message with ``key``."""
+        cur = await conn.execute(self._get, (key,))
+        row = await cur.fetchone()
+        return _message(row) if row else None
+
+    async def next_due(
+        self, conn: psycopg.AsyncConnection[Any], kinds: Sequence[str], now: float
+    ) -> float | None:
+        """Earliest ``not_before`` among unleased (or lease-expired) messages of ``kinds``."""
+        cur = await conn.execute(self._next_due, {"kinds": list(kinds), "now": now})
+        row = await cur.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def drop_run(self, conn: psycopg.AsyncConnection[Any], run_id: str) -> None:
+        """Delete every message of a finished run (acks in the same append become no-ops)."""
+        await conn.execute(self._drop_run, (run_id,))

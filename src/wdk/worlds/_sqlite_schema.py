@@ -1,0 +1,188 @@
+"""The SQLite world's schema and its hot-path SQL, kept apart from the connection logic.
+
+Every statement is a constant string so that the sqlite3 module's statement cache prepares it
+once per connection; ``?`` placeholders only, nothing interpolated from data.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "bucket", "in_list"]
+
+SCHEMA_VERSION = 1
+
+SCHEMA = (
+    # The event log. seq is dense per run; dedup keys are unique per run when set.
+    """CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        correlation_id TEXT,
+        data BLOB,
+        dedup_key TEXT,
+        created_at REAL NOT NULL,
+        UNIQUE (run_id, seq)
+    )""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS events_dedup
+        ON events (run_id, dedup_key) WHERE dedup_key IS NOT NULL""",
+    # The runs view, maintained from run events inside the appending transaction.
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY,
+        workflow_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        completed_at REAL,
+        input BLOB,
+        output BLOB,
+        error BLOB
+    )""",
+    "CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at, run_id)",
+    "CREATE INDEX IF NOT EXISTS runs_workflow ON runs (workflow_id, created_at, run_id)",
+    "CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created_at, run_id)",
+    # Live hooks only: disposing one deletes its row, which frees the token.
+    """CREATE TABLE IF NOT EXISTS hooks (
+        id INTEGER PRIMARY KEY,
+        token TEXT NOT NULL UNIQUE,
+        run_id TEXT NOT NULL,
+        correlation_id TEXT NOT NULL,
+        metadata BLOB,
+        kind TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (run_id, correlation_id)
+    )""",
+    # Live messages only (acked ones are deleted), so UNIQUE(key) is "one live message per
+    # key". AUTOINCREMENT: an id is never reused, so a stale ack cannot hit a new message.
+    # lease_until = 0 and owner NULL when not leased; dirty = earliest not_before asked for
+    # while leased (NULL: not dirty).
+    """CREATE TABLE IF NOT EXISTS queue (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        payload BLOB,
+        not_before REAL NOT NULL,
+        lease_until REAL NOT NULL DEFAULT 0,
+        owner TEXT,
+        deliveries INTEGER NOT NULL DEFAULT 0,
+        dirty REAL
+    )""",
+    "CREATE INDEX IF NOT EXISTS queue_due ON queue (not_before)",
+    "CREATE INDEX IF NOT EXISTS queue_run ON queue (run_id)",
+    """CREATE TABLE IF NOT EXISTS streams (
+        run_id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        tail INTEGER NOT NULL,
+        closed INTEGER NOT NULL,
+        PRIMARY KEY (run_id, namespace)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS chunks (
+        run_id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (run_id, namespace, idx)
+    )""",
+    # Cross-process change notification: each write transaction bumps the version of the
+    # buckets its topics hash to (see bucket()). A few hundred tiny rows: one or two pages.
+    """CREATE TABLE IF NOT EXISTS changes (
+        bucket INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL
+    )""",
+)
+
+#: How many notification buckets topics hash into. Collisions only cause spurious wake-ups.
+BUCKETS = 512
+
+
+def bucket(topic: str) -> int:
+    """The notification bucket of a topic (stable across processes, unlike ``hash``)."""
+    return zlib.crc32(topic.encode()) % BUCKETS
+
+
+def in_list(n: int) -> str:
+    """``(?, ?, ...)`` with ``n`` placeholders (at least one)."""
+    return "(" + ", ".join("?" * max(n, 1)) + ")"
+
+
+LAST_SEQ = "SELECT max(seq) FROM events WHERE run_id = ?"
+INSERT_EVENT = (
+    "INSERT INTO events (run_id, seq, type, correlation_id, data, dedup_key, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+SELECT_EVENTS = (
+    "SELECT seq, type, correlation_id, data, created_at FROM events"
+    " WHERE run_id = ? AND seq > ? ORDER BY seq"
+)
+INSERT_RUN = (
+    "INSERT OR IGNORE INTO runs (run_id, workflow_id, status, created_at, input)"
+    " VALUES (?, ?, 'pending', ?, ?)"
+)
+START_RUN = (
+    "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?)"
+    " WHERE run_id = ? AND status IN ('pending', 'running')"
+)
+END_RUN = (
+    "UPDATE runs SET status = ?, completed_at = ?, output = ?, error = ?"
+    " WHERE run_id = ? AND status IN ('pending', 'running')"
+)
+RUN_COLUMNS = (
+    "run_id, workflow_id, status, created_at, started_at, completed_at, input, output, error"
+)
+HOOK_COLUMNS = "run_id, correlation_id, token, metadata, kind, created_at"
+HOOK_HOLDER = "SELECT run_id, correlation_id FROM hooks WHERE token = ?"
+INSERT_HOOK = (
+    "INSERT OR REPLACE INTO hooks (token, run_id, correlation_id, metadata, kind, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+DISPOSE_HOOK = "DELETE FROM hooks WHERE run_id = ? AND correlation_id = ?"
+DISPOSE_RUN_HOOKS = "DELETE FROM hooks WHERE run_id = ?"
+CLOSE_RUN_STREAMS = (
+    "UPDATE streams SET closed = 1 WHERE run_id = ? AND closed = 0 RETURNING namespace"
+)
+DELETE_RUN_MESSAGES = "DELETE FROM queue WHERE run_id = ?"
+# Upsert of one message; see SqliteWorld's docstring for the rules. In an UPDATE every
+# right-hand side sees the old row, so the assignments do not depend on their order.
+ENQUEUE = """INSERT INTO queue (kind, run_id, key, payload, not_before, lease_until, owner,
+        deliveries)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET
+        dirty = CASE WHEN owner IS NULL THEN NULL
+            ELSE min(coalesce(dirty, excluded.not_before), excluded.not_before) END,
+        not_before = CASE WHEN owner IS NULL THEN min(not_before, excluded.not_before)
+            ELSE not_before END,
+        lease_until = CASE WHEN owner IS NULL AND excluded.owner IS NOT NULL
+            THEN excluded.lease_until ELSE lease_until END,
+        deliveries = CASE WHEN owner IS NULL AND excluded.owner IS NOT NULL
+            THEN deliveries + 1 ELSE deliveries END,
+        owner = coalesce(owner, excluded.owner)"""
+ACK_DIRTY = (
+    "UPDATE queue SET not_before = dirty, dirty = NULL, owner = NULL, lease_until = 0,"
+    " deliveries = 0 WHERE id = ? AND dirty IS NOT NULL"
+)
+ACK_DELETE = "DELETE FROM queue WHERE id = ? AND dirty IS NULL"
+MESSAGE_COLUMNS = "id, kind, run_id, key, payload, not_before, deliveries, lease_until, owner"
+RELEASE = (
+    "UPDATE queue SET owner = NULL, lease_until = 0, dirty = NULL,"
+    " not_before = CASE WHEN dirty IS NULL THEN ? ELSE min(?, dirty) END WHERE id = ?"
+)
+EXTEND = "UPDATE queue SET lease_until = ? WHERE id = ? AND owner IS NOT NULL"
+BUMP = (
+    "INSERT INTO changes (bucket, version) VALUES (?, 1)"
+    " ON CONFLICT (bucket) DO UPDATE SET version = version + 1"
+)
+WRITE_CHUNK_TAIL = (
+    "INSERT INTO streams (run_id, namespace, tail, closed) VALUES (?, ?, 0, 0)"
+    " ON CONFLICT (run_id, namespace) DO UPDATE SET tail = tail + 1 WHERE closed = 0"
+    " RETURNING tail"
+)
+INSERT_CHUNK = (
+    "INSERT INTO chunks (run_id, namespace, idx, data, created_at) VALUES (?, ?, ?, ?, ?)"
+)
+CLOSE_STREAM = (
+    "INSERT INTO streams (run_id, namespace, tail, closed) VALUES (?, ?, -1, 1)"
+    " ON CONFLICT (run_id, namespace) DO UPDATE SET closed = 1"
+)

@@ -1,0 +1,358 @@
+"""The World protocol: everything durable wdk keeps, behind one async interface.
+
+A world stores three things:
+
+* the **event log**: an append-only list of events per run. Runs, steps, hooks and waits are
+  views over it. Every append is one transaction that may also enqueue and acknowledge queue
+  messages, so "step k completed" and "step k+1 created" commit together or not at all.
+* a **durable queue** of work: workflow wake-ups, step executions and timers, with delayed
+  delivery (``not_before``), leases (an expired lease makes a message claimable again) and
+  idempotency keys (at most one live message per key).
+* **streams**: chunks of bytes indexed from 0 per ``(run_id, namespace)``.
+
+Exactly-once recording rests on ``dedup_key``: the store refuses a second event with the same
+``(run_id, dedup_key)``, so two workers racing to record the same step completion cannot both
+succeed; the loser gets :class:`DuplicateEvent` and the whole append is rolled back.
+
+One conformance suite (``tests/worlds/conformance.py``) holds every implementation to this
+contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "Chunk",
+    "DuplicateEvent",
+    "Event",
+    "EventType",
+    "HookInfo",
+    "Message",
+    "NewEvent",
+    "NewMessage",
+    "RunInfo",
+    "RunStatus",
+    "StreamInfo",
+    "TokenConflict",
+    "World",
+]
+
+
+class EventType:
+    """Event type names. The log is append-only; these are its vocabulary."""
+
+    RUN_CREATED = "run_created"  # data: {"workflow_id", "input": bytes, "parent"...}
+    RUN_STARTED = "run_started"
+    RUN_COMPLETED = "run_completed"  # data: encoded return value
+    RUN_FAILED = "run_failed"  # data: encoded error dict
+    RUN_CANCELLED = "run_cancelled"
+    STEP_CREATED = "step_created"  # correlation_id = call id; data: step id + encoded args
+    STEP_STARTED = "step_started"  # data: {"attempt": n}
+    STEP_COMPLETED = "step_completed"  # data: encoded result
+    STEP_FAILED = "step_failed"  # data: encoded error
+    STEP_RETRYING = "step_retrying"  # data: encoded error + retry time
+    WAIT_CREATED = "wait_created"  # data: {"resume_at": float}
+    WAIT_COMPLETED = "wait_completed"
+    HOOK_CREATED = "hook_created"  # data: token, metadata, kind
+    HOOK_RECEIVED = "hook_received"  # data: encoded payload
+    HOOK_DISPOSED = "hook_disposed"
+    HOOK_CONFLICT = "hook_conflict"  # the token was held by another run
+
+    RUN_TERMINAL = frozenset({RUN_COMPLETED, RUN_FAILED, RUN_CANCELLED})
+
+
+class RunStatus:
+    """Run status names as the API reports them."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append. ``dedup_key`` (if set) must be unique within the run."""
+
+    type: str
+    correlation_id: str | None = None
+    data: bytes | None = None
+    dedup_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A stored event. ``seq`` is 1-based and dense per run; ``created_at`` is epoch seconds."""
+
+    run_id: str
+    seq: int
+    type: str
+    correlation_id: str | None
+    data: bytes | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A queue message to enqueue.
+
+    ``key`` is an idempotency key: while a message with the same key is live (pending or
+    leased), enqueuing another one does not add a row; if the live one is leased it is marked
+    *dirty* instead, so that acknowledging it makes it visible once more rather than deleting
+    it. That is how "wake this run again after you are done" works without two workers ever
+    processing one run at once.
+    """
+
+    kind: str  # "workflow" | "step" | "timer"
+    run_id: str
+    key: str
+    payload: bytes | None = None
+    not_before: float = 0.0  # epoch seconds; 0 = now
+    lease_to: str | None = None  # claim it at once for this worker id (inline execution)
+    lease_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A claimed queue message. ``deliveries`` counts claims, including this one."""
+
+    id: int
+    kind: str
+    run_id: str
+    key: str
+    payload: bytes | None
+    not_before: float
+    deliveries: int
+    lease_until: float
+    owner: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """The runs view, maintained by the world from run events in the same transaction."""
+
+    run_id: str
+    workflow_id: str
+    status: str
+    created_at: float
+    started_at: float | None = None
+    completed_at: float | None = None
+    input: bytes | None = None  # encoded args
+    output: bytes | None = None  # encoded return value (completed)
+    error: bytes | None = None  # encoded error (failed)
+
+
+@dataclass(frozen=True, slots=True)
+class HookInfo:
+    """A live hook, found by its token."""
+
+    run_id: str
+    correlation_id: str
+    token: str
+    metadata: bytes | None = None
+    kind: str = "hook"  # "hook" | "webhook"
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One stream chunk."""
+
+    index: int
+    data: bytes
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """What a reader needs to know about a stream.
+
+    ``tail_index`` is the last index (-1 when empty); ``closed`` whether it is closed.
+    """
+
+    tail_index: int = -1
+    closed: bool = False
+
+
+class DuplicateEvent(Exception):  # noqa: N818 - a signal between world and runtime
+    """An appended event's ``dedup_key`` already exists in the run; nothing was written."""
+
+    def __init__(self, run_id: str, dedup_key: str) -> None:
+        super().__init__(f"run {run_id} already has an event with key {dedup_key!r}")
+        self.run_id = run_id
+        self.dedup_key = dedup_key
+
+
+class TokenConflict(Exception):  # noqa: N818 - a signal between world and runtime
+    """A ``hook_created`` event asked for a token another live hook holds; nothing written."""
+
+    def __init__(self, token: str, run_id: str) -> None:
+        super().__init__(f"hook token {token!r} is held by run {run_id}")
+        self.token = token
+        self.run_id = run_id
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of runs, newest first, and the cursor for the next page (None at the end)."""
+
+    runs: list[RunInfo] = field(default_factory=list)
+    cursor: str | None = None
+
+
+@runtime_checkable
+class World(Protocol):
+    """The storage contract every backend implements. All methods are coroutines.
+
+    Semantics the conformance suite checks:
+
+    * ``append`` is atomic: events, enqueued messages, acks all commit or none do.
+      It assigns dense ``seq`` numbers per run and returns the last one.
+    * Run events maintain the runs view: ``run_created`` inserts it (``pending``; its data is a
+      msgpack map with ``workflow_id`` and ``input``), ``run_started`` -> ``running``,
+      ``run_completed`` (data = output) / ``run_failed`` (data = error) / ``run_cancelled``
+      set the terminal status. A terminal event also disposes every live hook of the run,
+      closes its open streams, and deletes its queue messages except the ones acked in the
+      same append.
+    * ``hook_created`` (data: msgpack map with ``token``, ``metadata`` (bytes or None),
+      ``kind``) registers a live hook; a token another live hook holds raises
+      :class:`TokenConflict`. ``hook_disposed`` (same correlation id) releases it.
+    * Any event with a ``dedup_key`` already used in the run raises :class:`DuplicateEvent`.
+    """
+
+    url: str
+
+    async def setup(self) -> None:
+        """Create or migrate storage. Idempotent; safe from several processes at once."""
+
+    async def close(self) -> None:
+        """Release connections. The world is unusable afterwards."""
+
+    # -- event log -------------------------------------------------------------------
+    async def append(
+        self,
+        run_id: str,
+        events: Sequence[NewEvent],
+        *,
+        enqueue: Sequence[NewMessage] = (),
+        ack: Sequence[int] = (),
+        expect_seq: int | None = None,
+    ) -> int:
+        """Append events, enqueue messages and ack messages in one transaction.
+
+        ``expect_seq``: if given and the run's last seq differs, raise ``DuplicateEvent`` with
+        key ``"seq"`` and write nothing. Returns the run's last seq after the append.
+        """
+        ...
+
+    async def read_events(self, run_id: str, after_seq: int = 0) -> list[Event]:
+        """Events of a run with ``seq > after_seq``, in seq order."""
+        ...
+
+    async def get_run(self, run_id: str) -> RunInfo | None:
+        """The run view, or None when no run has the id."""
+        ...
+
+    async def list_runs(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page:
+        """Runs newest first (by ``created_at`` then id), filtered, paged by an opaque cursor."""
+        ...
+
+    # -- hooks -----------------------------------------------------------------------
+    async def get_hook_by_token(self, token: str) -> HookInfo | None:
+        """The live hook holding ``token``, or None."""
+        ...
+
+    async def list_hooks(self, run_id: str | None = None) -> list[HookInfo]:
+        """Live hooks, optionally of one run, oldest first."""
+        ...
+
+    async def deliver_hook(
+        self, token: str, events: Sequence[NewEvent], *, enqueue: Sequence[NewMessage] = ()
+    ) -> HookInfo | None:
+        """Atomically: find the live hook for ``token`` and append ``events`` to its run.
+
+        Returns the hook, or None (nothing written) when no live hook holds the token.
+        """
+        ...
+
+    # -- queue -----------------------------------------------------------------------
+    async def enqueue(self, messages: Sequence[NewMessage]) -> None:
+        """Enqueue outside an append (same idempotency rules)."""
+        ...
+
+    async def claim(
+        self, kinds: Sequence[str], *, worker_id: str, lease_s: float
+    ) -> Message | None:
+        """Lease the oldest visible message of one of ``kinds`` (earliest ``not_before``)."""
+        ...
+
+    async def ack(self, message_ids: Sequence[int]) -> None:
+        """Done with these messages: delete them (or re-show a dirty one, see NewMessage)."""
+        ...
+
+    async def release(self, message_id: int, *, not_before: float) -> None:
+        """Give a leased message back, visible again at ``not_before`` (retry backoff)."""
+        ...
+
+    async def extend_lease(self, message_id: int, *, lease_s: float) -> bool:
+        """Push the lease out; False if the message is gone (acked or deleted)."""
+        ...
+
+    async def get_message(self, key: str) -> Message | None:
+        """The live message with idempotency key ``key`` (pending or leased), or None.
+
+        Used after creating a message with ``lease_to`` (inline execution) to learn its id.
+        """
+        ...
+
+    async def next_due(self, kinds: Sequence[str]) -> float | None:
+        """The earliest ``not_before`` among unleased messages of ``kinds``, or None."""
+        ...
+
+    # -- streams ---------------------------------------------------------------------
+    async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
+        """Append a chunk; returns its index. Raises WorldError if the stream is closed."""
+        ...
+
+    async def close_stream(self, run_id: str, namespace: str) -> None:
+        """Mark the stream closed (idempotent). An unknown stream is created closed."""
+        ...
+
+    async def read_chunks(
+        self, run_id: str, namespace: str, start: int = 0, limit: int = 1000
+    ) -> list[Chunk]:
+        """Chunks with ``index >= start``, in order, at most ``limit``."""
+        ...
+
+    async def stream_info(self, run_id: str, namespace: str) -> StreamInfo:
+        """Tail index and closed flag; ``StreamInfo()`` for an unknown stream."""
+        ...
+
+    async def list_streams(self, run_id: str) -> list[str]:
+        """Namespaces with a stream in this run."""
+        ...
+
+    # -- change notification ---------------------------------------------------------
+    async def wait_for_change(self, topics: Sequence[str], timeout: float) -> bool:
+        """Sleep until a commit touches one of ``topics`` or ``timeout`` seconds pass.
+
+        Topics: ``"queue"`` (a message was enqueued or re-shown), ``"run:<id>"`` (an event
+        was appended to the run), ``"stream:<id>:<namespace>"`` (a chunk was written or the
+        stream closed). Returns True if woken by a change. Spurious wake-ups are allowed;
+        missed ones are not (within one process), and across processes a change is seen
+        within a short poll interval at worst. Never busy-polls.
+        """
+        ...

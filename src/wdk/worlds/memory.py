@@ -1,0 +1,620 @@
+"""MemoryWorld: the World protocol in process memory, for tests and throwaway runs.
+
+Same semantics as the durable worlds (the conformance suite checks all of them alike), none of
+the durability. Every method body runs without an ``await`` under one lock, so each call is
+atomic with respect to other tasks and threads. An append validates everything that can fail
+(``expect_seq``, dedup keys, hook tokens) before it changes anything, so a refused append
+leaves no trace.
+
+``memory://name`` worlds share one store per process and name; ``memory://`` is private.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import msgpack
+
+from wdk.errors import WorldError
+from wdk.worlds._notify import ChangeHub
+from wdk.worlds.base import (
+    Chunk,
+    DuplicateEvent,
+    Event,
+    EventType,
+    HookInfo,
+    Message,
+    NewEvent,
+    NewMessage,
+    Page,
+    RunInfo,
+    RunStatus,
+    StreamInfo,
+    TokenConflict,
+)
+
+__all__ = ["MemoryWorld"]
+
+_LIVE = (RunStatus.PENDING, RunStatus.RUNNING)
+_TERMINAL_STATUS = {
+    EventType.RUN_COMPLETED: RunStatus.COMPLETED,
+    EventType.RUN_FAILED: RunStatus.FAILED,
+    EventType.RUN_CANCELLED: RunStatus.CANCELLED,
+}
+
+
+@dataclass(slots=True)
+class _Run:
+    run_id: str
+    workflow_id: str
+    status: str
+    created_at: float
+    input: bytes | None
+    started_at: float | None = None
+    completed_at: float | None = None
+    output: bytes | None = None
+    error: bytes | None = None
+
+    def info(self) -> RunInfo:
+        return RunInfo(
+            self.run_id,
+            self.workflow_id,
+            self.status,
+            self.created_at,
+            self.started_at,
+            self.completed_at,
+            self.input,
+            self.output,
+            self.error,
+        )
+
+
+@dataclass(slots=True)
+class _Msg:
+    id: int
+    kind: str
+    run_id: str
+    key: str
+    payload: bytes | None
+    not_before: float
+    lease_until: float = 0.0
+    owner: str | None = None
+    deliveries: int = 0
+    dirty: float | None = None  # earliest not_before asked for while leased
+
+    def message(self) -> Message:
+        return Message(
+            self.id,
+            self.kind,
+            self.run_id,
+            self.key,
+            self.payload,
+            self.not_before,
+            self.deliveries,
+            self.lease_until,
+            self.owner,
+        )
+
+
+@dataclass(slots=True)
+class _Stream:
+    chunks: list[Chunk] = field(default_factory=list)
+    closed: bool = False
+
+
+class _Store:
+    """Everything one memory world holds; shared by the instances opened on one name."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.hub = ChangeHub()
+        self.events: dict[str, list[Event]] = {}
+        self.dedup: dict[str, set[str]] = {}
+        self.runs: dict[str, _Run] = {}
+        self.hooks: dict[str, HookInfo] = {}  # token -> live hook, in creation order
+        self.run_hooks: dict[str, dict[str, str]] = {}  # run -> correlation id -> token
+        self.queue: dict[int, _Msg] = {}
+        self.keys: dict[str, int] = {}
+        self.next_id = 1
+        self.streams: dict[tuple[str, str], _Stream] = {}
+
+
+_NAMED: dict[str, _Store] = {}
+_NAMED_LOCK = threading.Lock()
+
+
+def _named_store(name: str) -> _Store:
+    with _NAMED_LOCK:
+        store = _NAMED.get(name)
+        if store is None:
+            store = _NAMED[name] = _Store()
+        return store
+
+
+class _HookPlan:
+    """Hook changes an append will make, checked against the live hooks before any write."""
+
+    def __init__(self, store: _Store, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.created: dict[str, HookInfo] = {}
+        self.removed: set[str] = set()
+
+    def _live(self, token: str) -> HookInfo | None:
+        if token in self.created:
+            return self.created[token]
+        if token in self.removed:
+            return None
+        return self.store.hooks.get(token)
+
+    def _token_of(self, correlation_id: str) -> str | None:
+        for token, hook in self.created.items():
+            if hook.correlation_id == correlation_id:
+                return token
+        found = self.store.run_hooks.get(self.run_id, {}).get(correlation_id)
+        return None if found is None or found in self.removed else found
+
+    def create(self, correlation_id: str, data: bytes | None, now: float) -> None:
+        spec = _unpack(data)
+        token = str(spec["token"])
+        holder = self._live(token)
+        if holder is not None:
+            if holder.run_id == self.run_id and holder.correlation_id == correlation_id:
+                return  # the same hook registered again: nothing to do
+            raise TokenConflict(token, holder.run_id)
+        self.dispose(correlation_id)
+        self.created[token] = HookInfo(
+            self.run_id,
+            correlation_id,
+            token,
+            _bytes_or_none(spec.get("metadata")),
+            str(spec.get("kind") or "hook"),
+            now,
+        )
+
+    def dispose(self, correlation_id: str) -> None:
+        token = self._token_of(correlation_id)
+        if token is None:
+            return
+        if self.created.pop(token, None) is None:
+            self.removed.add(token)
+
+    def dispose_all(self) -> None:
+        self.created.clear()
+        self.removed.update(self.store.run_hooks.get(self.run_id, {}).values())
+
+    def apply(self) -> None:
+        store = self.store
+        by_cid = store.run_hooks.setdefault(self.run_id, {})
+        for token in self.removed:
+            hook = store.hooks.pop(token)
+            by_cid.pop(hook.correlation_id, None)
+        for token, hook in self.created.items():
+            store.hooks[token] = hook
+            by_cid[hook.correlation_id] = token
+        if not by_cid:
+            del store.run_hooks[self.run_id]
+
+
+def _unpack(data: bytes | None) -> dict[str, object]:
+    try:
+        value = msgpack.unpackb(data or b"\x80", raw=False)
+    except Exception as exc:
+        raise WorldError(f"event data is not a msgpack map: {exc}") from exc
+    if not isinstance(value, dict):
+        raise WorldError("event data is not a msgpack map")
+    return value
+
+
+def _bytes_or_none(value: object) -> bytes | None:
+    return value if isinstance(value, bytes) else None
+
+
+def encode_cursor(created_at: float, run_id: str) -> str:
+    """The opaque ``list_runs`` cursor pointing after the run (shared with SQLite)."""
+    return f"{created_at!r}:{run_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """Inverse of :func:`encode_cursor`; a malformed cursor raises WorldError."""
+    head, sep, run_id = cursor.partition(":")
+    try:
+        if not sep:
+            raise ValueError(cursor)
+        return float(head), run_id
+    except ValueError:
+        raise WorldError(f"invalid list_runs cursor {cursor!r}") from None
+
+
+class MemoryWorld:
+    """The World protocol in memory. ``clock`` supplies every timestamp (tests inject one).
+
+    Decisions shared with :class:`~wdk.worlds.sqlite.SqliteWorld` (the conformance suite pins
+    them): an append applies its events, then its acks, then its enqueues, so a terminal event
+    deletes the run's *existing* messages (acks of them become no-ops) while messages enqueued
+    by the same append survive. Enqueuing a key whose live message is pending moves its
+    ``not_before`` earlier if asked and, with ``lease_to``, leases it to that worker; if it is
+    leased (claimed and not yet acked or released, even with an expired lease) it is marked
+    dirty, remembering the earliest ``not_before`` asked for. A claim clears the dirty mark;
+    an ack of a dirty message re-shows it at that ``not_before`` with ``deliveries`` reset to 0.
+    Run status only moves forward: ``run_started`` and terminal events do not change a
+    terminal run, and a second ``run_created`` for an existing run leaves the view alone.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = f"memory://{name or ''}"
+        self._store = _named_store(name) if name else _Store()
+        self._clock = clock
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"MemoryWorld({self.url!r})"
+
+    async def setup(self) -> None:
+        """Nothing to create; checks the world is open."""
+        self._check()
+
+    async def close(self) -> None:
+        """Mark this instance closed (a named store stays for other instances)."""
+        self._closed = True
+
+    def _check(self) -> _Store:
+        if self._closed:
+            raise WorldError(f"{self.url} is closed")
+        return self._store
+
+    # -- event log -------------------------------------------------------------------
+    async def append(
+        self,
+        run_id: str,
+        events: Sequence[NewEvent],
+        *,
+        enqueue: Sequence[NewMessage] = (),
+        ack: Sequence[int] = (),
+        expect_seq: int | None = None,
+    ) -> int:
+        """Append events, then ack, then enqueue, atomically (see the class docstring)."""
+        store = self._check()
+        with store.lock:
+            now = self._clock()
+            topics = {f"run:{run_id}"}
+            seq = self._append(store, run_id, events, expect_seq, now, topics)
+            self._ack(store, ack, topics)
+            self._enqueue(store, enqueue, now, topics)
+        store.hub.notify(topics)
+        return seq
+
+    def _append(
+        self,
+        store: _Store,
+        run_id: str,
+        events: Sequence[NewEvent],
+        expect_seq: int | None,
+        now: float,
+        topics: set[str],
+    ) -> int:
+        log = store.events.get(run_id)
+        last = len(log) if log else 0
+        if expect_seq is not None and last != expect_seq:
+            raise DuplicateEvent(run_id, "seq")
+        # Validate first: nothing below may fail once the store is touched.
+        used = store.dedup.get(run_id, set())
+        fresh: set[str] = set()
+        hooks = _HookPlan(store, run_id)
+        terminal = False
+        new_run: _Run | None = None
+        for ev in events:
+            key = ev.dedup_key
+            if key is not None:
+                if key in used or key in fresh:
+                    raise DuplicateEvent(run_id, key)
+                fresh.add(key)
+            if ev.type == EventType.HOOK_CREATED:
+                hooks.create(ev.correlation_id or "", ev.data, now)
+            elif ev.type == EventType.HOOK_DISPOSED:
+                hooks.dispose(ev.correlation_id or "")
+            elif ev.type in EventType.RUN_TERMINAL:
+                hooks.dispose_all()
+                terminal = True
+            elif ev.type == EventType.RUN_CREATED and new_run is None:
+                spec = _unpack(ev.data)
+                workflow_id = str(spec.get("workflow_id", ""))
+                input_ = _bytes_or_none(spec.get("input"))
+                new_run = _Run(run_id, workflow_id, RunStatus.PENDING, now, input_)
+        if log is None:
+            log = store.events[run_id] = []
+        for ev in events:
+            last += 1
+            log.append(Event(run_id, last, ev.type, ev.correlation_id, ev.data, now))
+            if new_run is not None and ev.type == EventType.RUN_CREATED:
+                store.runs.setdefault(run_id, new_run)
+            self._update_run(store.runs.get(run_id), ev, now)
+        if fresh:
+            store.dedup.setdefault(run_id, set()).update(fresh)
+        hooks.apply()
+        if terminal:
+            self._end_run(store, run_id, topics)
+        return last
+
+    @staticmethod
+    def _update_run(run: _Run | None, ev: NewEvent, now: float) -> None:
+        if run is None or run.status not in _LIVE:
+            return
+        if ev.type == EventType.RUN_STARTED:
+            run.status = RunStatus.RUNNING
+            if run.started_at is None:
+                run.started_at = now
+        elif ev.type in _TERMINAL_STATUS:
+            run.status = _TERMINAL_STATUS[ev.type]
+            run.completed_at = now
+            if ev.type == EventType.RUN_COMPLETED:
+                run.output = ev.data
+            elif ev.type == EventType.RUN_FAILED:
+                run.error = ev.data
+
+    @staticmethod
+    def _end_run(store: _Store, run_id: str, topics: set[str]) -> None:
+        for (rid, ns), stream in store.streams.items():
+            if rid == run_id and not stream.closed:
+                stream.closed = True
+                topics.add(f"stream:{rid}:{ns}")
+        for msg in [m for m in store.queue.values() if m.run_id == run_id]:
+            del store.queue[msg.id]
+            del store.keys[msg.key]
+
+    async def read_events(self, run_id: str, after_seq: int = 0) -> list[Event]:
+        """Events of a run with ``seq > after_seq``, in seq order."""
+        store = self._check()
+        with store.lock:
+            return store.events.get(run_id, [])[max(after_seq, 0) :]
+
+    async def get_run(self, run_id: str) -> RunInfo | None:
+        """The run view, or None when no run has the id."""
+        store = self._check()
+        with store.lock:
+            run = store.runs.get(run_id)
+            return None if run is None else run.info()
+
+    async def list_runs(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page:
+        """Runs newest first (``created_at`` then id, both descending), cursor-paged."""
+        store = self._check()
+        after = decode_cursor(cursor) if cursor else None
+        with store.lock:
+            runs = [
+                r
+                for r in store.runs.values()
+                if (workflow_id is None or r.workflow_id == workflow_id)
+                and (status is None or r.status == status)
+                and (after is None or (r.created_at, r.run_id) < after)
+            ]
+        runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+        page = runs[: max(limit, 0)]
+        more = len(runs) > len(page) and page
+        next_cursor = encode_cursor(page[-1].created_at, page[-1].run_id) if more else None
+        return Page([r.info() for r in page], next_cursor)
+
+    # -- hooks -----------------------------------------------------------------------
+    async def get_hook_by_token(self, token: str) -> HookInfo | None:
+        """The live hook holding ``token``, or None."""
+        store = self._check()
+        with store.lock:
+            return store.hooks.get(token)
+
+    async def list_hooks(self, run_id: str | None = None) -> list[HookInfo]:
+        """Live hooks, optionally of one run, oldest first."""
+        store = self._check()
+        with store.lock:
+            hooks = [h for h in store.hooks.values() if run_id is None or h.run_id == run_id]
+        hooks.sort(key=lambda h: h.created_at)  # stable: creation order breaks ties
+        return hooks
+
+    async def deliver_hook(
+        self, token: str, events: Sequence[NewEvent], *, enqueue: Sequence[NewMessage] = ()
+    ) -> HookInfo | None:
+        """Atomically find the live hook for ``token`` and append ``events`` to its run."""
+        store = self._check()
+        with store.lock:
+            hook = store.hooks.get(token)
+            if hook is None:
+                return None
+            now = self._clock()
+            topics = {f"run:{hook.run_id}"}
+            self._append(store, hook.run_id, events, None, now, topics)
+            self._enqueue(store, enqueue, now, topics)
+        store.hub.notify(topics)
+        return hook
+
+    # -- queue -----------------------------------------------------------------------
+    def _enqueue(
+        self, store: _Store, messages: Sequence[NewMessage], now: float, topics: set[str]
+    ) -> None:
+        for m in messages:
+            not_before = m.not_before or now
+            existing = store.keys.get(m.key)
+            if existing is None:
+                msg = _Msg(store.next_id, m.kind, m.run_id, m.key, m.payload, not_before)
+                store.next_id += 1
+                if m.lease_to is not None:
+                    msg.owner, msg.lease_until, msg.deliveries = m.lease_to, now + m.lease_s, 1
+                store.queue[msg.id] = msg
+                store.keys[m.key] = msg.id
+            else:
+                msg = store.queue[existing]
+                if msg.owner is not None:
+                    msg.dirty = not_before if msg.dirty is None else min(msg.dirty, not_before)
+                else:
+                    msg.not_before = min(msg.not_before, not_before)
+                    if m.lease_to is not None:
+                        msg.owner, msg.lease_until = m.lease_to, now + m.lease_s
+                        msg.deliveries += 1
+            topics.add("queue")
+
+    @staticmethod
+    def _ack(store: _Store, message_ids: Sequence[int], topics: set[str]) -> None:
+        for message_id in message_ids:
+            msg = store.queue.get(message_id)
+            if msg is None:
+                continue
+            if msg.dirty is not None:
+                msg.not_before, msg.dirty = msg.dirty, None
+                msg.owner, msg.lease_until, msg.deliveries = None, 0.0, 0
+                topics.add("queue")
+            else:
+                del store.queue[message_id]
+                del store.keys[msg.key]
+
+    async def enqueue(self, messages: Sequence[NewMessage]) -> None:
+        """Enqueue outside an append (same idempotency rules)."""
+        store = self._check()
+        topics: set[str] = set()
+        with store.lock:
+            self._enqueue(store, messages, self._clock(), topics)
+        store.hub.notify(topics)
+
+    def _visible(self, kinds: Sequence[str], now: float) -> list[_Msg]:
+        return [
+            m
+            for m in self._store.queue.values()
+            if m.kind in kinds and m.lease_until <= now and m.not_before <= now
+        ]
+
+    async def claim(
+        self, kinds: Sequence[str], *, worker_id: str, lease_s: float
+    ) -> Message | None:
+        """Lease the visible message with the earliest ``not_before`` (then lowest id)."""
+        store = self._check()
+        with store.lock:
+            now = self._clock()
+            visible = self._visible(kinds, now)
+            if not visible:
+                return None
+            msg = min(visible, key=lambda m: (m.not_before, m.id))
+            msg.owner, msg.lease_until, msg.dirty = worker_id, now + lease_s, None
+            msg.deliveries += 1
+            return msg.message()
+
+    async def ack(self, message_ids: Sequence[int]) -> None:
+        """Delete these messages, or re-show the dirty ones. Unknown ids are ignored."""
+        store = self._check()
+        topics: set[str] = set()
+        with store.lock:
+            self._ack(store, message_ids, topics)
+        store.hub.notify(topics)
+
+    async def release(self, message_id: int, *, not_before: float) -> None:
+        """Unlease; visible again at ``not_before`` (earlier if it was dirty earlier)."""
+        store = self._check()
+        with store.lock:
+            msg = store.queue.get(message_id)
+            if msg is None:
+                return
+            if msg.dirty is not None:
+                not_before = min(not_before, msg.dirty)
+            msg.not_before, msg.dirty, msg.owner, msg.lease_until = not_before, None, None, 0.0
+        store.hub.notify(("queue",))
+
+    async def extend_lease(self, message_id: int, *, lease_s: float) -> bool:
+        """Push the lease out; False if the message is gone or not leased."""
+        store = self._check()
+        with store.lock:
+            msg = store.queue.get(message_id)
+            if msg is None or msg.owner is None:
+                return False
+            msg.lease_until = self._clock() + lease_s
+            return True
+
+    async def get_message(self, key: str) -> Message | None:
+        """The live message with idempotency key ``key``, or None."""
+        store = self._check()
+        with store.lock:
+            message_id = store.keys.get(key)
+            return None if message_id is None else store.queue[message_id].message()
+
+    async def next_due(self, kinds: Sequence[str]) -> float | None:
+        """Earliest ``not_before`` among messages not under a current lease."""
+        store = self._check()
+        with store.lock:
+            now = self._clock()
+            due = [
+                m.not_before
+                for m in store.queue.values()
+                if m.kind in kinds and m.lease_until <= now
+            ]
+        return min(due) if due else None
+
+    # -- streams ---------------------------------------------------------------------
+    async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
+        """Append a chunk; returns its index. Raises WorldError if the stream is closed."""
+        store = self._check()
+        with store.lock:
+            stream = store.streams.get((run_id, namespace))
+            if stream is None:
+                stream = store.streams[(run_id, namespace)] = _Stream()
+            if stream.closed:
+                raise WorldError(f"stream {namespace!r} of run {run_id} is closed")
+            index = len(stream.chunks)
+            stream.chunks.append(Chunk(index, data, self._clock()))
+        store.hub.notify((f"stream:{run_id}:{namespace}",))
+        return index
+
+    async def close_stream(self, run_id: str, namespace: str) -> None:
+        """Mark the stream closed (idempotent). An unknown stream is created closed."""
+        store = self._check()
+        with store.lock:
+            stream = store.streams.get((run_id, namespace))
+            if stream is None:
+                stream = store.streams[(run_id, namespace)] = _Stream()
+            stream.closed = True
+        store.hub.notify((f"stream:{run_id}:{namespace}",))
+
+    async def read_chunks(
+        self, run_id: str, namespace: str, start: int = 0, limit: int = 1000
+    ) -> list[Chunk]:
+        """Chunks with ``index >= start``, in order, at most ``limit``."""
+        store = self._check()
+        with store.lock:
+            stream = store.streams.get((run_id, namespace))
+            if stream is None:
+                return []
+            start = max(start, 0)
+            return stream.chunks[start : start + max(limit, 0)]
+
+    async def stream_info(self, run_id: str, namespace: str) -> StreamInfo:
+        """Tail index and closed flag; ``StreamInfo()`` for an unknown stream."""
+        store = self._check()
+        with store.lock:
+            stream = store.streams.get((run_id, namespace))
+            if stream is None:
+                return StreamInfo()
+            return StreamInfo(len(stream.chunks) - 1, stream.closed)
+
+    async def list_streams(self, run_id: str) -> list[str]:
+        """Namespaces with a stream in this run, sorted."""
+        store = self._check()
+        with store.lock:
+            return sorted(ns for rid, ns in store.streams if rid == run_id)
+
+    # -- change notification ---------------------------------------------------------
+    async def wait_for_change(self, topics: Sequence[str], timeout: float) -> bool:
+        """Sleep until a commit touches one of ``topics`` or ``timeout`` seconds pass."""
+        hub = self._check().hub
+        waiter = hub.register(topics)
+        try:
+            return await waiter.wait(timeout)
+        finally:
+            hub.unregister(waiter)

@@ -1,0 +1,531 @@
+"""The PostgreSQL world: many workers on many machines, one database.
+
+Everything durable lives in one schema (``wdk`` unless told otherwise): the event log, the
+runs view, live hooks, the queue and streams. The tables, and how each rule of the World
+protocol maps onto a database guarantee, are described where the SQL lives:
+
+* ``_pg_migrations``: versioned, idempotent migrations serialised by an advisory lock.
+* ``_pg_log``: dense per-run seqs (a locked counter row), exactly-once recording (a unique
+  index on ``(run_id, dedup_key)``), the runs view and live-hook tokens (a partial unique
+  index).
+* ``_pg_queue``: ``FOR UPDATE SKIP LOCKED`` claims, leases, dirty re-shows, idempotency keys.
+* ``_pg_notify``: LISTEN/NOTIFY fanned out to local waiters, with a slow fallback poll.
+
+Time: every timestamp and every lease or visibility comparison uses the world's ``clock``
+(``time.time`` unless injected), passed to SQL as a parameter, never ``now()``; so a test can
+move time forward without sleeping, and all rows agree on one notion of time.
+
+Choosing the schema: the ``schema=`` argument wins, then a ``?schema=name`` query parameter of
+the URL, then ``wdk``. The parameter is removed before the URL reaches libpq.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from wdk.errors import WorldError
+from wdk.worlds._pg_log import LogSQL
+from wdk.worlds._pg_migrations import migrate, quote_schema
+from wdk.worlds._pg_notify import Listener, Notifier, channel_for
+from wdk.worlds._pg_queue import QueueSQL
+from wdk.worlds.base import (
+    Chunk,
+    DuplicateEvent,
+    Event,
+    HookInfo,
+    Message,
+    NewEvent,
+    NewMessage,
+    Page,
+    RunInfo,
+    StreamInfo,
+)
+
+__all__ = ["PostgresWorld", "parse_url"]
+
+_Conn = psycopg.AsyncConnection[Any]
+
+_RUN_COLUMNS = (
+    "run_id, workflow_id, status, created_at, started_at, completed_at, input, output, error"
+)
+_HOOK_COLUMNS = "run_id, correlation_id, token, metadata, kind, created_at"
+
+
+def parse_url(url: str) -> tuple[str, str | None]:
+    """Split a world URL into a libpq connection URL and the ``schema`` query parameter."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise WorldError(f"not a PostgreSQL URL: {url!r}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = None
+    kept = []
+    for key, value in query:
+        if key == "schema":
+            schema = value
+        else:
+            kept.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(kept))), schema
+
+
+def _b(value: Any) -> bytes | None:
+    return bytes(value) if value is not None else None
+
+
+def _run(row: tuple[Any, ...]) -> RunInfo:
+    run_id, workflow_id, status, created, started, completed, inp, out, err = row
+    return RunInfo(
+        run_id=run_id,
+        workflow_id=workflow_id,
+        status=status,
+        created_at=created,
+        started_at=started,
+        completed_at=completed,
+        input=_b(inp),
+        output=_b(out),
+        error=_b(err),
+    )
+
+
+def _hook(row: tuple[Any, ...]) -> HookInfo:
+    run_id, cid, token, metadata, kind, created = row
+    return HookInfo(run_id, cid, token, _b(metadata), kind, created)
+
+
+def _encode_cursor(created_at: float, run_id: str) -> str:
+    # The same shape as the memory and SQLite worlds' cursors (opaque to callers).
+    return f"{created_at!r}:{run_id}"
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    head, sep, run_id = cursor.partition(":")
+    try:
+        if not sep:
+            raise ValueError(cursor)
+        return float(head), run_id
+    except ValueError:
+        raise WorldError(f"invalid list_runs cursor {cursor!r}") from None
+
+
+class PostgresWorld:
+    """A :class:`~wdk.worlds.base.World` on PostgreSQL (psycopg 3, async, pooled).
+
+    Args:
+        url: ``postgresql://user@host:port/db`` (``?schema=name`` allowed).
+        schema: the schema holding wdk's tables; wins over the URL's ``schema`` parameter.
+        clock: epoch seconds; used for every timestamp, lease and visibility decision.
+        pool_min: connections kept open.
+        pool_max: connections at most.
+        poll_interval: the fallback poll of :meth:`wait_for_change`, covering notifications
+            missed across processes (a waiter never sleeps longer than this in one go).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        clock: Callable[[], float] = time.time,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.url = url
+        self._conninfo, url_schema = parse_url(url)
+        self.schema = schema or url_schema or "wdk"
+        self._s = quote_schema(self.schema)
+        self._clock = clock
+        self._pool_min = pool_min
+        self._pool_max = pool_max
+        self._poll = poll_interval
+        self._pool: AsyncConnectionPool[_Conn] | None = None
+        self._setup_lock = anyio.Lock()
+        self._migrated = False
+        self._closed = False
+        self._log = LogSQL(self._s)
+        self._queue = QueueSQL(self._s, channel_for(self.schema, "queue"))
+        self._notifier = Notifier()
+        self._listener = Listener(self._conninfo, self.schema, self._notifier)
+
+    def __repr__(self) -> str:
+        return f"PostgresWorld({self.url!r}, schema={self.schema!r})"
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def setup(self) -> None:
+        """Open the pool and migrate the schema. Idempotent; safe from many processes.
+
+        Other methods call it on first use, so an explicit call is optional.
+        """
+        async with self._setup_lock:
+            if self._closed:
+                raise WorldError("this PostgresWorld is closed")
+            if not self._migrated:
+                # A connection of its own: an unreachable server fails here at once, where
+                # the pool would keep retrying until its timeout.
+                try:
+                    conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                except psycopg.OperationalError as exc:
+                    raise WorldError(f"cannot connect to PostgreSQL at {self.url}: {exc}") from exc
+                async with conn:
+                    await migrate(conn, self.schema)
+                self._migrated = True
+            if self._pool is None:
+                self._pool = await self._open_pool()
+
+    async def _open_pool(self) -> AsyncConnectionPool[_Conn]:
+        pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
+            self._conninfo,
+            min_size=self._pool_min,
+            max_size=self._pool_max,
+            kwargs={"autocommit": True},
+            open=False,
+            name=f"wdk-{self.schema}",
+        )
+        try:
+            await pool.open(wait=True, timeout=10.0)
+        except Exception as exc:
+            await pool.close()
+            raise WorldError(f"cannot connect to PostgreSQL at {self.url}: {exc}") from exc
+        return pool
+
+    async def close(self) -> None:
+        """Stop listening and close every connection. The world is unusable afterwards."""
+        self._closed = True
+        await self._listener.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def drop_schema(self) -> None:
+        """Drop the whole schema with everything in it (tests; irreversible).
+
+        Works before or after :meth:`close`: it uses a connection of its own.
+        """
+        async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as c:
+            await c.execute(f"DROP SCHEMA IF EXISTS {self._s} CASCADE")  # type: ignore[arg-type]
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[_Conn]:
+        if not self._migrated:
+            await self.setup()
+        if self._pool is None:
+            raise WorldError("this PostgresWorld is closed")
+        async with self._pool.connection() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _tx(self, topics: set[str]) -> AsyncIterator[_Conn]:
+        """A transaction that NOTIFYs ``topics`` (filled in by the body) as it commits."""
+        async with self._conn() as conn:
+            async with conn.transaction():
+                yield conn
+                if topics:
+                    ordered = sorted(topics)
+                    await conn.execute(
+                        "SELECT pg_notify(c, t) FROM unnest(%s::text[], %s::text[]) AS x(c, t)",
+                        ([channel_for(self.schema, t) for t in ordered], ordered),
+                    )
+        self._notifier.fire(topics)
+
+    # -- event log -------------------------------------------------------------------
+    async def append(
+        self,
+        run_id: str,
+        events: Sequence[NewEvent],
+        *,
+        enqueue: Sequence[NewMessage] = (),
+        ack: Sequence[int] = (),
+        expect_seq: int | None = None,
+    ) -> int:
+        """Append events, enqueue and ack messages in one transaction (see ``World``)."""
+        topics: set[str] = set()
+        async with self._tx(topics) as conn:
+            return await self._append(conn, topics, run_id, events, enqueue, ack, expect_seq)
+
+    async def _append(
+        self,
+        conn: _Conn,
+        topics: set[str],
+        run_id: str,
+        events: Sequence[NewEvent],
+        enqueue: Sequence[NewMessage],
+        ack: Sequence[int],
+        expect_seq: int | None,
+    ) -> int:
+        now = self._clock()
+        ended = False
+        if events:
+            last = await self._log.insert(conn, run_id, events, now, expect_seq)
+            ended, closed = await self._log.apply(conn, run_id, events, now)
+            topics.add(f"run:{run_id}")
+            topics.update(f"stream:{run_id}:{ns}" for ns in closed)
+        else:
+            last = await self._log.last_seq(conn, run_id)
+            if expect_seq is not None and last != expect_seq:
+                raise DuplicateEvent(run_id, "seq")
+        if ended:
+            await self._queue.drop_run(conn, run_id)
+        if await self._queue.ack(conn, ack):
+            topics.add("queue")
+        if await self._queue.enqueue(conn, enqueue, now):
+            topics.add("queue")
+        return last
+
+    async def read_events(self, run_id: str, after_seq: int = 0) -> list[Event]:
+        """Events of a run with ``seq > after_seq``, in seq order."""
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                f"""SELECT run_id, seq, type, correlation_id, data, created_at
+                FROM {self._s}.events WHERE run_id = %s AND seq > %s ORDER BY seq""",
+                (run_id, after_seq),
+            )
+            rows = await cur.fetchall()
+        return [Event(r[0], r[1], r[2], r[3], _b(r[4]), r[5]) for r in rows]
+
+    async def get_run(self, run_id: str) -> RunInfo | None:
+        """The run view, or None."""
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM {self._s}.runs WHERE run_id = %s", (run_id,)
+            )
+            row = await cur.fetchone()
+        return _run(row) if row else None
+
+    async def list_runs(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page:
+        """Runs newest first (``created_at`` then id), filtered, paged by an opaque cursor."""
+        where: list[str] = []
+        params: list[Any] = []
+        if workflow_id is not None:
+            where.append("workflow_id = %s")
+            params.append(workflow_id)
+        if status is not None:
+            where.append("status = %s")
+            params.append(status)
+        if cursor is not None:
+            where.append("(created_at, run_id) < (%s, %s)")
+            params.extend(_decode_cursor(cursor))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        if limit <= 0:
+            return Page([], None)
+        params.append(limit + 1)
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                f"""SELECT {_RUN_COLUMNS} FROM {self._s}.runs {clause}
+                ORDER BY created_at DESC, run_id DESC LIMIT %s""",  # type: ignore[arg-type]
+                params,
+            )
+            rows = await cur.fetchall()
+        runs = [_run(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = _encode_cursor(runs[-1].created_at, runs[-1].run_id) if more else None
+        return Page(runs, next_cursor)
+
+    # -- hooks -----------------------------------------------------------------------
+    async def get_hook_by_token(self, token: str) -> HookInfo | None:
+        """The live hook holding ``token``, or None."""
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                f"""SELECT {_HOOK_COLUMNS} FROM {self._s}.hooks
+                WHERE token = %s AND disposed_at IS NULL""",
+                (token,),
+            )
+            row = await cur.fetchone()
+        return _hook(row) if row else None
+
+    async def list_hooks(self, run_id: str | None = None) -> list[HookInfo]:
+        """Live hooks, optionally of one run, oldest first."""
+        sql = f"SELECT {_HOOK_COLUMNS} FROM {self._s}.hooks WHERE disposed_at IS NULL"
+        params: tuple[Any, ...] = ()
+        if run_id is not None:
+            sql += " AND run_id = %s"
+            params = (run_id,)
+        async with self._conn() as conn:
+            cur = await conn.execute(sql + " ORDER BY created_at, id", params)  # type: ignore[arg-type]
+            rows = await cur.fetchall()
+        return [_hook(r) for r in rows]
+
+    async def deliver_hook(
+        self, token: str, events: Sequence[NewEvent], *, enqueue: Sequence[NewMessage] = ()
+    ) -> HookInfo | None:
+        """Atomically find the live hook for ``token`` and append ``events`` to its run.
+
+        Locks are taken in the same order as ``append`` (the run's seq row, then hooks), so a
+        delivery racing the run's end cannot deadlock: the hook is looked up, its run locked,
+        and the hook looked up again under that lock, where a committed end or dispose is
+        visible and no new one can start.
+        """
+        topics: set[str] = set()
+        sql = (
+            f"SELECT {_HOOK_COLUMNS} FROM {self._s}.hooks WHERE token = %s AND disposed_at IS NULL"
+        )
+        async with self._tx(topics) as conn:
+            locked: str | None = None
+            while True:
+                cur = await conn.execute(sql, (token,))  # type: ignore[arg-type]
+                row = await cur.fetchone()
+                if row is None:
+                    return None
+                hook = _hook(row)
+                if hook.run_id == locked:
+                    break
+                await self._log.lock_run(conn, hook.run_id)
+                locked = hook.run_id
+            await self._append(conn, topics, hook.run_id, events, enqueue, (), None)
+            return hook
+
+    # -- queue -----------------------------------------------------------------------
+    async def enqueue(self, messages: Sequence[NewMessage]) -> None:
+        """Enqueue outside an append (same idempotency rules)."""
+        topics: set[str] = set()
+        async with self._tx(topics) as conn:
+            if await self._queue.enqueue(conn, messages, self._clock()):
+                topics.add("queue")
+
+    async def claim(
+        self, kinds: Sequence[str], *, worker_id: str, lease_s: float
+    ) -> Message | None:
+        """Lease the visible message with the earliest ``not_before``, or None."""
+        async with self._conn() as conn:
+            return await self._queue.claim(conn, kinds, worker_id, lease_s, self._clock())
+
+    async def ack(self, message_ids: Sequence[int]) -> None:
+        """Delete these messages (re-show the dirty ones). One statement, no transaction."""
+        async with self._conn() as conn:
+            shown = await self._queue.ack(conn, message_ids)
+        if shown:
+            self._notifier.fire(("queue",))
+
+    async def release(self, message_id: int, *, not_before: float) -> None:
+        """Give a leased message back, visible again at ``not_before``."""
+        async with self._conn() as conn:
+            released = await self._queue.release(conn, message_id, not_before)
+        if released:
+            self._notifier.fire(("queue",))
+
+    async def extend_lease(self, message_id: int, *, lease_s: float) -> bool:
+        """Push the lease out to ``clock() + lease_s``; False if the message is gone."""
+        async with self._conn() as conn:
+            return await self._queue.extend(conn, message_id, self._clock() + lease_s)
+
+    async def get_message(self, key: str) -> Message | None:
+        """The live message with idempotency key ``key``, or None."""
+        async with self._conn() as conn:
+            return await self._queue.get(conn, key)
+
+    async def next_due(self, kinds: Sequence[str]) -> float | None:
+        """The earliest ``not_before`` among unleased messages of ``kinds``, or None."""
+        async with self._conn() as conn:
+            return await self._queue.next_due(conn, kinds, self._clock())
+
+    # -- streams ---------------------------------------------------------------------
+    async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
+        """Append a chunk and return its index; WorldError if the stream is closed."""
+        now = self._clock()
+        topics = {f"stream:{run_id}:{namespace}"}
+        async with self._tx(topics) as conn:
+            cur = await conn.execute(
+                f"""INSERT INTO {self._s}.streams AS st (run_id, namespace, tail, created_at)
+                VALUES (%s, %s, 0, %s)
+                ON CONFLICT (run_id, namespace) DO UPDATE SET tail = st.tail + 1
+                WHERE NOT st.closed RETURNING tail""",
+                (run_id, namespace, now),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise WorldError(f"stream {namespace!r} of run {run_id} is closed")
+            index = int(row[0])
+            await conn.execute(
+                f"""INSERT INTO {self._s}.chunks (run_id, namespace, idx, data, created_at)
+                VALUES (%s, %s, %s, %s, %s)""",
+                (run_id, namespace, index, data, now),
+            )
+        return index
+
+    async def close_stream(self, run_id: str, namespace: str) -> None:
+        """Mark the stream closed (idempotent); an unknown stream is created closed."""
+        topics = {f"stream:{run_id}:{namespace}"}
+        async with self._tx(topics) as conn:
+            await conn.execute(
+                f"""INSERT INTO {self._s}.streams (run_id, namespace, closed, created_at)
+                VALUES (%s, %s, true, %s)
+                ON CONFLICT (run_id, namespace) DO UPDATE SET closed = true""",
+                (run_id, namespace, self._clock()),
+            )
+
+    async def read_chunks(
+        self, run_id: str, namespace: str, start: int = 0, limit: int = 1000
+    ) -> list[Chunk]:
+        """Chunks with ``index >= start``, in order, at most ``limit``."""
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                f"""SELECT idx, data, created_at FROM {self._s}.chunks
+                WHERE run_id = %s AND namespace = %s AND idx >= %s ORDER BY idx LIMIT %s""",
+                (run_id, namespace, max(0, start), max(0, limit)),
+            )
+            rows = await cur.fetchall()
+        return [Chunk(int(r[0]), bytes(r[1]), float(r[2])) for r in rows]
+
+    async def stream_info(self, run_id: str, namespace: str) -> StreamInfo:
+        """Tail index and closed flag; ``StreamInfo()`` for an unknown stream."""
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                f"""SELECT tail, closed FROM {self._s}.streams
+                WHERE run_id = %s AND namespace = %s""",
+                (run_id, namespace),
+            )
+            row = await cur.fetchone()
+        return StreamInfo(int(row[0]), bool(row[1])) if row else StreamInfo()
+
+    async def list_streams(self, run_id: str) -> list[str]:
+        """Namespaces with a stream in this run, sorted."""
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                f"SELECT namespace FROM {self._s}.streams WHERE run_id = %s ORDER BY namespace",
+                (run_id,),
+            )
+            rows = await cur.fetchall()
+        return [str(r[0]) for r in rows]
+
+    # -- change notification ---------------------------------------------------------
+    async def wait_for_change(self, topics: Sequence[str], timeout: float) -> bool:
+        """Sleep until a commit touches one of ``topics`` or ``timeout`` seconds pass.
+
+        Local commits wake waiters directly; other processes' commits arrive by NOTIFY on
+        the shared listening connection. After ``poll_interval`` without news the call
+        returns True anyway (a spurious wake-up), covering any notification that slipped
+        between the caller's last look and this call.
+        """
+        if timeout <= 0 or not topics:
+            return False
+        if self._closed:
+            raise WorldError("this PostgresWorld is closed")
+        if not self._migrated:
+            await self.setup()
+        topics = list(dict.fromkeys(topics))
+        event = anyio.Event()
+        self._notifier.add(topics, event)
+        polled = timeout > self._poll
+        try:
+            with anyio.move_on_after(min(timeout, self._poll)):
+                try:
+                    await self._listener.subscribe(topics)
+                    await event.wait()
+                finally:
+                    self._listener.unsubscribe(topics)
+        finally:
+            self._notifier.remove(topics, event)
+        return event.is_set() or polled

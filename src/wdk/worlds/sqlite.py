@@ -1,0 +1,646 @@
+"""SqliteWorld: the embedded default world, one SQLite file shared by the processes of a machine.
+
+Why it looks like this:
+
+* **WAL, one writer connection per world instance, ``BEGIN IMMEDIATE`` for every write.** WAL
+  lets readers in other processes go on while one process commits; ``BEGIN IMMEDIATE`` takes
+  the write lock up front, so a writer waits in SQLite's busy handler (``busy_timeout``, 10 s by
+  default) instead of failing with ``SQLITE_BUSY_SNAPSHOT`` half-way through a transaction.
+* **Durability.** ``synchronous=FULL`` by default: every append is one fsync'd commit, the
+  floor for "a recorded step survives a power cut". ``sqlite:///path?synchronous=normal`` opts
+  into WAL's ``NORMAL``: commits survive a crash of the process but the last ones may be lost
+  on power failure or an OS crash; it is several times faster on slow disks.
+* **Blocking calls on the event loop, on purpose.** Each method runs its sqlite3 calls
+  directly inside the coroutine: a commit costs tens of microseconds plus the fsync, while a
+  hop to a worker thread costs more than that and reorders writes. The one connection is
+  guarded by a ``threading.Lock`` (opened with ``check_same_thread=False``), so calling one
+  world from several threads or event loops is safe too, just serialized.
+* **Cheap per append.** Constant SQL strings (prepared once by the statement cache), one
+  ``SELECT max(seq)`` plus one ``INSERT`` per event, one upsert per enqueued message; the runs
+  view, hooks, streams and queue side effects only for the event types that have them.
+* **Change notification without NOTIFY.** Within a process, every commit wakes the waiters on
+  its topics at once through a :class:`~wdk.worlds._notify.ChangeHub` shared by all instances
+  on the same file. Across processes, each write transaction also bumps a version counter in
+  the ``changes`` table for every topic it touched (topics hash into 512 buckets), and a
+  waiter polls ``PRAGMA data_version`` plus the sum of its buckets' versions: first after 2 ms,
+  doubling to 50 ms while nothing happens anywhere, back to 2 ms after any foreign commit.
+  ``data_version`` only moves on commits by *other* connections, so our own writes never cost
+  a poll hit. A commit in another process is therefore seen within 50 ms at worst.
+
+Queue and run-view rules are the ones :class:`~wdk.worlds.memory.MemoryWorld` documents.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import msgpack
+
+from wdk.errors import WorldError
+from wdk.worlds import _sqlite_schema as q
+from wdk.worlds._notify import ACTIVE, HIT, IDLE, ChangeHub
+from wdk.worlds.base import (
+    Chunk,
+    DuplicateEvent,
+    Event,
+    EventType,
+    HookInfo,
+    Message,
+    NewEvent,
+    NewMessage,
+    Page,
+    RunInfo,
+    StreamInfo,
+    TokenConflict,
+)
+from wdk.worlds.memory import decode_cursor, encode_cursor
+
+__all__ = ["SqliteWorld"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+_Conn = sqlite3.Connection
+
+_SYNCHRONOUS = ("full", "normal", "extra")
+_TERMINAL_STATUS = {
+    EventType.RUN_COMPLETED: "completed",
+    EventType.RUN_FAILED: "failed",
+    EventType.RUN_CANCELLED: "cancelled",
+}
+_SPECIAL = frozenset(
+    {
+        EventType.RUN_CREATED,
+        EventType.RUN_STARTED,
+        EventType.HOOK_CREATED,
+        EventType.HOOK_DISPOSED,
+        *EventType.RUN_TERMINAL,
+    }
+)
+
+_HUBS: dict[str, ChangeHub] = {}
+_HUBS_LOCK = threading.Lock()
+
+
+def _hub_for(path: str) -> ChangeHub:
+    with _HUBS_LOCK:
+        hub = _HUBS.get(path)
+        if hub is None:
+            hub = _HUBS[path] = ChangeHub()
+        return hub
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_sql(n_kinds: int) -> tuple[str, str]:
+    where = (
+        f"not_before <= ? AND lease_until <= ? AND kind IN {q.in_list(n_kinds)}"
+        " ORDER BY not_before, id LIMIT 1"
+    )
+    peek = f"SELECT id FROM queue WHERE {where}"
+    take = (
+        "UPDATE queue SET owner = ?, lease_until = ?, deliveries = deliveries + 1, dirty = NULL"
+        f" WHERE id = ({peek}) RETURNING {q.MESSAGE_COLUMNS}"
+    )
+    return peek, take
+
+
+@functools.lru_cache(maxsize=64)
+def _due_sql(n_kinds: int) -> str:
+    return (
+        f"SELECT min(not_before) FROM queue WHERE lease_until <= ? AND kind IN {q.in_list(n_kinds)}"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _poll_sql(n_buckets: int) -> str:
+    return (
+        "SELECT (SELECT data_version FROM pragma_data_version),"
+        f" (SELECT total(version) FROM changes WHERE bucket IN {q.in_list(n_buckets)})"
+    )
+
+
+def _unpack(data: bytes | None) -> dict[str, Any]:
+    try:
+        value = msgpack.unpackb(data or b"\x80", raw=False)
+    except Exception as exc:
+        raise WorldError(f"event data is not a msgpack map: {exc}") from exc
+    if not isinstance(value, dict):
+        raise WorldError("event data is not a msgpack map")
+    return value
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    return Message(*row)
+
+
+class SqliteWorld:
+    """The World protocol on one SQLite file (see the module docstring for the design).
+
+    Args:
+        path: the database file; its parent directory is created on first use.
+        synchronous: ``"full"`` (default, every commit fsync'd) or ``"normal"`` (WAL
+            ``NORMAL``: durable against process crashes, not power loss) or ``"extra"``.
+        clock: supplies every timestamp, ``not_before`` and lease (tests inject one).
+        busy_timeout: seconds a writer waits for another process's write lock.
+        url: what ``url`` reports (defaults to ``sqlite:///<path>``).
+    """
+
+    #: Cross-process poll interval bounds, in seconds (see the module docstring).
+    POLL_MIN = 0.002
+    POLL_MAX = 0.05
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "full",
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 10.0,
+        url: str | None = None,
+    ) -> None:
+        sync = synchronous.lower()
+        if sync not in _SYNCHRONOUS:
+            raise WorldError(
+                f"sqlite synchronous={synchronous!r} is not one of {', '.join(_SYNCHRONOUS)}"
+            )
+        self.path = os.path.abspath(os.fspath(path))
+        self.url = url or f"sqlite:///{self.path}"
+        self.synchronous = sync
+        self.busy_timeout = busy_timeout
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._conn: _Conn | None = None
+        self._closed = False
+        self._hub = _hub_for(os.path.realpath(self.path))
+
+    def __repr__(self) -> str:
+        return f"SqliteWorld({self.url!r})"
+
+    # -- connection ------------------------------------------------------------------
+    def _connect(self) -> _Conn:
+        """Open the connection (under ``self._lock``) and create the schema if missing."""
+        if self._closed:
+            raise WorldError(f"{self.url} is closed")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise WorldError(f"{self.path}: cannot switch to WAL (journal_mode={mode})")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+            if conn.execute("PRAGMA user_version").fetchone()[0] < q.SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in q.SCHEMA:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {q.SCHEMA_VERSION}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            conn.close()
+            raise WorldError(f"cannot open {self.path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _write(
+        self,
+        fn: Callable[Concatenate[_Conn, float, set[str], P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run ``fn(conn, now, topics, ...)`` in one ``BEGIN IMMEDIATE`` transaction.
+
+        ``fn`` adds the topics it touched; their buckets are bumped in the same transaction
+        and their local waiters woken after the commit. Any exception rolls back everything.
+        """
+        topics: set[str] = set()
+        with self._lock:
+            conn = self._conn or self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn, self._clock(), topics, *args, **kwargs)
+                    if topics:
+                        conn.executemany(q.BUMP, [(q.bucket(t),) for t in topics])
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise WorldError(f"sqlite world {self.path}: {exc}") from exc
+        if topics:
+            self._hub.notify(topics)
+        return result
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """All rows of one read statement (its own implicit read transaction)."""
+        with self._lock:
+            conn = self._conn or self._connect()
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise WorldError(f"sqlite world {self.path}: {exc}") from exc
+
+    async def setup(self) -> None:
+        """Open the file, switch it to WAL and create the schema. Idempotent, multi-process safe."""
+        with self._lock:
+            if self._conn is None:
+                self._connect()
+
+    async def close(self) -> None:
+        """Close the connection; the world is unusable afterwards."""
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- event log -------------------------------------------------------------------
+    async def append(
+        self,
+        run_id: str,
+        events: Sequence[NewEvent],
+        *,
+        enqueue: Sequence[NewMessage] = (),
+        ack: Sequence[int] = (),
+        expect_seq: int | None = None,
+    ) -> int:
+        """Append events, then ack, then enqueue, in one transaction."""
+        return self._write(self._tx_append, run_id, events, enqueue, ack, expect_seq)
+
+    def _tx_append(
+        self,
+        conn: _Conn,
+        now: float,
+        topics: set[str],
+        run_id: str,
+        events: Sequence[NewEvent],
+        enqueue: Sequence[NewMessage],
+        ack: Sequence[int],
+        expect_seq: int | None,
+    ) -> int:
+        last: int = conn.execute(q.LAST_SEQ, (run_id,)).fetchone()[0] or 0
+        if expect_seq is not None and last != expect_seq:
+            raise DuplicateEvent(run_id, "seq")
+        last = self._insert_events(conn, now, topics, run_id, last, events)
+        if ack:
+            self._tx_ack(conn, now, topics, ack)
+        if enqueue:
+            self._tx_enqueue(conn, now, topics, enqueue)
+        return last
+
+    def _insert_events(
+        self,
+        conn: _Conn,
+        now: float,
+        topics: set[str],
+        run_id: str,
+        last: int,
+        events: Sequence[NewEvent],
+    ) -> int:
+        topics.add("run:" + run_id)
+        execute = conn.execute
+        for ev in events:
+            last += 1
+            try:
+                execute(
+                    q.INSERT_EVENT,
+                    (run_id, last, ev.type, ev.correlation_id, ev.data, ev.dedup_key, now),
+                )
+            except sqlite3.IntegrityError:
+                raise DuplicateEvent(run_id, ev.dedup_key or "seq") from None
+            if ev.type in _SPECIAL:
+                self._apply_event(conn, now, topics, run_id, ev)
+        return last
+
+    @staticmethod
+    def _apply_event(conn: _Conn, now: float, topics: set[str], run_id: str, ev: NewEvent) -> None:
+        """Maintain the runs view, hooks, streams and queue for one special event."""
+        t = ev.type
+        if t == EventType.RUN_CREATED:
+            spec = _unpack(ev.data)
+            input_ = spec.get("input")
+            conn.execute(
+                q.INSERT_RUN,
+                (
+                    run_id,
+                    str(spec.get("workflow_id", "")),
+                    now,
+                    input_ if isinstance(input_, bytes) else None,
+                ),
+            )
+        elif t == EventType.RUN_STARTED:
+            conn.execute(q.START_RUN, (now, run_id))
+        elif t == EventType.HOOK_CREATED:
+            spec = _unpack(ev.data)
+            if "token" not in spec:
+                raise WorldError("hook_created data has no token")
+            token = str(spec["token"])
+            cid = ev.correlation_id or ""
+            holder = conn.execute(q.HOOK_HOLDER, (token,)).fetchone()
+            if holder is not None:
+                if holder == (run_id, cid):
+                    return  # the same hook registered again
+                raise TokenConflict(token, holder[0])
+            metadata = spec.get("metadata")
+            conn.execute(
+                q.INSERT_HOOK,
+                (
+                    token,
+                    run_id,
+                    cid,
+                    metadata if isinstance(metadata, bytes) else None,
+                    str(spec.get("kind") or "hook"),
+                    now,
+                ),
+            )
+        elif t == EventType.HOOK_DISPOSED:
+            conn.execute(q.DISPOSE_HOOK, (run_id, ev.correlation_id or ""))
+        else:  # terminal
+            output = ev.data if t == EventType.RUN_COMPLETED else None
+            error = ev.data if t == EventType.RUN_FAILED else None
+            conn.execute(q.END_RUN, (_TERMINAL_STATUS[t], now, output, error, run_id))
+            conn.execute(q.DISPOSE_RUN_HOOKS, (run_id,))
+            for (namespace,) in conn.execute(q.CLOSE_RUN_STREAMS, (run_id,)).fetchall():
+                topics.add(f"stream:{run_id}:{namespace}")
+            conn.execute(q.DELETE_RUN_MESSAGES, (run_id,))
+
+    async def read_events(self, run_id: str, after_seq: int = 0) -> list[Event]:
+        """Events of a run with ``seq > after_seq``, in seq order."""
+        rows = self._query(q.SELECT_EVENTS, (run_id, after_seq))
+        return [Event(run_id, *row) for row in rows]
+
+    async def get_run(self, run_id: str) -> RunInfo | None:
+        """The run view, or None when no run has the id."""
+        rows = self._query(f"SELECT {q.RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        return RunInfo(*rows[0]) if rows else None
+
+    async def list_runs(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page:
+        """Runs newest first (``created_at`` then id, both descending), cursor-paged."""
+        where: list[str] = []
+        params: list[Any] = []
+        if workflow_id is not None:
+            where.append("workflow_id = ?")
+            params.append(workflow_id)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if cursor:
+            created_at, run_id = decode_cursor(cursor)
+            where.append("(created_at < ? OR (created_at = ? AND run_id < ?))")
+            params += [created_at, created_at, run_id]
+        limit = max(limit, 0)
+        sql = f"SELECT {q.RUN_COLUMNS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
+        rows = self._query(sql, [*params, limit + 1])
+        runs = [RunInfo(*row) for row in rows[:limit]]
+        more = len(rows) > limit and runs
+        return Page(runs, encode_cursor(runs[-1].created_at, runs[-1].run_id) if more else None)
+
+    # -- hooks -----------------------------------------------------------------------
+    async def get_hook_by_token(self, token: str) -> HookInfo | None:
+        """The live hook holding ``token``, or None."""
+        rows = self._query(f"SELECT {q.HOOK_COLUMNS} FROM hooks WHERE token = ?", (token,))
+        return HookInfo(*rows[0]) if rows else None
+
+    async def list_hooks(self, run_id: str | None = None) -> list[HookInfo]:
+        """Live hooks, optionally of one run, oldest first."""
+        if run_id is None:
+            rows = self._query(f"SELECT {q.HOOK_COLUMNS} FROM hooks ORDER BY created_at, id")
+        else:
+            sql = f"SELECT {q.HOOK_COLUMNS} FROM hooks WHERE run_id = ? ORDER BY created_at, id"
+            rows = self._query(sql, (run_id,))
+        return [HookInfo(*row) for row in rows]
+
+    async def deliver_hook(
+        self, token: str, events: Sequence[NewEvent], *, enqueue: Sequence[NewMessage] = ()
+    ) -> HookInfo | None:
+        """Atomically find the live hook for ``token`` and append ``events`` to its run."""
+        return self._write(self._tx_deliver, token, events, enqueue)
+
+    def _tx_deliver(
+        self,
+        conn: _Conn,
+        now: float,
+        topics: set[str],
+        token: str,
+        events: Sequence[NewEvent],
+        enqueue: Sequence[NewMessage],
+    ) -> HookInfo | None:
+        row = conn.execute(f"SELECT {q.HOOK_COLUMNS} FROM hooks WHERE token = ?", (token,))
+        found = row.fetchone()
+        if found is None:
+            return None
+        hook = HookInfo(*found)
+        last: int = conn.execute(q.LAST_SEQ, (hook.run_id,)).fetchone()[0] or 0
+        self._insert_events(conn, now, topics, hook.run_id, last, events)
+        if enqueue:
+            self._tx_enqueue(conn, now, topics, enqueue)
+        return hook
+
+    # -- queue -----------------------------------------------------------------------
+    @staticmethod
+    def _tx_enqueue(
+        conn: _Conn, now: float, topics: set[str], messages: Sequence[NewMessage]
+    ) -> None:
+        conn.executemany(
+            q.ENQUEUE,
+            [
+                (
+                    m.kind,
+                    m.run_id,
+                    m.key,
+                    m.payload,
+                    m.not_before or now,
+                    0.0 if m.lease_to is None else now + m.lease_s,
+                    m.lease_to,
+                    0 if m.lease_to is None else 1,
+                )
+                for m in messages
+            ],
+        )
+        topics.add("queue")
+
+    @staticmethod
+    def _tx_ack(conn: _Conn, now: float, topics: set[str], message_ids: Sequence[int]) -> None:
+        ids = [(i,) for i in message_ids]
+        conn.executemany(q.ACK_DELETE, ids)  # first: re-showing clears the dirty mark
+        if conn.executemany(q.ACK_DIRTY, ids).rowcount > 0:
+            topics.add("queue")
+
+    async def enqueue(self, messages: Sequence[NewMessage]) -> None:
+        """Enqueue outside an append (same idempotency rules)."""
+        if messages:
+            self._write(self._tx_enqueue, messages)
+
+    async def claim(
+        self, kinds: Sequence[str], *, worker_id: str, lease_s: float
+    ) -> Message | None:
+        """Lease the visible message with the earliest ``not_before`` (then lowest id).
+
+        A plain read looks first, so idle workers never take the write lock.
+        """
+        if not kinds:
+            return None
+        peek, take = _claim_sql(len(kinds))
+        now = self._clock()
+        if not self._query(peek, (now, now, *kinds)):
+            return None
+        return self._write(self._tx_claim, take, kinds, worker_id, lease_s)
+
+    @staticmethod
+    def _tx_claim(
+        conn: _Conn,
+        now: float,
+        topics: set[str],
+        take: str,
+        kinds: Sequence[str],
+        worker_id: str,
+        lease_s: float,
+    ) -> Message | None:
+        rows = conn.execute(take, (worker_id, now + lease_s, now, now, *kinds)).fetchall()
+        return _message(rows[0]) if rows else None
+
+    async def ack(self, message_ids: Sequence[int]) -> None:
+        """Delete these messages, or re-show the dirty ones. Unknown ids are ignored."""
+        if message_ids:
+            self._write(self._tx_ack, message_ids)
+
+    async def release(self, message_id: int, *, not_before: float) -> None:
+        """Unlease; visible again at ``not_before`` (earlier if it was dirty earlier)."""
+
+        def tx(conn: _Conn, now: float, topics: set[str]) -> None:
+            conn.execute(q.RELEASE, (not_before, not_before, message_id))
+            topics.add("queue")
+
+        self._write(tx)
+
+    async def extend_lease(self, message_id: int, *, lease_s: float) -> bool:
+        """Push the lease out; False if the message is gone or not leased."""
+
+        def tx(conn: _Conn, now: float, topics: set[str]) -> bool:
+            return conn.execute(q.EXTEND, (now + lease_s, message_id)).rowcount > 0
+
+        return self._write(tx)
+
+    async def get_message(self, key: str) -> Message | None:
+        """The live message with idempotency key ``key``, or None."""
+        rows = self._query(f"SELECT {q.MESSAGE_COLUMNS} FROM queue WHERE key = ?", (key,))
+        return _message(rows[0]) if rows else None
+
+    async def next_due(self, kinds: Sequence[str]) -> float | None:
+        """Earliest ``not_before`` among messages not under a current lease."""
+        if not kinds:
+            return None
+        rows = self._query(_due_sql(len(kinds)), (self._clock(), *kinds))
+        due: float | None = rows[0][0]
+        return due
+
+    # -- streams ---------------------------------------------------------------------
+    async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
+        """Append a chunk; returns its index. Raises WorldError if the stream is closed."""
+
+        def tx(conn: _Conn, now: float, topics: set[str]) -> int:
+            rows = conn.execute(q.WRITE_CHUNK_TAIL, (run_id, namespace)).fetchall()
+            if not rows:
+                raise WorldError(f"stream {namespace!r} of run {run_id} is closed")
+            index: int = rows[0][0]
+            conn.execute(q.INSERT_CHUNK, (run_id, namespace, index, data, now))
+            topics.add(f"stream:{run_id}:{namespace}")
+            return index
+
+        return self._write(tx)
+
+    async def close_stream(self, run_id: str, namespace: str) -> None:
+        """Mark the stream closed (idempotent). An unknown stream is created closed."""
+
+        def tx(conn: _Conn, now: float, topics: set[str]) -> None:
+            conn.execute(q.CLOSE_STREAM, (run_id, namespace))
+            topics.add(f"stream:{run_id}:{namespace}")
+
+        self._write(tx)
+
+    async def read_chunks(
+        self, run_id: str, namespace: str, start: int = 0, limit: int = 1000
+    ) -> list[Chunk]:
+        """Chunks with ``index >= start``, in order, at most ``limit``."""
+        rows = self._query(
+            "SELECT idx, data, created_at FROM chunks"
+            " WHERE run_id = ? AND namespace = ? AND idx >= ? ORDER BY idx LIMIT ?",
+            (run_id, namespace, start, max(limit, 0)),
+        )
+        return [Chunk(*row) for row in rows]
+
+    async def stream_info(self, run_id: str, namespace: str) -> StreamInfo:
+        """Tail index and closed flag; ``StreamInfo()`` for an unknown stream."""
+        rows = self._query(
+            "SELECT tail, closed FROM streams WHERE run_id = ? AND namespace = ?",
+            (run_id, namespace),
+        )
+        return StreamInfo(rows[0][0], bool(rows[0][1])) if rows else StreamInfo()
+
+    async def list_streams(self, run_id: str) -> list[str]:
+        """Namespaces with a stream in this run, sorted."""
+        rows = self._query(
+            "SELECT namespace FROM streams WHERE run_id = ? ORDER BY namespace", (run_id,)
+        )
+        return [ns for (ns,) in rows]
+
+    # -- change notification ---------------------------------------------------------
+    async def wait_for_change(self, topics: Sequence[str], timeout: float) -> bool:
+        """Sleep until a commit touches one of ``topics`` or ``timeout`` seconds pass.
+
+        Local commits wake at once; other processes' commits are polled (module docstring).
+        """
+        waiter = self._hub.register(topics)
+        try:
+            if not topics:
+                return await waiter.wait(timeout)
+            buckets = sorted({q.bucket(t) for t in topics})
+            sql = _poll_sql(len(buckets))
+            ((version, seen),) = self._query(sql, buckets)
+
+            def poll() -> int:
+                nonlocal version
+                try:
+                    ((now_version, now_seen),) = self._query(sql, buckets)
+                except WorldError:
+                    return HIT  # closed meanwhile: let the caller find out
+                if now_seen != seen:
+                    return HIT
+                if now_version != version:
+                    version = now_version
+                    return ACTIVE
+                return IDLE
+
+            return await waiter.wait(timeout, poll, poll_min=self.POLL_MIN, poll_max=self.POLL_MAX)
+        finally:
+            self._hub.unregister(waiter)

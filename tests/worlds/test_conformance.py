@@ -1,0 +1,6 @@
+"""Runs the shared World conformance suite (conformance.py) on every backend."""
+
+import pytest
+from conformance import *  # noqa: F403
+
+pytestmark = pytest.mark.anyio

@@ -1,0 +1,212 @@
+"""SQLite-only behaviour: the file, its pragmas, and several OS processes on one database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from wdk.errors import WorldError
+from wdk.worlds import open_world
+from wdk.worlds._sqlite_schema import bucket
+from wdk.worlds.base import NewEvent, NewMessage
+from wdk.worlds.sqlite import SqliteWorld
+
+pytestmark = pytest.mark.anyio
+
+# A child process: open the file and do one job; prints a JSON result on stdout.
+CHILD = textwrap.dedent(
+    """
+    import anyio, json, sys
+    from wdk.worlds.base import NewEvent
+    from wdk.worlds.sqlite import SqliteWorld
+
+    path, job, tag, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+
+    async def main():
+        world = SqliteWorld(path)
+        await world.setup()
+        print("ready", flush=True)
+        sys.stdin.readline()  # start together: the parent says go once every child is ready
+        out = []
+        try:
+            if job == "append":
+                for i in range(n):
+                    await world.append("shared", [NewEvent("step_started", f"{tag}:{i}")])
+            elif job == "claim":
+                while (m := await world.claim(["step"], worker_id=tag, lease_s=60)) is not None:
+                    out.append(m.key)
+                    await world.ack([m.id])
+            elif job == "ping":
+                for i in range(n):
+                    await world.append(tag, [NewEvent("step_started", str(i))])
+                    await anyio.sleep(0.005)
+        finally:
+            await world.close()
+        print(json.dumps(out))
+
+    anyio.run(main)
+    """
+)
+
+
+@contextmanager
+def children(db: Path, job: str, tags: list[str], n: int) -> Iterator[list[subprocess.Popen[str]]]:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(db), job, tag, str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in tags
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
+def results(procs: list[subprocess.Popen[str]]) -> list[list[str]]:
+    out = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr
+        out.append(json.loads(stdout))
+    return out
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[SqliteWorld]:
+    w = SqliteWorld(tmp_path / "db" / "wdk.db")
+    await w.setup()
+    try:
+        yield w
+    finally:
+        await w.close()
+
+
+async def test_setup_creates_file_and_parent_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "wdk.db"
+    world = SqliteWorld(path)
+    assert not path.parent.exists()  # opening does no I/O
+    await world.setup()
+    await world.setup()
+    try:
+        assert path.exists()
+        conn = sqlite3.connect(path)
+        try:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            conn.close()
+    finally:
+        await world.close()
+
+
+@pytest.mark.parametrize(("query", "level"), [("", 2), ("?synchronous=normal", 1)])
+async def test_synchronous_setting(tmp_path: Path, query: str, level: int) -> None:
+    world = open_world(f"sqlite:///{tmp_path / 'wdk.db'}{query}")
+    await world.setup()
+    try:
+        assert isinstance(world, SqliteWorld)
+        assert world._query("PRAGMA synchronous") == [(level,)]
+    finally:
+        await world.close()
+
+
+def test_bad_synchronous_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(WorldError, match="synchronous"):
+        SqliteWorld(tmp_path / "wdk.db", synchronous="off")
+
+
+async def test_closed_world_refuses_calls(world: SqliteWorld) -> None:
+    await world.close()
+    with pytest.raises(WorldError, match="closed"):
+        await world.get_run("r1")
+
+
+async def test_data_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "wdk.db"
+    first = SqliteWorld(path)
+    await first.append("r1", [NewEvent("step_started", "c1", b"x", "k")])
+    await first.enqueue([NewMessage("step", "r1", "s1")])
+    await first.close()
+    second = SqliteWorld(path)
+    try:
+        assert [e.data for e in await second.read_events("r1")] == [b"x"]
+        assert (await second.get_message("s1")) is not None
+    finally:
+        await second.close()
+
+
+async def test_two_instances_in_one_process_wake_each_other(tmp_path: Path) -> None:
+    import anyio
+
+    a, b = SqliteWorld(tmp_path / "wdk.db"), SqliteWorld(tmp_path / "wdk.db")
+    await a.setup()
+    await b.setup()
+    try:
+        woken: list[bool] = []
+        async with anyio.create_task_group() as tg:
+
+            async def waiter() -> None:
+                woken.append(await b.wait_for_change(["run:r1"], 10.0))
+
+            tg.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            await a.append("r1", [NewEvent("step_started", "c1")])
+        assert woken == [True]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_processes_append_concurrently_without_lost_or_duplicate_seqs(
+    world: SqliteWorld,
+) -> None:
+    n = 300
+    tags = ["p0", "p1", "p2"]
+    with children(Path(world.path), "append", tags, n) as procs:
+        results(procs)
+    events = await world.read_events("shared")
+    assert [e.seq for e in events] == list(range(1, len(tags) * n + 1))
+    assert sorted(e.correlation_id for e in events) == sorted(
+        f"{tag}:{i}" for tag in tags for i in range(n)
+    )
+    for tag in tags:  # each process's own appends stay in its order
+        mine = [e.correlation_id for e in events if e.correlation_id.startswith(tag + ":")]
+        assert mine == [f"{tag}:{i}" for i in range(n)]
+
+
+async def test_processes_claim_each_message_once(world: SqliteWorld) -> None:
+    keys = [f"s{i}" for i in range(200)]
+    await world.enqueue([NewMessage("step", "r1", key) for key in keys])
+    with children(Path(world.path), "claim", ["w0", "w1"], 0) as procs:
+        claimed = results(procs)
+    assert sorted(claimed[0] + claimed[1]) == sorted(keys)
+    assert await world.next_due(["step"]) is None
+
+
+async def test_wait_woken_by_another_process(world: SqliteWorld) -> None:
+    assert bucket("run:pinger") != bucket("run:quiet")
+    with children(Path(world.path), "ping", ["pinger"], 2000):
+        assert await world.wait_for_change(["run:pinger"], 30.0) is True
+        # the pinger keeps committing; a wait on a topic it does not touch times out
+        assert await world.wait_for_change(["run:quiet"], 0.2) is False
