@@ -5,6 +5,7 @@ This namespace is what workflow and step code imports. Client-side calls (``star
 """
 
 from wdk._http import Response
+from wdk._webhooks import Webhook, WebhookRequest, create_webhook
 from wdk._workflow_api import Hook, HookDefinition, create_hook, define_hook, fetch, race, sleep
 from wdk.errors import (
     BuildError,
@@ -43,12 +44,14 @@ __all__ = [
     "HookNotFoundError",
     "HookPayloadError",
     "ReplayDivergenceError",
+    "Response",
     "RetryableError",
     "SandboxError",
-    "Response",
     "SerializationError",
     "StepMetadata",
     "StepNotRegisteredError",
+    "Webhook",
+    "WebhookRequest",
     "WorkflowError",
     "WorkflowMetadata",
     "WorkflowNotRegisteredError",
@@ -58,6 +61,7 @@ __all__ = [
     "WorldError",
     "WritableStream",
     "create_hook",
+    "create_webhook",
     "define_hook",
     "fetch",
     "get_step_metadata",

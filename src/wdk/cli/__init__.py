@@ -20,6 +20,8 @@ _COMMANDS: dict[str, str] = {
     "worker": "wdk.cli._run:worker",
     "inspect": "wdk.cli._inspect:inspect",
     "db": "wdk.cli._db:db",
+    "hooks": "wdk.cli._hooks:hooks",
+    "serve": "wdk.cli._serve:serve",
 }
 
 
@@ -40,6 +42,7 @@ class _LazyGroup(click.Group):
             raise
         if cmd_name == "inspect":
             importlib.import_module("wdk.cli._inspect_runs")
+            importlib.import_module("wdk.cli._inspect_hooks")
         command = getattr(module, attr)
         assert isinstance(command, click.Command)
         return command

@@ -1,0 +1,113 @@
+"""``wdk serve``: the HTTP API, webhooks and streams on uvicorn, with an embedded worker."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from wdk.cli._common import root_option, setup_project, world_option
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port", default=3000, show_default=True, help="Port to bind (0: any free port, printed)."
+)
+@click.option(
+    "--workers",
+    default=8,
+    show_default=True,
+    help="Slots of the embedded worker (steps run at once); 0 serves the API only.",
+)
+@world_option
+@root_option
+@click.option(
+    "--base-url",
+    envvar="WDK_BASE_URL",
+    default=None,
+    help="Public base URL for webhook and run URLs. Default: http://HOST:PORT.",
+)
+@click.option(
+    "--webhook-timeout",
+    envvar="WDK_WEBHOOK_TIMEOUT",
+    default=30.0,
+    show_default=True,
+    help="Seconds a respond_with='manual' webhook caller waits before a 504.",
+)
+@click.option(
+    "--max-body",
+    envvar="WDK_MAX_BODY",
+    default=1 << 20,
+    show_default=True,
+    help="Largest accepted request body in bytes (larger: 413).",
+)
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    world_url: str | None,
+    roots: tuple[Path, ...],
+    base_url: str | None,
+    webhook_timeout: float,
+    max_body: int,
+) -> None:
+    """Serve the wdk HTTP API (runs, hooks, webhooks, streams) with an embedded worker.
+
+    Routes are listed at /openapi.json. Set WDK_API_TOKEN to require
+    "Authorization: Bearer <token>" under /api (webhook URLs never need it).
+    """
+    import uvicorn
+
+    from wdk.sandbox import ensure_hash_seed
+    from wdk.server import ServerConfig, create_app
+
+    ensure_hash_seed(sys.argv)
+    project = setup_project(roots)
+    level = os.environ.get("WDK_LOG_LEVEL", "INFO")
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    sock = _listen(host, port)
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound}"
+    config = ServerConfig(
+        api_token=os.environ.get("WDK_API_TOKEN") or None,
+        max_body=max_body,
+        webhook_timeout=webhook_timeout,
+        base_url=(base_url or url).rstrip("/"),
+        worker_concurrency=max(0, workers),
+    )
+    app = create_app(world_url, project=project, config=config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            loop="asyncio",
+            lifespan="on",
+            log_level=level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    click.echo(f"wdk serve: listening on {url}", err=True)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

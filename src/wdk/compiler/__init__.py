@@ -1,0 +1,44 @@
+"""The wdk compiler: ``"use workflow"`` / ``"use step"`` directives to bundles and a manifest.
+
+Stable API (the runtime and the CLI call these; see docs/compiler.md and docs/internals.md):
+
+* :func:`compile_source` ``(source, *, relpath, module) -> ModuleResult``: compile one module's
+  text. Problems are :class:`Diagnostic` objects on the result (``result.ok`` is False on an
+  error), never exceptions.
+* :func:`load_module` ``(module, path, relpath) -> ModuleResult``: the same for a file, cached
+  in memory and on disk by content hash (``.wdk/cache/compiler`` under the current directory,
+  or ``$WDK_CACHE_DIR``). The runtime loads user modules through it, so ``wdk run`` needs no
+  separate build.
+* :func:`build_tree` ``(src, out, *, check=False, cache_dir=None) -> BuildResult``: compile a
+  source tree and write ``workflow/<relpath>``, ``step/<relpath>`` and ``manifest.json``.
+* :func:`module_relpath`, :func:`workflow_id`, :func:`step_id`: the ID format.
+
+A :class:`ModuleResult` carries ``workflow_bundle`` (run in the sandbox), ``step_bundle``
+(imported normally), ``workflows`` (:class:`WorkflowInfo`), ``steps`` (:class:`StepInfo`),
+``pruned_imports``, ``diagnostics``, ``sha256`` and ``has_directives``.
+"""
+
+from wdk.compiler._build import build_tree
+from wdk.compiler._cache import default_cache_dir, load_module
+from wdk.compiler._compile import compile_source
+from wdk.compiler._diagnostics import Diagnostic
+from wdk.compiler._ids import module_relpath, step_id, workflow_id
+from wdk.compiler._manifest import build_manifest, dump_manifest
+from wdk.compiler._model import BuildResult, ModuleResult, StepInfo, WorkflowInfo
+
+__all__ = [
+    "BuildResult",
+    "Diagnostic",
+    "ModuleResult",
+    "StepInfo",
+    "WorkflowInfo",
+    "build_manifest",
+    "build_tree",
+    "compile_source",
+    "default_cache_dir",
+    "dump_manifest",
+    "load_module",
+    "module_relpath",
+    "step_id",
+    "workflow_id",
+]

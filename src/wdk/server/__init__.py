@@ -1,0 +1,10 @@
+"""The wdk HTTP server: runs, hooks, webhooks and streams over HTTP (``wdk serve``).
+
+``create_app(...)`` returns a Starlette (ASGI) app with an embedded worker; mount it in any
+ASGI server. ``resume_webhook`` is the framework-free webhook bridge. See ``docs/server.md``.
+"""
+
+from wdk.server._app import ServerConfig, create_app
+from wdk.server._webhooks import resume_webhook
+
+__all__ = ["ServerConfig", "create_app", "resume_webhook"]

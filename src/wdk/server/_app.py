@@ -1,0 +1,164 @@
+"""The Starlette application behind ``wdk serve``.
+
+:func:`create_app` wires the routes, the optional bearer auth, JSON error handlers (nothing
+ever answers with a traceback: unexpected errors are logged and answered
+``{"error": "internal server error"}``) and a lifespan that opens the world and runs an
+embedded :class:`wdk.runtime.Worker` next to the HTTP server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from wdk.server import _routes_hooks as hooks
+from wdk.server import _routes_runs as runs
+from wdk.server._auth import BearerAuth
+from wdk.server._http import ApiError, error_response
+from wdk.server._openapi import openapi_document
+from wdk.server._webhooks import DEFAULT_TIMEOUT, webhook_route
+from wdk.worlds.base import World
+
+__all__ = ["ServerConfig", "ServerState", "create_app"]
+
+log = logging.getLogger("wdk.server")
+
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Settings of the HTTP server (see ``wdk serve --help``)."""
+
+    api_token: str | None = None
+    """Bearer token required under ``/api`` (None: no auth)."""
+    max_body: int = 1 << 20
+    """Largest request body accepted, in bytes (larger: 413)."""
+    webhook_timeout: float = DEFAULT_TIMEOUT
+    """Seconds a ``respond_with="manual"`` webhook caller waits (then 504)."""
+    base_url: str = ""
+    """Public base URL (webhook URLs, run URLs); ``wdk serve`` defaults it to its address."""
+    keepalive: float = 15.0
+    """Seconds between SSE keep-alive comments."""
+    worker_concurrency: int = 8
+    """Slots of the embedded worker; 0 runs no worker (an API-only server)."""
+
+    def with_base_url(self, base_url: str) -> ServerConfig:
+        """A copy with ``base_url`` set."""
+        return replace(self, base_url=base_url)
+
+
+@dataclass
+class ServerState:
+    """What the routes reach through ``request.app.state.wdk``."""
+
+    world: World
+    project: Any
+    config: ServerConfig
+    worker: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, **(exc.extra or {}))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(404, f"no route for {request.url.path}")
+    if exc.status_code == 405:
+        return error_response(405, f"method {request.method} not allowed here")
+    return error_response(exc.status_code, str(exc.detail))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("error handling %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": "internal server error"}, status_code=500)
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+def create_app(
+    world: World | str | None = None,
+    *,
+    project: Any = None,
+    config: ServerConfig | None = None,
+) -> Starlette:
+    """The wdk HTTP app: API, webhooks, streams, with an embedded worker.
+
+    Args:
+        world: a World, a world URL, or None for the process default (``WDK_WORLD``).
+        project: where workflow code lives (default: the process-wide project).
+        config: server settings.
+    """
+    cfg = config or ServerConfig()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from wdk.api import get_world, set_world
+        from wdk.runtime import Worker, default_project
+        from wdk.worlds import open_world
+
+        w = open_world(world) if isinstance(world, str) else (world or get_world())
+        await w.setup()
+        set_world(w)
+        proj = project or default_project()
+        worker = (
+            Worker(w, proj, concurrency=cfg.worker_concurrency, base_url=cfg.base_url)
+            if cfg.worker_concurrency > 0
+            else None
+        )
+        app.state.wdk = ServerState(world=w, project=proj, config=cfg, worker=worker)
+        async with anyio.create_task_group() as tg:
+            if worker is not None:
+                tg.start_soon(worker.run)
+            try:
+                yield
+            finally:
+                if worker is not None:
+                    worker.stop()
+        if isinstance(world, str):
+            await w.close()
+
+    routes = [
+        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/openapi.json", _openapi, methods=["GET"]),
+        Route("/api/workflows/{workflow_id:path}/runs", runs.start_run, methods=["POST"]),
+        Route("/api/runs", runs.list_runs, methods=["GET"]),
+        Route("/api/runs/{run_id}", runs.get_run, methods=["GET"]),
+        Route("/api/runs/{run_id}/cancel", runs.cancel_run, methods=["POST"]),
+        Route("/api/runs/{run_id}/stream", runs.stream_run, methods=["GET"]),
+        Route("/api/runs/{run_id}/hooks", runs.list_run_hooks, methods=["GET"]),
+        Route("/api/hooks/{token}", hooks.get_hook, methods=["GET"]),
+        Route("/api/hooks/{token}", hooks.resume, methods=["POST"]),
+        Route("/.well-known/workflow/v1/webhook/{token}", webhook_route, methods=_ANY_METHOD),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(BearerAuth, token=cfg.api_token)],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        lifespan=lifespan,
+    )

@@ -1,0 +1,297 @@
+"""The OpenAPI 3.0 document served at ``/openapi.json``.
+
+Hand-written; a test keeps it in step with the routes.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = ["openapi_document"]
+
+_JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+_RUN_ID = {
+    "name": "run_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The run's id (``wrun_<ULID>`` unless chosen at start).",
+}
+_TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+_UNAUTHORIZED = _error("Missing or invalid bearer token (only when WDK_API_TOKEN is set).")
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "RunError": {
+        "type": "object",
+        "properties": {
+            "message": {"type": "string"},
+            "code": {"type": "string"},
+            "type": {"type": "string"},
+        },
+    },
+    "Run": {
+        "type": "object",
+        "required": ["run_id", "workflow_id", "status", "created_at"],
+        "properties": {
+            "run_id": {"type": "string"},
+            "workflow_id": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": ["pending", "running", "completed", "failed", "cancelled"],
+            },
+            "created_at": {"type": "number"},
+            "started_at": {"type": "number", "nullable": True},
+            "completed_at": {"type": "number", "nullable": True},
+            "output": {"description": "The return value as JSON (completed runs)."},
+            "error": _ref("RunError"),
+        },
+    },
+    "RunPage": {
+        "type": "object",
+        "required": ["runs", "cursor"],
+        "properties": {
+            "runs": {"type": "array", "items": _ref("Run")},
+            "cursor": {"type": "string", "nullable": True},
+        },
+    },
+    "Started": {
+        "type": "object",
+        "required": ["run_id", "workflow_id"],
+        "properties": {"run_id": {"type": "string"}, "workflow_id": {"type": "string"}},
+    },
+    "Hook": {
+        "type": "object",
+        "required": ["token", "run_id", "kind"],
+        "properties": {
+            "token": {"type": "string"},
+            "run_id": {"type": "string"},
+            "kind": {"type": "string", "enum": ["hook", "webhook"]},
+            "metadata": {},
+            "created_at": {"type": "number"},
+            "url": {"type": "string"},
+        },
+    },
+    "Resumed": {
+        "type": "object",
+        "required": ["run_id"],
+        "properties": {"run_id": {"type": "string"}, "token": {"type": "string"}},
+    },
+}
+
+_WEBHOOK_OP = {
+    "summary": "Deliver an HTTP request to a webhook (any method; no bearer token needed)",
+    "parameters": [_TOKEN],
+    "responses": {
+        "200": {"description": "The response a step gave (respond_with='manual')."},
+        "202": {"description": "Stored; the workflow will see it (default mode)."},
+        "404": {"description": "Unknown or released token, or not a webhook; empty body."},
+        "413": _error("Body too large."),
+        "502": {"description": "The run ended without answering (manual mode)."},
+        "504": {"description": "No answer within the timeout (manual mode)."},
+        "default": {"description": "The webhook's static response."},
+    },
+}
+
+_PATHS: dict[str, Any] = {
+    "/healthz": {
+        "get": {
+            "summary": "Liveness",
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "The server is up.")},
+        }
+    },
+    "/api/workflows/{workflow_id}/runs": {
+        "post": {
+            "summary": "Start a run",
+            "description": "workflow_id is the full ID (workflow//<file>//<name>), URL-encoded.",
+            "parameters": [
+                {
+                    "name": "workflow_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    _JSON: {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "args": {"type": "array", "items": {}},
+                                "run_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": _json(_ref("Started"), "Started."),
+                "200": _json(_ref("Started"), "A run with this run_id already exists."),
+                "400": _error("Bad body or arguments."),
+                "401": _UNAUTHORIZED,
+                "404": _error("No such workflow."),
+                "409": _error("run_id is taken by another workflow's run."),
+                "413": _error("Body too large."),
+            },
+        }
+    },
+    "/api/runs": {
+        "get": {
+            "summary": "List runs, newest first",
+            "parameters": [
+                {"name": "workflow", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {
+                        "type": "string",
+                        "enum": ["pending", "running", "completed", "failed", "cancelled"],
+                    },
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20},
+                },
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _json(_ref("RunPage"), "A page of runs."),
+                "400": _error("Bad filter or cursor."),
+                "401": _UNAUTHORIZED,
+            },
+        }
+    },
+    "/api/runs/{run_id}": {
+        "get": {
+            "summary": "Show a run",
+            "parameters": [_RUN_ID],
+            "responses": {
+                "200": _json(_ref("Run"), "The run."),
+                "401": _UNAUTHORIZED,
+                "404": _error("No such run."),
+            },
+        }
+    },
+    "/api/runs/{run_id}/cancel": {
+        "post": {
+            "summary": "Cancel a run (idempotent)",
+            "parameters": [_RUN_ID],
+            "responses": {
+                "200": _json(_ref("Run"), "The run after cancelling."),
+                "401": _UNAUTHORIZED,
+                "404": _error("No such run."),
+            },
+        }
+    },
+    "/api/runs/{run_id}/hooks": {
+        "get": {
+            "summary": "A run's live hooks and webhooks",
+            "parameters": [_RUN_ID],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"hooks": {"type": "array", "items": _ref("Hook")}},
+                    },
+                    "Live hooks, oldest first.",
+                ),
+                "401": _UNAUTHORIZED,
+                "404": _error("No such run."),
+            },
+        }
+    },
+    "/api/runs/{run_id}/stream": {
+        "get": {
+            "summary": "Follow a run stream as Server-Sent Events",
+            "description": "One event per chunk: `id: <index>`, `data: <JSON>`; ends with "
+            "`event: end` once the stream is closed or the run ended.",
+            "parameters": [
+                _RUN_ID,
+                {"name": "namespace", "in": "query", "schema": {"type": "string"}},
+                {"name": "startIndex", "in": "query", "schema": {"type": "integer"}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "The event stream.",
+                    "headers": {
+                        "x-workflow-run-id": {"schema": {"type": "string"}},
+                        "x-workflow-stream-tail-index": {"schema": {"type": "integer"}},
+                    },
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                "400": _error("Bad startIndex."),
+                "401": _UNAUTHORIZED,
+                "404": _error("No such run."),
+            },
+        }
+    },
+    "/api/hooks/{token}": {
+        "get": {
+            "summary": "The live hook holding a token",
+            "parameters": [_TOKEN],
+            "responses": {
+                "200": _json(_ref("Hook"), "The hook."),
+                "401": _UNAUTHORIZED,
+                "404": _error("No live hook has the token."),
+            },
+        },
+        "post": {
+            "summary": "Resume a hook with a JSON payload",
+            "parameters": [_TOKEN],
+            "requestBody": {"required": True, "content": {_JSON: {"schema": {}}}},
+            "responses": {
+                "200": _json(_ref("Resumed"), "Delivered."),
+                "400": _error("Not JSON, or the hook's schema rejected it (see errors)."),
+                "401": _UNAUTHORIZED,
+                "404": _error("No live hook has the token."),
+                "409": _error("The token is a webhook's."),
+                "413": _error("Body too large."),
+            },
+        },
+    },
+    "/.well-known/workflow/v1/webhook/{token}": {
+        method: {**_WEBHOOK_OP, "security": []}
+        for method in ("get", "post", "put", "patch", "delete")
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the wdk HTTP API (a fresh copy)."""
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "wdk", "version": "1", "description": "wdk runs, hooks and streams."},
+        "paths": copy.deepcopy(_PATHS),
+        "components": {
+            "schemas": copy.deepcopy(_SCHEMAS),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

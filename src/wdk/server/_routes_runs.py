@@ -1,0 +1,176 @@
+"""``/api/workflows/{workflow_id}/runs`` and ``/api/runs...``: start, list, show, cancel, stream.
+
+Workflow IDs contain ``//`` and ``/`` (``workflow//orders.py//process_order``). The route
+takes the rest of the path up to ``/runs``, after percent-decoding, so both the URL-encoded
+form (``/api/workflows/workflow%2F%2Forders.py%2F%2Fprocess_order/runs``, recommended: proxies
+may merge ``//``) and the raw form work.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from wdk.api import start
+from wdk.errors import SerializationError, WorkflowNotRegisteredError
+from wdk.runtime._streams import DEFAULT_NAMESPACE
+from wdk.server._http import ApiError, read_json, run_json
+from wdk.server._sse import follow_stream, resolve_start
+from wdk.worlds.base import RunStatus
+
+__all__ = ["cancel_run", "get_run", "list_runs", "list_run_hooks", "start_run", "stream_run"]
+
+RUN_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+WORKFLOW_ID_RE = re.compile(r"workflow//(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.py//[A-Za-z0-9_./]+")
+_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+_MAX_LIMIT = 1000
+
+
+def _state(request: Request) -> Any:
+    return request.app.state.wdk
+
+
+async def _existing(request: Request) -> Any:
+    run_id = request.path_params["run_id"]
+    info = await _state(request).world.get_run(run_id)
+    if info is None:
+        raise ApiError(404, f"no run has id {run_id!r}")
+    return info
+
+
+async def start_run(request: Request) -> Response:
+    """``POST /api/workflows/{workflow_id}/runs`` with ``{"args": [...], "run_id": "..."}``."""
+    state = _state(request)
+    workflow_id: str = request.path_params["workflow_id"]
+    body = await read_json(request, state.config.max_body, required=False)
+    body = {} if body is None else body
+    if not isinstance(body, dict):
+        raise ApiError(400, 'request body must be a JSON object like {"args": [...]}')
+    unknown = sorted(set(body) - {"args", "run_id"})
+    if unknown:
+        raise ApiError(400, f"unknown field(s) {unknown}; allowed: args, run_id")
+    args = body.get("args", [])
+    if not isinstance(args, list):
+        raise ApiError(400, "'args' must be a JSON array of the workflow's arguments")
+    run_id = body.get("run_id")
+    if run_id is not None and (not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id)):
+        raise ApiError(400, "'run_id' must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+    if not WORKFLOW_ID_RE.fullmatch(workflow_id):
+        raise ApiError(404, f"{workflow_id!r} is not a workflow id (workflow//<file>.py//<name>)")
+    try:
+        await anyio.to_thread.run_sync(state.project.workflow_target, workflow_id)
+    except WorkflowNotRegisteredError as exc:
+        raise ApiError(404, str(exc)) from None
+    existing = await state.world.get_run(run_id) if run_id else None
+    if existing is not None:
+        if existing.workflow_id != workflow_id:
+            raise ApiError(409, f"run {run_id} exists and belongs to {existing.workflow_id}")
+        return _started(existing.run_id, workflow_id, 200)
+    try:
+        run = await start(workflow_id, args, world=state.world, run_id=run_id)
+    except SerializationError as exc:
+        raise ApiError(400, str(exc)) from None
+    return _started(run.run_id, workflow_id, 201)
+
+
+def _started(run_id: str, workflow_id: str, status: int) -> JSONResponse:
+    return JSONResponse(
+        {"run_id": run_id, "workflow_id": workflow_id},
+        status_code=status,
+        headers={"x-workflow-run-id": run_id},
+    )
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"query parameter {name!r} must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"query parameter {name!r} must be between {low} and {high}")
+    return value
+
+
+async def list_runs(request: Request) -> Response:
+    """``GET /api/runs?workflow=&status=&limit=&cursor=``: newest first."""
+    from wdk.errors import WorldError
+
+    state = _state(request)
+    status = request.query_params.get("status") or None
+    if status is not None and status not in _STATUSES:
+        raise ApiError(400, f"unknown status {status!r}; one of {', '.join(_STATUSES)}")
+    limit = _int_param(request, "limit", 20, 1, _MAX_LIMIT)
+    try:
+        page = await state.world.list_runs(
+            workflow_id=request.query_params.get("workflow") or None,
+            status=status,
+            limit=limit,
+            cursor=request.query_params.get("cursor") or None,
+        )
+    except WorldError:
+        raise ApiError(400, "invalid cursor") from None
+    return JSONResponse({"runs": [run_json(r) for r in page.runs], "cursor": page.cursor})
+
+
+async def get_run(request: Request) -> Response:
+    """``GET /api/runs/{run_id}``."""
+    return JSONResponse(run_json(await _existing(request)))
+
+
+async def cancel_run(request: Request) -> Response:
+    """``POST /api/runs/{run_id}/cancel``: idempotent; a finished run keeps its status."""
+    state = _state(request)
+    info = await _existing(request)
+    if info.status not in RunStatus.TERMINAL:
+        if state.worker is not None:
+            await state.worker.cancel_run(info.run_id)
+        else:
+            from wdk.api import get_run as run_handle
+
+            await run_handle(info.run_id, world=state.world).cancel()
+        info = await state.world.get_run(info.run_id) or info
+    return JSONResponse(run_json(info))
+
+
+async def list_run_hooks(request: Request) -> Response:
+    """``GET /api/runs/{run_id}/hooks``: the run's live hooks and webhooks."""
+    from wdk.server._routes_hooks import hook_json
+
+    state = _state(request)
+    info = await _existing(request)
+    hooks = await state.world.list_hooks(info.run_id)
+    return JSONResponse({"hooks": [hook_json(h, state.config.base_url) for h in hooks]})
+
+
+async def stream_run(request: Request) -> Response:
+    """``GET /api/runs/{run_id}/stream?namespace=&startIndex=`` as Server-Sent Events."""
+    state = _state(request)
+    info = await _existing(request)
+    namespace = request.query_params.get("namespace") or DEFAULT_NAMESPACE
+    start_index = _int_param(request, "startIndex", 0, -(2**62), 2**62)
+    last_event = request.headers.get("last-event-id")
+    if last_event is not None and last_event.strip():
+        try:
+            start_index = int(last_event) + 1
+        except ValueError:
+            raise ApiError(400, "Last-Event-ID must be a chunk index") from None
+    world = state.world
+    tail = (await world.stream_info(info.run_id, namespace)).tail_index
+    begin = await resolve_start(world, info.run_id, namespace, start_index)
+    return StreamingResponse(
+        follow_stream(world, info.run_id, namespace, begin, keepalive=state.config.keepalive),
+        media_type="text/event-stream",
+        headers={
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",
+            "x-workflow-run-id": info.run_id,
+            "x-workflow-stream-tail-index": str(tail),
+        },
+    )

@@ -1,0 +1,146 @@
+"""Small inline cases: directive forms, IDs, diagnostics format, no-directive files."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wdk.compiler import (
+    Diagnostic,
+    compile_source,
+    module_relpath,
+    step_id,
+    workflow_id,
+)
+
+
+def _steps(source: str) -> list[str]:
+    return [s.qualname for s in compile_source(source, relpath="m.py", module="m").steps]
+
+
+@pytest.mark.parametrize(
+    ("literal", "is_step"),
+    [
+        ('"use step"', True),
+        ("'use step'", True),
+        ('"""use step"""', True),
+        ("'''use step'''", True),
+        ('f"use step"', False),
+        ('b"use step"', False),
+        ('u"use step"', False),
+        ('("use step")', False),
+        ('"use " "step"', False),
+        ('"use step "', False),
+        ('"""\nuse step\n"""', False),
+    ],
+)
+def test_directive_literal_forms(literal: str, is_step: bool) -> None:
+    assert _steps(f"def f():\n    {literal}\n    return 1\n") == (["f"] if is_step else [])
+
+
+def test_later_string_is_not_a_directive() -> None:
+    result = compile_source('def f():\n    x = 1\n    "use step"\n', relpath="m.py", module="m")
+    assert not result.has_directives
+    assert [d.code for d in result.diagnostics] == ["WDK103"]
+    assert result.ok
+
+
+@given(st.text(max_size=20))
+def test_only_exact_text_is_a_directive(text: str) -> None:
+    source = f"def f():\n    {text!r}\n"
+    expected = ["f"] if text == "use step" else []
+    assert _steps(source) == expected
+
+
+def test_file_without_directives_is_unchanged() -> None:
+    source = "import os\nprint(os.getcwd())\n"
+    result = compile_source(source, relpath="plain.py", module="plain")
+    assert not result.has_directives and result.ok
+    assert result.workflow_bundle == result.step_bundle == source
+    assert result.workflows == [] and result.steps == [] and result.diagnostics == []
+
+
+def test_ids_and_relpaths() -> None:
+    assert module_relpath("app.orders", False) == "app/orders.py"
+    assert module_relpath("app", True) == "app/__init__.py"
+    assert workflow_id("app/orders.py", "process") == "workflow//app/orders.py//process"
+    assert step_id("orders.py", "Cart#total") == "step//orders.py//Cart#total"
+
+
+def test_ids_are_stable_across_compiles() -> None:
+    source = "async def wf():\n    'use workflow'\n\n    def s():\n        'use step'\n"
+    first = compile_source(source, relpath="a/b.py", module="a.b")
+    second = compile_source(source, relpath="a/b.py", module="a.b")
+    assert first == second
+    assert [s.id for s in first.steps] == ["step//a/b.py//wf/s"]
+
+
+def test_diagnostic_text() -> None:
+    diag = Diagnostic("WDK001", "bad", "x.py", 3, 5, fix="Do this.")
+    assert str(diag) == "x.py:3:5: error[WDK001]: bad\n  help: Do this."
+    assert Diagnostic.from_dict(diag.to_dict()) == diag
+
+
+def test_columns_count_characters_not_bytes() -> None:
+    source = (
+        'async def wf():\n    "use workflow"\n    x = 1\n'
+        '    async def s():\n        "use step"\n        ü = 0; nonlocal x\n'
+    )
+    result = compile_source(source, relpath="m.py", module="m")
+    assert [(d.code, d.line, d.col) for d in result.errors] == [("WDK005", 6, 16)]
+
+
+def test_one_line_step_keeps_line_count() -> None:
+    source = "def f(x): 'use step'; return x\nprint(1)\n"
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.workflow_bundle.splitlines()[0] == 'f = __wdk_step__("step//m.py//f")(None)'
+    assert [d.code for d in result.errors] == ["WDK007"]
+
+
+def test_crlf_line_endings_are_kept() -> None:
+    source = "import json\r\n\r\ndef f():\r\n    'use step'\r\n    return json.dumps(1)\r\n"
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.workflow_bundle.count("\r\n") == source.count("\r\n")
+    assert result.pruned_imports == ["json"]
+    ast.parse(result.workflow_bundle)
+
+
+def test_step_signature_drops_annotations_and_defaults() -> None:
+    source = (
+        "from decimal import Decimal\n\n"
+        "def f(a: Decimal = Decimal(1), /, b=2, *args, c: int = 3, **kw) -> Decimal:\n"
+        "    'use step'\n    return a\n"
+    )
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.pruned_imports == ["decimal.Decimal"]
+    assert "def f(a, /, b, *args, c, **kw): ..." in result.workflow_bundle
+
+
+def test_import_used_outside_steps_is_kept() -> None:
+    source = (
+        "import json\nimport os\n\nDEFAULT = json\n\n"
+        "def f():\n    'use step'\n    return json.dumps(os.sep)\n"
+    )
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.pruned_imports == ["os"]
+    assert result.workflow_bundle.splitlines()[:2] == ["import json", "pass"]
+
+
+def test_semicolon_shared_import_line_is_not_pruned() -> None:
+    source = "import os; import sys\n\ndef f():\n    'use step'\n    return os.sep\n"
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.pruned_imports == []
+
+
+def test_workflow_module_docstring_has_no_effect() -> None:
+    result = compile_source('"use workflow"\n\nasync def f(): pass\n', relpath="m.py", module="m")
+    assert not result.has_directives
+    assert [d.code for d in result.diagnostics] == ["WDK101"]
+
+
+def test_directive_in_function_under_if_block_is_module_level() -> None:
+    source = "import sys\nif sys.version_info >= (3, 11):\n    def f():\n        'use step'\n"
+    assert _steps(source) == ["f"]
