@@ -24,7 +24,9 @@ class Harness:
         self.relpath = relpath
 
     async def start(self, name: str, *args: Any, run_id: str | None = None) -> Run:
-        return await start(f"workflow//{self.relpath}//{name}", list(args), world=self.world, run_id=run_id)
+        return await start(
+            f"workflow//{self.relpath}//{name}", list(args), world=self.world, run_id=run_id
+        )
 
     async def result(self, name: str, *args: Any) -> Any:
         """Run to the end; also check that replaying the log alone gives the same outcome."""
@@ -50,7 +52,13 @@ async def running(
     set_default_project(project)
     set_world(world)
     await world.setup()
-    worker = Worker(world, project, retry_policy=RetryPolicy(base=0.01), concurrency=concurrency, idle_poll_s=1.0)
+    worker = Worker(
+        world,
+        project,
+        retry_policy=RetryPolicy(base=0.01),
+        concurrency=concurrency,
+        idle_poll_s=1.0,
+    )
     async with anyio.create_task_group() as tg:
         tg.start_soon(worker.run)
         try:

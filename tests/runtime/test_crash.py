@@ -23,7 +23,18 @@ WDK = str(Path(sys.executable).with_name("wdk"))
 
 def _worker(db: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [WDK, "worker", "--world", f"sqlite:///{db}", "--root", str(CRASH), "--lease", "1.5", "-c", "2"],
+        [
+            WDK,
+            "worker",
+            "--world",
+            f"sqlite:///{db}",
+            "--root",
+            str(CRASH),
+            "--lease",
+            "1.5",
+            "-c",
+            "2",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -56,7 +67,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _assert_no_duplicate_completion(events) -> None:
-    done = collections.Counter(e.correlation_id for e in events if e.type in ("step_completed", "step_failed"))
+    done = collections.Counter(
+        e.correlation_id for e in events if e.type in ("step_completed", "step_failed")
+    )
     assert done and max(done.values()) == 1
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import msgpack
 import pytest
-
 from harness import running
+
 from wdk import serde
 from wdk.errors import WorkflowRunCancelledError, WorkflowRunFailedError
 
@@ -101,7 +101,7 @@ async def test_exception_three_calls_deep_points_at_user_code(world):
         assert "helpers.py" in stack and "flows.py" in stack
         for fn in ("deep_a", "deep_b", "deep_c", "deep_error"):
             assert fn in stack
-        assert 'line 13, in deep_c' in stack
+        assert "line 13, in deep_c" in stack
         assert "/wdk/runtime/" not in stack
 
 

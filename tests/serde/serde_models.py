@@ -133,9 +133,7 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, BaseModel):
         return same(a.__dict__, b.__dict__) and a.model_fields_set == b.model_fields_set
     if dataclasses.is_dataclass(a):
-        return all(
-            same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)
-        )
+        return all(same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
     return bool(a == b)
 
 

@@ -82,7 +82,7 @@ def test_unsupported_values_name_path_and_type(make: Any, type_name: str) -> Non
     assert str(err).startswith(f'wdk cannot serialize args[1]["client"] of type {type_name}: ')
 
 
-@pytest.mark.parametrize("make", [lambda: (lambda: 0), _local_function, lambda: print])
+@pytest.mark.parametrize("make", [lambda: lambda: 0, _local_function, lambda: print])
 def test_functions_are_refused_with_the_path(make: Any) -> None:
     err = _error([{"fn": make()}])
     assert err.path == 'args[0]["fn"]'

@@ -19,9 +19,7 @@ from hypothesis import strategies as st
 import wdk.serde
 from wdk import serde
 
-SETTINGS = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def roundtrip(value: Any) -> Any:

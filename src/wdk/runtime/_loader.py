@@ -98,11 +98,16 @@ class Project:
 
     def compiled(self, module: str) -> Any:
         """The compiler's result for a user module (cached by content hash)."""
+        cached = self._compiled.get(module)
+        if cached is not None:
+            return cached
         loc = self.locate(module)
         if loc is None:
             return None
         from wdk.compiler import load_module
 
+        # Compiled once per process: a running worker serves the code it started with, as
+        # any Python process does (its step modules are imported once too).
         result = load_module(module, loc.path, loc.relpath)
         if result.diagnostics and not result.ok:
             from wdk.errors import BuildError
@@ -111,6 +116,7 @@ class Project:
             raise BuildError(
                 f"{loc.relpath} does not compile:\n{lines}", diagnostics=tuple(result.diagnostics)
             )
+        self._compiled[module] = result
         return result
 
     # -- workflow side -------------------------------------------------------------------
@@ -197,7 +203,7 @@ class Project:
             )
         module = importlib.import_module(module_name)
         segments = qualname.split("/")
-        fn = _resolve_attr_path(module, segments[0])
+        fn: Callable[..., Any] = _resolve_attr_path(module, segments[0])
         if len(segments) > 1:
             fn = _rebuild_nested(fn, segments[1:], closure or {}, step_id)
         elif not closure:

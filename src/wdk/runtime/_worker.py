@@ -90,7 +90,9 @@ class Worker:
     Args:
         world: where runs live.
         project: where user code lives (the process-wide default if None).
-        concurrency: queue slots, and the number of steps run inline at once.
+        concurrency: queue slots: messages claimed and handled at once.
+        inline_limit: steps of this worker's own runs executed at once without a queue
+            round trip (beyond it, new steps are queued for any worker).
         lease_s: how long a claimed message is ours before another worker may take it;
             heartbeats extend it while work is in flight.
         retry_policy: backoff for steps that raise ordinary exceptions.
@@ -104,6 +106,7 @@ class Worker:
         *,
         worker_id: str | None = None,
         concurrency: int = 8,
+        inline_limit: int = 256,
         lease_s: float = 30.0,
         retry_policy: RetryPolicy | None = None,
         cache_size: int = 1000,
@@ -116,6 +119,7 @@ class Worker:
         self.project = project or default_project()
         self.worker_id = worker_id or f"w-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.concurrency = max(1, concurrency)
+        self.inline_limit = max(0, inline_limit)
         self.lease_s = lease_s
         self.retry_policy = retry_policy or _policy_from_env()
         self.cache_size = cache_size
@@ -423,7 +427,7 @@ class Worker:
         if cmd.kind == "step":
             events.append(NewEvent(EventType.STEP_CREATED, cid, cmd.data, f"{cid}:c"))
             key = f"step:{run_id}:{cid}"
-            if self._inline + len(inline) < self.concurrency and not self._done():
+            if self._inline + len(inline) < self.inline_limit and not self._done():
                 enqueue.append(
                     NewMessage(
                         "step", run_id, key, cmd.data, lease_to=self.worker_id, lease_s=self.lease_s
@@ -563,7 +567,9 @@ class Worker:
         self._evict(run_id)
 
 
-def load_workflow(project: Project, workflow_id: str, sandbox_config: Any = None) -> Callable[..., Any]:
+def load_workflow(
+    project: Project, workflow_id: str, sandbox_config: Any = None
+) -> Callable[..., Any]:
     """The workflow function of ``workflow_id``, from a fresh sandbox (one per run)."""
     from wdk.sandbox import WorkflowSandbox
 

@@ -8,7 +8,8 @@ Every payload is chosen so that decoding gives back the same type *and* value:
   encode to equal bytes in every process.
 - ``int`` beyond msgpack's 64-bit range: two's-complement big-endian bytes.
 - ``datetime``/``time``: wall-clock fields, ``fold``, and the zone as an IANA key (for
-  ``zoneinfo.ZoneInfo``) or a fixed offset (for ``datetime.timezone``, custom names kept).
+  ``zoneinfo.ZoneInfo``) or a fixed offset (for ``datetime.timezone``, custom names kept),
+  packed with ``struct`` (leaf values skip a nested msgpack decode).
   msgpack's own ``datetime=True`` stores an instant and drops the zone, so a value in
   ``Europe/Paris`` would come back in UTC. The UTC offset at encode time is stored too, for
   readers of raw data; decoding trusts the zone key, so a later tz database change keeps the
@@ -154,6 +155,9 @@ def _dec_defaultdict(data: bytes, unpack: Unpack) -> collections.defaultdict[Any
 
 
 # -- numbers -------------------------------------------------------------------------------
+# Leaf payloads are raw bytes (struct / UTF-8), not nested msgpack: one less unpack per value.
+
+_COMPLEX = struct.Struct(">dd")
 
 
 def _enc_bigint(obj: int, pack: Pack) -> bytes:
@@ -165,25 +169,19 @@ def _dec_bigint(data: bytes, unpack: Unpack) -> int:
 
 
 def _enc_decimal(obj: Decimal, pack: Pack) -> bytes:
-    return pack(str(obj))
+    return str(obj).encode("ascii")
 
 
 def _dec_decimal(data: bytes, unpack: Unpack) -> Decimal:
-    text = unpack(data)
-    if type(text) is not str:
-        raise malformed("Decimal")
-    return Decimal(text)
+    return Decimal(data.decode("ascii"))
 
 
 def _enc_complex(obj: complex, pack: Pack) -> bytes:
-    return pack([obj.real, obj.imag])
+    return _COMPLEX.pack(obj.real, obj.imag)
 
 
 def _dec_complex(data: bytes, unpack: Unpack) -> complex:
-    real, imag = _list(unpack(data), "complex", 2)
-    if type(real) is not float or type(imag) is not float:
-        raise malformed("complex")
-    return complex(real, imag)
+    return complex(*_COMPLEX.unpack(data))
 
 
 def _enc_uuid(obj: uuid.UUID, pack: Pack) -> bytes:
@@ -195,23 +193,30 @@ def _dec_uuid(data: bytes, unpack: Unpack) -> uuid.UUID:
 
 
 # -- dates and times -----------------------------------------------------------------------
+# datetime: year..microsecond, fold, then a zone kind byte; aware values add the UTC offset in
+# microseconds (for a fixed zone: the zone itself) and the IANA key or custom zone name.
+# time: the same without the date and, for IANA zones (which give times no offset), no offset.
+
+_DATETIME = struct.Struct(">HBBBBBIB")
+_TIME = struct.Struct(">BBBIB")
+_OFFSET = struct.Struct(">q")
+_NAIVE, _IANA, _FIXED, _NAMED = b"\x00", b"\x01", b"\x02", b"\x03"
 
 
-def _tz_spec(tz: dt.tzinfo | None) -> str | list[Any] | None:
-    if tz is None:
-        return None
+def _zone(tz: dt.tzinfo) -> tuple[bytes, bytes]:
+    """(kind byte, trailing bytes) of an aware value's zone."""
     if type(tz) is ZoneInfo:
         if tz.key is None:
             raise Unsupported(
                 "its ZoneInfo was loaded from a file and has no IANA key; use "
                 "zoneinfo.ZoneInfo('Area/City') or a datetime.timezone"
             )
-        return tz.key
+        return _IANA, tz.key.encode()
     if type(tz) is dt.timezone:
-        offset = tz.utcoffset(None)
         name = tz.tzname(None)
-        custom = None if name == dt.timezone(offset).tzname(None) else name
-        return [offset // _ONE_US, custom]
+        if name == dt.timezone(tz.utcoffset(None)).tzname(None):
+            return _FIXED, b""
+        return _NAMED, name.encode("utf-8", "surrogatepass")
     raise Unsupported(
         f"its tzinfo is a {type_name(type(tz))}; only zoneinfo.ZoneInfo (IANA zones) and "
         "datetime.timezone (fixed offsets, UTC) are supported. Convert it, e.g. "
@@ -219,78 +224,90 @@ def _tz_spec(tz: dt.tzinfo | None) -> str | list[Any] | None:
     )
 
 
-def _tz_from(spec: Any) -> dt.tzinfo | None:
-    if spec is None:
-        return None
-    if type(spec) is str:
-        return ZoneInfo(spec)
-    offset_us, name = _list(spec, "tzinfo", 2)
-    if type(offset_us) is not int or (name is not None and type(name) is not str):
+def _micros(offset: dt.timedelta | None) -> bytes:
+    return _OFFSET.pack(0 if offset is None else offset // _ONE_US)
+
+
+def _zone_from(kind: int, offset: bytes, rest: bytes) -> dt.tzinfo:
+    if kind == 1:
+        return ZoneInfo(rest.decode())
+    if kind not in (2, 3) or len(offset) != 8:
         raise malformed("tzinfo")
-    offset = dt.timedelta(microseconds=offset_us)
-    return dt.timezone(offset) if name is None else dt.timezone(offset, name)
+    delta = dt.timedelta(microseconds=_OFFSET.unpack(offset)[0])
+    if kind == 2:
+        if rest:
+            raise malformed("tzinfo")
+        return dt.timezone(delta)
+    return dt.timezone(delta, rest.decode("utf-8", "surrogatepass"))
 
 
 def _enc_datetime(obj: dt.datetime, pack: Pack) -> bytes:
-    tz = _tz_spec(obj.tzinfo)
-    offset = obj.utcoffset()
-    return pack(
-        [
-            obj.year,
-            obj.month,
-            obj.day,
-            obj.hour,
-            obj.minute,
-            obj.second,
-            obj.microsecond,
-            obj.fold,
-            tz,
-            None if offset is None else offset // _ONE_US,
-        ]
+    head = _DATETIME.pack(
+        obj.year, obj.month, obj.day, obj.hour, obj.minute, obj.second, obj.microsecond, obj.fold
     )
-
-
-def _ints(values: list[Any], kind: str) -> list[int]:
-    for value in values:
-        if type(value) is not int:
-            raise malformed(kind)
-    return values
+    tz = obj.tzinfo
+    if tz is None:
+        return head + _NAIVE
+    kind, rest = _zone(tz)
+    return head + kind + _micros(obj.utcoffset()) + rest
 
 
 def _dec_datetime(data: bytes, unpack: Unpack) -> dt.datetime:
-    fields = _list(unpack(data), "datetime", 10)
-    y, mo, d, h, mi, s, us, fold = _ints(fields[:8], "datetime")
-    return dt.datetime(y, mo, d, h, mi, s, us, tzinfo=_tz_from(fields[8]), fold=fold)
-
-
-def _enc_date(obj: dt.date, pack: Pack) -> bytes:
-    return pack(obj.toordinal())
-
-
-def _dec_date(data: bytes, unpack: Unpack) -> dt.date:
-    ordinal = unpack(data)
-    if type(ordinal) is not int:
-        raise malformed("date")
-    return dt.date.fromordinal(ordinal)
+    n = _DATETIME.size
+    y, mo, d, h, mi, s, us, fold = _DATETIME.unpack_from(data)
+    kind = data[n]
+    if kind == 0:
+        if len(data) != n + 1:
+            raise malformed("datetime")
+        tz = None
+    else:
+        tz = _zone_from(kind, data[n + 1 : n + 9], data[n + 9 :])
+    return dt.datetime(y, mo, d, h, mi, s, us, tzinfo=tz, fold=fold)
 
 
 def _enc_time(obj: dt.time, pack: Pack) -> bytes:
-    tz = _tz_spec(obj.tzinfo)
-    return pack([obj.hour, obj.minute, obj.second, obj.microsecond, obj.fold, tz])
+    head = _TIME.pack(obj.hour, obj.minute, obj.second, obj.microsecond, obj.fold)
+    tz = obj.tzinfo
+    if tz is None:
+        return head + _NAIVE
+    kind, rest = _zone(tz)
+    return head + kind + (b"" if kind == _IANA else _micros(obj.utcoffset())) + rest
 
 
 def _dec_time(data: bytes, unpack: Unpack) -> dt.time:
-    fields = _list(unpack(data), "time", 6)
-    h, mi, s, us, fold = _ints(fields[:5], "time")
-    return dt.time(h, mi, s, us, tzinfo=_tz_from(fields[5]), fold=fold)
+    n = _TIME.size
+    h, mi, s, us, fold = _TIME.unpack_from(data)
+    kind = data[n]
+    tz: dt.tzinfo | None
+    if kind == 0:
+        if len(data) != n + 1:
+            raise malformed("time")
+        tz = None
+    elif kind == 1:
+        tz = _zone_from(kind, b"", data[n + 1 :])
+    else:
+        tz = _zone_from(kind, data[n + 1 : n + 9], data[n + 9 :])
+    return dt.time(h, mi, s, us, tzinfo=tz, fold=fold)
+
+
+_DATE = struct.Struct(">I")
+_TIMEDELTA = struct.Struct(">iII")
+
+
+def _enc_date(obj: dt.date, pack: Pack) -> bytes:
+    return _DATE.pack(obj.toordinal())
+
+
+def _dec_date(data: bytes, unpack: Unpack) -> dt.date:
+    return dt.date.fromordinal(_DATE.unpack(data)[0])
 
 
 def _enc_timedelta(obj: dt.timedelta, pack: Pack) -> bytes:
-    return pack([obj.days, obj.seconds, obj.microseconds])
+    return _TIMEDELTA.pack(obj.days, obj.seconds, obj.microseconds)
 
 
 def _dec_timedelta(data: bytes, unpack: Unpack) -> dt.timedelta:
-    days, seconds, us = _ints(_list(unpack(data), "timedelta", 3), "timedelta")
+    days, seconds, us = _TIMEDELTA.unpack(data)
     return dt.timedelta(days=days, seconds=seconds, microseconds=us)
 
 

@@ -31,22 +31,26 @@ import msgpack
 
 from wdk.errors import SerializationError
 from wdk.serde._explain import explain
-from wdk.serde._registry import DECODERS, handler_for
+from wdk.serde._registry import DECODERS, HANDLERS, handler_for
 
 __all__ = ["decode", "encode"]
 
 _ExtType = msgpack.ExtType
+# ExtType's own __new__ re-validates code and data in Python; ours are valid by construction.
+_new_ext = partial(tuple.__new__, _ExtType)
+_get_handler = HANDLERS.get
 
 
 class _Encoder:
     """Re-entrant packing for one thread: one reusable packer per nesting depth."""
 
-    __slots__ = ("_depth", "_packers", "_unicode_errors")
+    __slots__ = ("_depth", "_pack", "_packers", "_unicode_errors")
 
     def __init__(self, unicode_errors: str | None) -> None:
         self._packers: list[Any] = []
         self._depth = 0
         self._unicode_errors = unicode_errors
+        self._pack = self.pack
 
     def pack(self, value: Any) -> bytes:
         depth = self._depth
@@ -70,8 +74,8 @@ class _Encoder:
         return data
 
     def _default(self, obj: Any) -> Any:
-        handler = handler_for(type(obj))
-        return _ExtType(handler.code, handler.encode(obj, self.pack))
+        handler = _get_handler(type(obj)) or handler_for(type(obj))
+        return _new_ext((handler.code, handler.encode(obj, self._pack)))
 
 
 class _Local(threading.local):

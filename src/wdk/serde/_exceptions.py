@@ -7,7 +7,8 @@ another process that cannot import the step's libraries. An exception is stored 
      traceback text]
 
 ``__dict__`` carries keyword fields such as ``RetryableError.retry_after`` and
-``SerializationError.path``; ``__cause__`` is encoded recursively, so the whole ``raise ...
+``SerializationError.path`` (plus the few fields built-in exceptions keep outside ``args``,
+like ``OSError.filename``); ``__cause__`` is encoded recursively, so the whole ``raise ...
 from ...`` chain survives. ``__context__`` and live traceback objects do not: the formatted
 traceback text (which shows the full chain) is kept instead, and is available on the decoded
 exception as ``__wdk_traceback__``.
@@ -84,9 +85,24 @@ def _traceback_text(exc: BaseException) -> str:
     return text if isinstance(text, str) else ""
 
 
+# Fields that built-in exceptions keep in C slots rather than in ``args`` or ``__dict__``.
+_SLOTS: tuple[tuple[type[BaseException], tuple[str, ...]], ...] = (
+    (OSError, ("filename", "filename2")),
+    (ImportError, ("name", "path")),
+    (NameError, ("name",)),
+    (AttributeError, ("name",)),
+)
+
+
 def _state(exc: BaseException) -> dict[str, Any]:
-    state = getattr(exc, "__dict__", None) or {}
-    return {k: v for k, v in state.items() if k != _TB_ATTR}
+    state = {k: v for k, v in (getattr(exc, "__dict__", None) or {}).items() if k != _TB_ATTR}
+    for base, names in _SLOTS:
+        if isinstance(exc, base):
+            for name in names:
+                value = getattr(exc, name, None)
+                if value is not None:
+                    state[name] = value
+    return state
 
 
 def exception_handler(cls: type[BaseException]) -> Handler:
@@ -151,7 +167,8 @@ def _dec_exception(data: bytes, unpack: Unpack) -> BaseException:
     if isinstance(cls, type) and issubclass(cls, BaseException):
         exc = _construct(cls, tuple(args))
         exc.args = tuple(args)
-        exc.__dict__.update(state)
+        for name, value in state.items():  # setattr, like BaseException.__setstate__
+            setattr(exc, name, value)
     else:
         exc = RemoteError(
             message,

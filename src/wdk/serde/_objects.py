@@ -80,17 +80,43 @@ def _dataclass_handler(cls: type) -> Handler:
     return Handler(t.DATACLASS, encode, children)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _DataclassInfo:
+    names: frozenset[str]
+    fields: tuple[dataclasses.Field[Any], ...]
+    plain: bool  # no __slots__ anywhere: state can go straight into __dict__
+
+
+_dataclass_info: dict[type, _DataclassInfo] = {}
+
+
+def _info(cls: type) -> _DataclassInfo:
+    info = _dataclass_info.get(cls)
+    if info is None:
+        fields = dataclasses.fields(cls)
+        plain = not any("__slots__" in vars(c) for c in cls.__mro__[:-1])
+        info = _DataclassInfo(frozenset(f.name for f in fields), fields, plain)
+        _dataclass_info[cls] = info
+    return info
+
+
 def _dec_dataclass(data: bytes, unpack: Unpack) -> Any:
     path, state = _path_and_state(data, unpack, "dataclass")
-    cls = _resolve_class(path, "dataclass", dataclasses.is_dataclass)
+    cls = resolve(path)
+    info = _dataclass_info.get(cls) if isinstance(cls, type) else None
+    if info is None:
+        cls = _resolve_class(path, "dataclass", dataclasses.is_dataclass)
+        info = _info(cls)
     if type(state) is not dict:
         raise malformed("dataclass")
     obj = cls.__new__(cls)
-    fields = dataclasses.fields(cls)
-    unknown = set(state) - {f.name for f in fields}
+    if info.plain and state.keys() == info.names:
+        obj.__dict__.update(state)
+        return obj
+    unknown = set(state) - info.names
     if unknown:
         raise malformed("dataclass", f"{path} has no field(s) {sorted(map(str, unknown))}")
-    for f in fields:
+    for f in info.fields:
         if f.name in state:
             value = state[f.name]
         elif f.default is not dataclasses.MISSING:

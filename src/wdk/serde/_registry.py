@@ -28,7 +28,7 @@ from wdk.serde import _types as t
 from wdk.serde._classpath import Unsupported, type_name
 from wdk.serde._types import Handler, Pack, Unpack, malformed
 
-__all__ = ["DECODERS", "handler_for", "register_ext"]
+__all__ = ["DECODERS", "HANDLERS", "handler_for", "register_ext"]
 
 _GENERIC = (
     "only plain data (None, bool, int, float, str, bytes, list, tuple, dict, set, frozenset), "
@@ -66,6 +66,10 @@ _by_tag: dict[str, _Registration] = {}
 _base: dict[type, Handler] = dict(_builtin.HANDLERS)
 _handlers: dict[type, Handler] = dict(_base)
 _MAX_CACHED = 10_000
+
+
+HANDLERS = _handlers
+"""The per-type handler cache (mutated in place, never rebound) for the codec's fast path."""
 
 
 def _refuse(reason: str) -> Handler:

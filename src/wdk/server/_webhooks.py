@@ -38,9 +38,20 @@ _NOT_FOUND = Response(b"", status=404)
 
 
 async def resume_webhook(
-    token: str, request: WebhookRequest, *, world: World, timeout: float = DEFAULT_TIMEOUT
+    token: str,
+    request: WebhookRequest,
+    *,
+    world: World | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Response:
-    """Deliver an HTTP request to the webhook holding ``token``; the response to send back."""
+    """Deliver an HTTP request to the webhook holding ``token``; the response to send back.
+
+    ``world`` defaults to the process default world. Never raises for an unknown token: the
+    answer is then a 404 with an empty body, as the HTTP route gives.
+    """
+    from wdk.api._client import _ready
+
+    world = await _ready(world)
     hook = await world.get_hook_by_token(token)
     if hook is None or hook.kind != "webhook":
         return _NOT_FOUND

@@ -462,7 +462,8 @@ class MemoryWorld:
                     if m.lease_to is not None:
                         msg.owner, msg.lease_until = m.lease_to, now + m.lease_s
                         msg.deliveries += 1
-            topics.add("queue")
+            if m.lease_to is None:  # a message leased to its creator wakes nobody
+                topics.add("queue")
 
     @staticmethod
     def _ack(store: _Store, message_ids: Sequence[int], topics: set[str]) -> None:

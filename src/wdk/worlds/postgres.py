@@ -274,8 +274,10 @@ class PostgresWorld:
             await self._queue.drop_run(conn, run_id)
         if await self._queue.ack(conn, ack):
             topics.add("queue")
-        if await self._queue.enqueue(conn, enqueue, now):
-            topics.add("queue")
+        if await self._queue.enqueue(conn, enqueue, now) and any(
+            m.lease_to is None for m in enqueue
+        ):
+            topics.add("queue")  # a message leased to its creator wakes nobody
         return last
 
     async def read_events(self, run_id: str, after_seq: int = 0) -> list[Event]:

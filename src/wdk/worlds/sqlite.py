@@ -487,7 +487,10 @@ class SqliteWorld:
                 for m in messages
             ],
         )
-        topics.add("queue")
+        # A message leased to its creator (inline execution) is nobody else's business:
+        # waking every idle worker for it costs a round of empty claims per step.
+        if any(m.lease_to is None for m in messages):
+            topics.add("queue")
 
     @staticmethod
     def _tx_ack(conn: _Conn, now: float, topics: set[str], message_ids: Sequence[int]) -> None:
