@@ -50,7 +50,7 @@ def json_like() -> list[dict[str, Any]]:
             "note": None,
             "paid": i % 2 == 0,
         }
-        for i in range(24)
+        for i in range(28)
     ]
 
 

@@ -84,7 +84,7 @@ def test_resolve_deadline_adds_durations_to_now() -> None:
 def test_resolve_deadline_accepts_aware_datetimes() -> None:
     at = dt.datetime(2030, 1, 1, 12, tzinfo=ZoneInfo("Europe/Paris"))
     assert resolve_deadline(at, now=0.0) == at.timestamp()
-    past = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+    past = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     assert resolve_deadline(past, now=2e9) == past.timestamp()
 
 
@@ -96,7 +96,7 @@ def test_resolve_deadline_refuses_naive_datetimes() -> None:
 
 def test_parse_duration_refuses_datetimes() -> None:
     with pytest.raises(DurationError, match="datetime is not a duration"):
-        parse_duration(dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+        parse_duration(dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
 
 
 @pytest.mark.parametrize(

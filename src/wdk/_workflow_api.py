@@ -80,8 +80,11 @@ class HookDefinition(Generic[T]):
         self._adapter: Any = TypeAdapter(schema)
 
     def create(self, *, token: str | None = None, metadata: Any = None) -> Hook[T]:
-        """Create a hook of this type in workflow code."""
-        return create_hook(token=token, metadata=metadata)
+        """Create a hook of this type in workflow code (the server validates against it)."""
+        from wdk._webhooks import create_typed_hook
+
+        hook: Hook[T] = create_typed_hook(self.schema, token=token, metadata=metadata)
+        return hook
 
     def validate(self, payload: Any) -> T:
         """The payload validated against the schema, or ``HookPayloadError``."""

@@ -337,3 +337,18 @@ def test_asyncio_maps_to_the_shim(tmp_path: Path, ctx: FakeContext) -> None:
     from wdk.runtime import asyncio_shim
 
     assert out == (asyncio_shim.gather, asyncio_shim.CancelledError)
+
+
+def test_private_helper_names_are_allowed_but_guard_shaped_names_are_not(tmp_path):
+    from wdk.errors import SandboxError
+    from wdk.sandbox import compile_workflow_code
+
+    code = compile_workflow_code(
+        "_TOTAL = 2\n\ndef _helper(_x):\n    _y = _x * _TOTAL\n    return _y\n\n"
+        "result = _helper(21)\n",
+        str(tmp_path / "private.py"),
+    )
+    assert code.co_filename.endswith("private.py")
+    for bad in ("_getattr_ = None\n", "__import__('os')\n", "_write_ = 1\n"):
+        with pytest.raises(SandboxError):
+            compile_workflow_code(bad, str(tmp_path / "bad.py"))

@@ -168,7 +168,7 @@ fixed_offsets = st.builds(
     st.timedeltas(min_value=-_MAX_OFFSET, max_value=_MAX_OFFSET),
     st.text(min_size=1, max_size=5),
 )
-zones = st.none() | st.just(dt.timezone.utc) | fixed_offsets | st.timezones()
+zones = st.none() | st.just(dt.UTC) | fixed_offsets | st.timezones()
 datetimes = st.builds(
     lambda d, fold: d.replace(fold=fold), st.datetimes(timezones=zones), st.integers(0, 1)
 )

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import wdk.serde
 from wdk import serde
+from wdk.errors import SerializationError
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -125,7 +126,7 @@ def test_bytes_like_values_decode_as_bytes() -> None:
         dt.datetime(2021, 11, 7, 1, 30, fold=1, tzinfo=ZoneInfo("America/New_York")),
         dt.datetime(2021, 11, 7, 1, 30, fold=0, tzinfo=ZoneInfo("America/New_York")),
         dt.datetime(2024, 3, 31, 2, 30, tzinfo=ZoneInfo("Europe/Paris")),  # imaginary time
-        dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
         dt.datetime(2024, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=-3, seconds=7), "X")),
         dt.datetime(2024, 1, 1, tzinfo=dt.timezone(dt.timedelta(minutes=90))),
         dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
@@ -139,8 +140,8 @@ def test_datetimes_keep_wall_clock_zone_and_fold(value: dt.datetime) -> None:
     assert out.utcoffset() == value.utcoffset()
     if isinstance(value.tzinfo, ZoneInfo):
         assert out.tzinfo is value.tzinfo  # ZoneInfo(key) is cached: the very same zone
-    if value.tzinfo is dt.timezone.utc:
-        assert out.tzinfo is dt.timezone.utc
+    if value.tzinfo is dt.UTC:
+        assert out.tzinfo is dt.UTC
 
 
 def test_dataclass_decoding_skips_init_and_post_init() -> None:
@@ -176,3 +177,23 @@ def test_nested_encode_inside_a_hook_is_reentrant() -> None:
 def test_exported_names() -> None:
     assert wdk.serde.__all__ == sorted(wdk.serde.__all__)
     assert wdk.serde.__all__ == ["RemoteError", "decode", "encode", "register_ext"]
+
+
+def test_packer_state_is_clean_after_a_failed_encode() -> None:
+    import threading
+
+    expected = serde.encode({"a": (1, 2)})
+    for _ in range(3):
+        with pytest.raises(SerializationError):
+            serde.encode({"a": (1, [threading.Lock()])})
+        assert serde.encode({"a": (1, 2)}) == expected
+
+
+def test_concurrent_encodes_in_threads_agree() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    value = {"s": {f"k{i}" for i in range(50)}, "t": tuple(range(20)), "m": m.Box((1, {2}))}
+    expected = serde.encode(value)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: serde.encode(value), range(200)))
+    assert all(r == expected for r in results)

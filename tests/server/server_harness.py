@@ -42,7 +42,6 @@ def serve(tmp: Path, *, env: dict[str, str] | None = None, args: tuple[str, ...]
         **(env or {}),
     }
     full_env.pop("WDK_WORLD", None)
-    full_env["PYTHONPATH"] = "/tmp/wdkpatch"  # TEMP-PATCH
     world = f"sqlite:///{tmp / 'wdk.db'}"
     cmd = [
         WDK,

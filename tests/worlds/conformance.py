@@ -646,6 +646,24 @@ async def test_get_message(world: Any, clock: FakeClock) -> None:
     assert got.not_before == pytest.approx(clock.now + 1)
 
 
+async def test_list_leases(world: Any, clock: FakeClock) -> None:
+    assert await world.list_leases() == []
+    await world.enqueue([msg(key="a"), msg(key="b", kind="step"), msg(key="c")])
+    await world.append("r1", [ev()], enqueue=[msg(key="d", kind="step", lease_to="w2", lease_s=5)])
+    a = await world.claim(["workflow"], worker_id="w1", lease_s=10)
+    b = await world.claim(["step"], worker_id="w1", lease_s=20)
+    assert (a.key, b.key) == ("a", "b")
+    leases = await world.list_leases()
+    assert [(m.key, m.owner) for m in leases] == [("a", "w1"), ("b", "w1"), ("d", "w2")]
+    assert leases[0].lease_until == pytest.approx(clock.now + 10)
+    assert leases[2].kind == "step" and leases[2].deliveries == 1
+    clock.advance(6)  # d's lease expired: no longer held
+    assert [m.key for m in await world.list_leases()] == ["a", "b"]
+    await world.ack([a.id])
+    await world.release(b.id, not_before=clock.now)
+    assert await world.list_leases() == []
+
+
 # -- streams -----------------------------------------------------------------------------
 
 

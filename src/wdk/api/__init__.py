@@ -14,6 +14,7 @@ from wdk.api._client import (
     get_world,
     list_runs,
     resume_hook,
+    resume_webhook,
     set_world,
     start,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "get_world",
     "list_runs",
     "resume_hook",
+    "resume_webhook",
     "set_world",
     "start",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "get_world",
     "list_runs",
     "resume_hook",
+    "resume_webhook",
     "set_world",
     "start",
 ]
@@ -249,11 +250,20 @@ async def resume_hook(token: str, payload: Any, *, world: World | None = None) -
     return HookResumeResult(run_id=delivered.run_id)
 
 
+async def resume_webhook(token: str, request: Any, *, world: World | None = None) -> Any:
+    """Deliver an HTTP request to the webhook holding ``token``; the Response to answer with."""
+    from wdk.server import resume_webhook as _resume_webhook
+
+    return await _resume_webhook(token, request, world=world)
+
+
 async def get_hook_by_token(token: str, *, world: World | None = None) -> HookInfo | None:
     """The live hook holding ``token``, or None."""
     w = await _ready(world)
     hook = await w.get_hook_by_token(token)
     if hook is None:
         return None
-    metadata = serde.decode(hook.metadata) if hook.metadata else None
+    from wdk._webhooks import unwrap_metadata
+
+    metadata, _ = unwrap_metadata(serde.decode(hook.metadata) if hook.metadata else None)
     return HookInfo(run_id=hook.run_id, token=hook.token, metadata=metadata)

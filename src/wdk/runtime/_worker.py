@@ -126,7 +126,7 @@ class Worker:
         self.idle_poll_s = idle_poll_s
         self.log_sink = log_sink
         self.base_url = base_url
-        self.sandbox_config = sandbox_config
+        self.sandbox_config = sandbox_config or _project_sandbox_config(self.project)
         self.clock: Callable[[], float] = getattr(world, "clock", time.time)
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         self._run_locks: dict[str, anyio.Lock] = {}
@@ -322,7 +322,13 @@ class Worker:
                 )
                 self._apply(inst, start, at)
                 pre.append(start)
-            await self._commit(inst, pre, ack=ack, speculative=bool(pre))
+            if not await self._commit(inst, pre, ack=ack, speculative=bool(pre)):
+                # The first pass lost its race (a token conflict or a concurrent write):
+                # record the start alone; the next pass continues from the log.
+                try:
+                    await self.world.append(run_id, pre, enqueue=[wf_message(run_id)], ack=ack)
+                except DuplicateEvent:
+                    await self.world.ack(ack)
 
     def _apply(self, inst: WorkflowInstance, event: NewEvent, at: float) -> None:
         try:
@@ -567,6 +573,13 @@ class Worker:
         self._evict(run_id)
 
 
+def _project_sandbox_config(project: Project) -> Any:
+    """The sandbox configuration in the project's pyproject.toml (``[tool.wdk]``)."""
+    from wdk.sandbox import load_config
+
+    return load_config(project.roots[0])
+
+
 def load_workflow(
     project: Project, workflow_id: str, sandbox_config: Any = None
 ) -> Callable[..., Any]:
@@ -598,7 +611,7 @@ async def replay(world: World, run_id: str, project: Project | None = None) -> A
     inst = WorkflowInstance(
         run_id,
         RunStart.from_event(events[0]),
-        load_workflow=lambda i: load_workflow(proj, i.workflow_id),
+        load_workflow=lambda i: load_workflow(proj, i.workflow_id, _project_sandbox_config(proj)),
         log_sink=lambda _run, _text: None,
     )
     try:

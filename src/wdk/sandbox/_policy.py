@@ -111,8 +111,16 @@ class WorkflowPolicy(RestrictingNodeTransformer):
 
     # -- names -------------------------------------------------------------------------
     def check_name(self, node: Any, name: str | None, allow_magic_methods: bool = False) -> None:
-        """Allow ``__wdk_*`` names and the dunder methods of :data:`ALLOWED_METHOD_NAMES`."""
+        """Allow ``__wdk_*`` names, private names and the dunders of ALLOWED_METHOD_NAMES.
+
+        A private name (``_helper``, ``_cache``) is ordinary Python style, so it is allowed as
+        a *name*; names shaped like the guards (``_getattr_``, ``_write_``: leading and
+        trailing underscore) and dunders stay refused, so user code cannot rebind a guard.
+        Attribute access to ``obj._x`` is still refused (see ``_check_attr``).
+        """
         if name is None or name.startswith("__wdk_"):
+            return
+        if _is_private_name(name):
             return
         if allow_magic_methods and name in ALLOWED_METHOD_NAMES and node.col_offset != 0:
             return
@@ -312,3 +320,8 @@ class StrictWorkflowPolicy(WorkflowPolicy):
     """:class:`WorkflowPolicy` with every attribute read routed through ``_getattr_``."""
 
     guard_all_attributes = True
+
+
+def _is_private_name(name: str) -> bool:
+    """``_helper`` yes; ``__x``, ``_x_`` (guard-shaped) and ``_`` no (``_`` has its own rule)."""
+    return len(name) > 1 and name[0] == "_" and name[1] != "_" and not name.endswith("_")

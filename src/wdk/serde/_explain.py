@@ -48,7 +48,7 @@ def _children(path: str, obj: Any, pack: Pack) -> Iterable[tuple[str, Any]] | No
     except Unsupported as exc:
         raise _Found(path, obj, exc.reason, None) from None
     except SerializationError as exc:
-        raise _Found(exc.path or path, obj, exc.message, exc) from None
+        raise _Found(path, obj, exc.message, exc) from None
     except Exception as exc:  # noqa: BLE001 - a failing to_data/serialize hook is the culprit
         raise _Found(path, obj, f"{type(exc).__name__}: {exc}", exc) from None
 

@@ -106,6 +106,9 @@ class QueueSQL:
             SELECT min(not_before) FROM {q}
             WHERE kind = ANY(%(kinds)s) AND (lease_until IS NULL OR lease_until <= %(now)s)"""
         self._drop_run = f"DELETE FROM {q} WHERE run_id = %s"
+        self._leases = f"""
+            SELECT {_COLUMNS} FROM {q}
+            WHERE owner IS NOT NULL AND lease_until > %s ORDER BY id"""
 
     async def enqueue(
         self, conn: psycopg.AsyncConnection[Any], messages: Sequence[NewMessage], now: float
@@ -186,6 +189,11 @@ class QueueSQL:
         cur = await conn.execute(self._next_due, {"kinds": list(kinds), "now": now})
         row = await cur.fetchone()
         return None if row is None or row[0] is None else float(row[0])
+
+    async def leases(self, conn: psycopg.AsyncConnection[Any], now: float) -> list[Message]:
+        """Messages under a current lease, lowest id first."""
+        cur = await conn.execute(self._leases, (now,))
+        return [_message(row) for row in await cur.fetchall()]
 
     async def drop_run(self, conn: psycopg.AsyncConnection[Any], run_id: str) -> None:
         """Delete every message of a finished run (acks in the same append become no-ops)."""

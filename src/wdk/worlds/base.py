@@ -322,6 +322,13 @@ class World(Protocol):
         """The earliest ``not_before`` among unleased messages of ``kinds``, or None."""
         ...
 
+    async def list_leases(self) -> list[Message]:
+        """Messages under a current lease (owner set, ``lease_until`` after now), oldest first.
+
+        What ``wdk inspect workers`` shows: which worker holds what, and until when.
+        """
+        ...
+
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
         """Append a chunk; returns its index. Raises WorldError if the stream is closed."""

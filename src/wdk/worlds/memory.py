@@ -558,6 +558,17 @@ class MemoryWorld:
             ]
         return min(due) if due else None
 
+    async def list_leases(self) -> list[Message]:
+        """Messages under a current lease, oldest (lowest id) first."""
+        store = self._check()
+        with store.lock:
+            now = self._clock()
+            return [
+                m.message()
+                for m in sorted(store.queue.values(), key=lambda m: m.id)
+                if m.owner is not None and m.lease_until > now
+            ]
+
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
         """Append a chunk; returns its index. Raises WorldError if the stream is closed."""

@@ -433,6 +433,11 @@ class PostgresWorld:
         async with self._conn() as conn:
             return await self._queue.next_due(conn, kinds, self._clock())
 
+    async def list_leases(self) -> list[Message]:
+        """Messages under a current lease, oldest (lowest id) first."""
+        async with self._conn() as conn:
+            return await self._queue.leases(conn, self._clock())
+
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
         """Append a chunk and return its index; WorldError if the stream is closed."""

@@ -567,6 +567,15 @@ class SqliteWorld:
         due: float | None = rows[0][0]
         return due
 
+    async def list_leases(self) -> list[Message]:
+        """Messages under a current lease, oldest (lowest id) first."""
+        rows = self._query(
+            f"SELECT {q.MESSAGE_COLUMNS} FROM queue"
+            " WHERE owner IS NOT NULL AND lease_until > ? ORDER BY id",
+            (self._clock(),),
+        )
+        return [_message(row) for row in rows]
+
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
         """Append a chunk; returns its index. Raises WorldError if the stream is closed."""
