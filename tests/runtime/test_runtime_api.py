@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import anyio
 import pytest
-
 from harness import running
+
 from wdk.api import list_runs
 from wdk.runtime import StepFunction
 
@@ -96,3 +96,8 @@ def test_sync_twins(tmp_path):
 
     anyio.run(serve)
     anyio.run(world.close)
+
+
+async def test_step_results_are_instances_of_the_runs_own_classes(world):
+    async with running(world) as h:
+        assert await h.result("dataclass_identity", "o-1") == [True, "o-1", 5]

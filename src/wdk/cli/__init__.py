@@ -42,6 +42,7 @@ class _LazyGroup(click.Group):
             raise
         if cmd_name == "inspect":
             importlib.import_module("wdk.cli._inspect_runs")
+            importlib.import_module("wdk.cli._inspect_workers")
             importlib.import_module("wdk.cli._inspect_hooks")
         command = getattr(module, attr)
         assert isinstance(command, click.Command)

@@ -146,6 +146,7 @@ class WorkflowInstance:
         load_workflow: Callable[[WorkflowInstance], Callable[..., Any]],
         log_sink: Callable[[str, str], None] | None = None,
         base_url: str = "",
+        is_user_module: Callable[[str], bool] | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow_id = start.workflow_id
@@ -168,6 +169,8 @@ class WorkflowInstance:
         self._replay_until = 0
         self._teardown = False
         self._main: Future | None = None
+        self._sandbox: Any = None
+        self._is_user_module: Callable[[str], bool] = is_user_module or (lambda _name: False)
         self.ended = False  # a terminal event is in the log
         self.metadata: WorkflowMetadata | None = None
 
@@ -266,6 +269,20 @@ class WorkflowInstance:
         self._commands[cmd.cid] = cmd
         self._unwritten.append(cmd)
 
+    def _decode(self, data: bytes) -> Any:
+        """Decode for workflow code: user classes resolve to this run's sandbox copies."""
+        if self._sandbox is None:
+            return serde.decode(data)
+        with serde.module_resolver(self._sandbox_module):
+            return serde.decode(data)
+
+    def _sandbox_module(self, name: str) -> Any:
+        sandbox = self._sandbox
+        module = sandbox.modules.get(name)
+        if module is None and self._is_user_module(name):
+            module = sandbox.import_module(name)
+        return module
+
     # -- advancing -------------------------------------------------------------------------
     def feed(self, events: list[Event]) -> None:
         """Apply events from the log (in seq order) and run the code as far as it goes."""
@@ -330,7 +347,8 @@ class WorkflowInstance:
         token = _current.set(self)  # type: ignore[arg-type]
         try:
             fn = self._load_workflow(self)
-            args = serde.decode(self.start_info.input)
+            self._sandbox = getattr(fn, "__globals__", {}).get("wdk sandbox")
+            args = self._decode(self.start_info.input)
             posargs, kwargs = _split_args(args)
             coro = fn(*posargs, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - any failure to start fails the run
@@ -371,7 +389,7 @@ class WorkflowInstance:
         cmd = self._commands.get(cid or "")
         if cmd is None:
             raise _Divergence(-1, f"{etype} for {cid}", "no call with that id")
-        payload = serde.decode(data) if data else {}
+        payload = self._decode(data) if data else {}
         self._clock.now = max(self._clock.now, float(payload.get("at", at)))
         if etype == EventType.STEP_COMPLETED:
             assert cmd.future is not None

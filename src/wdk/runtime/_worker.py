@@ -294,6 +294,7 @@ class Worker:
             load_workflow=self._load_workflow,
             log_sink=self.log_sink,
             base_url=self.base_url,
+            is_user_module=lambda name: self.project.locate(name) is not None,
         )
         inst.mark_replay(events)
         self._feed(inst, events)
@@ -613,6 +614,7 @@ async def replay(world: World, run_id: str, project: Project | None = None) -> A
         RunStart.from_event(events[0]),
         load_workflow=lambda i: load_workflow(proj, i.workflow_id, _project_sandbox_config(proj)),
         log_sink=lambda _run, _text: None,
+        is_user_module=lambda name: proj.locate(name) is not None,
     )
     try:
         inst.mark_replay(events)

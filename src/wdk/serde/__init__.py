@@ -19,8 +19,9 @@ Decisions worth knowing:
 - Other parts of wdk add types with :func:`register_ext`.
 """
 
+from wdk.serde._classpath import module_resolver
 from wdk.serde._codec import decode, encode
 from wdk.serde._exceptions import RemoteError
 from wdk.serde._registry import register_ext
 
-__all__ = ["RemoteError", "decode", "encode", "register_ext"]
+__all__ = ["RemoteError", "decode", "encode", "module_resolver", "register_ext"]

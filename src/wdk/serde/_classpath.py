@@ -11,10 +11,31 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
 
-__all__ = ["Unsupported", "class_path", "resolve", "type_name"]
+__all__ = ["Unsupported", "class_path", "module_resolver", "resolve", "type_name"]
+
+_resolver: ContextVar[Callable[[str], ModuleType | None] | None] = ContextVar(
+    "wdk_serde_module_resolver", default=None
+)
+
+
+@contextmanager
+def module_resolver(resolve_module: Callable[[str], ModuleType | None]) -> Iterator[None]:
+    """Decode classes from the modules ``resolve_module`` returns, where it returns one.
+
+    A workflow run imports the user's modules fresh in its sandbox; values decoded for it
+    must be instances of *those* classes, or ``isinstance`` in workflow code would fail.
+    """
+    token = _resolver.set(resolve_module)
+    try:
+        yield
+    finally:
+        _resolver.reset(token)
 
 
 class Unsupported(Exception):
@@ -82,6 +103,15 @@ def resolve(path: str) -> Any:
         LookupError: the path is malformed, the module cannot be imported or has no such
             attribute.
     """
+    override = _resolver.get()
+    if override is not None:
+        module_name, _, qualname = path.partition(":")
+        local = override(module_name)
+        if local is not None and qualname:
+            try:
+                return _walk(local, qualname)
+            except AttributeError as exc:
+                raise LookupError(f"cannot find {path}: {exc}") from exc
     hit = _cache.get(path)
     if hit is not None:
         module_obj, found = hit
