@@ -176,7 +176,13 @@ def test_nested_encode_inside_a_hook_is_reentrant() -> None:
 
 def test_exported_names() -> None:
     assert wdk.serde.__all__ == sorted(wdk.serde.__all__)
-    assert wdk.serde.__all__ == ["RemoteError", "decode", "encode", "register_ext"]
+    assert wdk.serde.__all__ == [
+        "RemoteError",
+        "decode",
+        "encode",
+        "module_resolver",
+        "register_ext",
+    ]
 
 
 def test_packer_state_is_clean_after_a_failed_encode() -> None:
