@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import msgpack
 
 from wdk.errors import WorldError
+from wdk.worlds._cursor import decode_cursor, encode_cursor
 from wdk.worlds._notify import ChangeHub
 from wdk.worlds.base import (
     Chunk,
@@ -211,22 +212,6 @@ def _unpack(data: bytes | None) -> dict[str, object]:
 
 def _bytes_or_none(value: object) -> bytes | None:
     return value if isinstance(value, bytes) else None
-
-
-def encode_cursor(created_at: float, run_id: str) -> str:
-    """The opaque ``list_runs`` cursor pointing after the run (shared with SQLite)."""
-    return f"{created_at!r}:{run_id}"
-
-
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    """Inverse of :func:`encode_cursor`; a malformed cursor raises WorldError."""
-    head, sep, run_id = cursor.partition(":")
-    try:
-        if not sep:
-            raise ValueError(cursor)
-        return float(head), run_id
-    except ValueError:
-        raise WorldError(f"invalid list_runs cursor {cursor!r}") from None
 
 
 class MemoryWorld:

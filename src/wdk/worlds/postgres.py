@@ -32,6 +32,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from wdk.errors import WorldError
+from wdk.worlds._cursor import decode_cursor, encode_cursor
 from wdk.worlds._pg_log import LogSQL
 from wdk.worlds._pg_migrations import migrate, quote_schema
 from wdk.worlds._pg_notify import Listener, Notifier, channel_for
@@ -97,21 +98,6 @@ def _run(row: tuple[Any, ...]) -> RunInfo:
 def _hook(row: tuple[Any, ...]) -> HookInfo:
     run_id, cid, token, metadata, kind, created = row
     return HookInfo(run_id, cid, token, _b(metadata), kind, created)
-
-
-def _encode_cursor(created_at: float, run_id: str) -> str:
-    # The same shape as the memory and SQLite worlds' cursors (opaque to callers).
-    return f"{created_at!r}:{run_id}"
-
-
-def _decode_cursor(cursor: str) -> tuple[float, str]:
-    head, sep, run_id = cursor.partition(":")
-    try:
-        if not sep:
-            raise ValueError(cursor)
-        return float(head), run_id
-    except ValueError:
-        raise WorldError(f"invalid list_runs cursor {cursor!r}") from None
 
 
 class PostgresWorld:
@@ -319,7 +305,7 @@ class PostgresWorld:
             params.append(status)
         if cursor is not None:
             where.append("(created_at, run_id) < (%s, %s)")
-            params.extend(_decode_cursor(cursor))
+            params.extend(decode_cursor(cursor))
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         if limit <= 0:
             return Page([], None)
@@ -333,7 +319,7 @@ class PostgresWorld:
             rows = await cur.fetchall()
         runs = [_run(r) for r in rows[:limit]]
         more = len(rows) > limit
-        next_cursor = _encode_cursor(runs[-1].created_at, runs[-1].run_id) if more else None
+        next_cursor = encode_cursor(runs[-1].created_at, runs[-1].run_id) if more else None
         return Page(runs, next_cursor)
 
     # -- hooks -----------------------------------------------------------------------

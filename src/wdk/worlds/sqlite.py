@@ -45,6 +45,7 @@ import msgpack
 
 from wdk.errors import WorldError
 from wdk.worlds import _sqlite_schema as q
+from wdk.worlds._cursor import decode_cursor, encode_cursor
 from wdk.worlds._notify import ACTIVE, HIT, IDLE, ChangeHub
 from wdk.worlds.base import (
     Chunk,
@@ -60,7 +61,6 @@ from wdk.worlds.base import (
     StreamInfo,
     TokenConflict,
 )
-from wdk.worlds.memory import decode_cursor, encode_cursor
 
 __all__ = ["SqliteWorld"]
 
