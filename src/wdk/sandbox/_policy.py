@@ -120,7 +120,7 @@ class WorkflowPolicy(RestrictingNodeTransformer):
         """
         if name is None or name.startswith("__wdk_"):
             return
-        if _is_private_name(name):
+        if _is_private_name(name) or name == "__all__":  # __all__: a module's export list
             return
         if allow_magic_methods and name in ALLOWED_METHOD_NAMES and node.col_offset != 0:
             return
