@@ -140,9 +140,13 @@ async def test_chaos_sigkill_workers(pg_world: PostgresWorld, tmp_path: Path) ->
     print(f"\nchaos: {RUNS} runs x 10 steps, {WORKERS} workers, {kills} SIGKILLs: {elapsed:.1f}s")
     assert results == [i + 45 for i in range(RUNS)]
     assert kills >= 1
+    sleeps = 0
     for run in runs:
-        done = _completions(await pg_world.read_events(run.run_id))
+        events = await pg_world.read_events(run.run_id)
+        done = _completions(events)
         assert len(done) == 10 and max(done.values()) == 1, (run.run_id, done)
+        sleeps += sum(e.type == "wait_completed" for e in events)
+    assert sleeps > 0
 
 
 async def test_sigterm_drains_in_flight_step(pg_world: PostgresWorld, tmp_path: Path) -> None:
