@@ -32,10 +32,12 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.abc
 import msgpack
 
 from wdk import serde
@@ -93,6 +95,7 @@ class Worker:
         concurrency: queue slots: messages claimed and handled at once.
         inline_limit: steps of this worker's own runs executed at once without a queue
             round trip (beyond it, new steps are queued for any worker).
+        step_threads: threads for sync steps (async steps run on the event loop).
         lease_s: how long a claimed message is ours before another worker may take it;
             heartbeats extend it while work is in flight.
         retry_policy: backoff for steps that raise ordinary exceptions.
@@ -107,6 +110,7 @@ class Worker:
         worker_id: str | None = None,
         concurrency: int = 8,
         inline_limit: int = 256,
+        step_threads: int = 32,
         lease_s: float = 30.0,
         retry_policy: RetryPolicy | None = None,
         cache_size: int = 1000,
@@ -128,6 +132,7 @@ class Worker:
         self.base_url = base_url
         self.sandbox_config = sandbox_config or _project_sandbox_config(self.project)
         self.clock: Callable[[], float] = getattr(world, "clock", time.time)
+        self._threads = ThreadPoolExecutor(max_workers=step_threads, thread_name_prefix="wdk-step")
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         self._run_locks: dict[str, anyio.Lock] = {}
         self._held: set[int] = set()
@@ -153,11 +158,11 @@ class Worker:
             if handle_signals:
                 tg.start_soon(self._watch_signals, tg.cancel_scope)
             tg.start_soon(self._heartbeat)
-            async with anyio.create_task_group() as slots:
-                for _ in range(self.concurrency):
-                    slots.start_soon(self._slot)
+            async with anyio.create_task_group() as handlers:
+                await self._dispatch(handlers)
             await self._drain()
             tg.cancel_scope.cancel()
+        self._threads.shutdown(wait=False)
 
     def stop(self) -> None:
         """Stop claiming new work; :meth:`run` returns once in-flight work is done."""
@@ -179,24 +184,37 @@ class Worker:
     def _done(self) -> bool:
         return self._stopping or (self._until is not None and self._until())
 
-    async def _slot(self) -> None:
+    async def _dispatch(self, handlers: anyio.abc.TaskGroup) -> None:
+        """Claim messages while there is capacity; each is handled in its own task.
+
+        One claimer per worker, not one per slot: a change notification wakes one task, and
+        an idle worker makes one empty claim per wake-up instead of ``concurrency`` of them.
+        """
+        capacity = anyio.Semaphore(self.concurrency)
         while not self._done():
+            await capacity.acquire()
             try:
                 msg = await self.world.claim(KINDS, worker_id=self.worker_id, lease_s=self.lease_s)
             except Exception:
+                capacity.release()
                 log.exception("claim failed")
                 await anyio.sleep(0.5)
                 continue
             if msg is None:
+                capacity.release()
                 await self._idle()
                 continue
             self._held.add(msg.id)
-            try:
-                await self._handle(msg)
-            except Exception:
-                log.exception("worker %s failed handling %s %s", self.worker_id, msg.kind, msg.key)
-            finally:
-                self._held.discard(msg.id)
+            handlers.start_soon(self._handle_claimed, msg, capacity)
+
+    async def _handle_claimed(self, msg: Message, capacity: anyio.Semaphore) -> None:
+        try:
+            await self._handle(msg)
+        except Exception:
+            log.exception("worker %s failed handling %s %s", self.worker_id, msg.kind, msg.key)
+        finally:
+            self._held.discard(msg.id)
+            capacity.release()
 
     async def _idle(self) -> None:
         if self._done():
@@ -226,7 +244,6 @@ class Worker:
         if msg.kind == "workflow":
             await self._process_run(msg.run_id, ack=[msg.id])
         elif msg.kind == "step":
-            payload = msgpack.unpackb(msg.payload or b"\x80", raw=False)
             cid = msg.key.rsplit(":", 1)[-1]
             await self.world.append(
                 msg.run_id,
@@ -238,15 +255,17 @@ class Worker:
                     )
                 ],
             )
-            await self._execute_step(
-                _StepJob(msg.run_id, cid, msg.payload or b"", msg.deliveries, msg.id)
-            )
-            del payload
+            job = _StepJob(msg.run_id, cid, msg.payload or b"", msg.deliveries, msg.id)
+            await self._launch(msg.run_id, await self._execute_step(job), keep_first=False)
         elif msg.kind == "timer":
             cid = (msg.payload or b"").decode()
             at = max(self.clock(), msg.not_before)
             event = NewEvent(EventType.WAIT_COMPLETED, cid, serde.encode({"at": at}), f"{cid}:d")
-            await self._resolve(msg.run_id, event, at, ack=[msg.id])
+            await self._launch(
+                msg.run_id,
+                await self._resolve(msg.run_id, event, at, ack=[msg.id]),
+                keep_first=False,
+            )
         else:
             log.warning("unknown message kind %r; dropping", msg.kind)
             await self.world.ack([msg.id])
@@ -323,7 +342,10 @@ class Worker:
                 )
                 self._apply(inst, start, at)
                 pre.append(start)
-            if not await self._commit(inst, pre, ack=ack, speculative=bool(pre)):
+            inline = await self._commit(inst, pre, ack=ack, speculative=bool(pre))
+            if inline is not None:
+                await self._launch(run_id, inline, keep_first=False)
+            else:
                 # The first pass lost its race (a token conflict or a concurrent write):
                 # record the start alone; the next pass continues from the log.
                 try:
@@ -337,8 +359,10 @@ class Worker:
         except _Divergence as div:
             inst.fail_with(div)
 
-    async def _resolve(self, run_id: str, event: NewEvent, at: float, ack: list[int]) -> None:
-        """Record a resolution (step done, timer fired).
+    async def _resolve(
+        self, run_id: str, event: NewEvent, at: float, ack: list[int]
+    ) -> list[Command]:
+        """Record a resolution (step done, timer fired); returns new steps to run inline.
 
         When the run's instance is cached and current, the run continues in the same commit.
         """
@@ -346,8 +370,9 @@ class Worker:
             inst = self._cache.get(run_id)
             if inst is not None and inst.outcome is None:
                 self._apply(inst, event, at)
-                if await self._commit(inst, [event], ack=ack, speculative=True):
-                    return
+                inline = await self._commit(inst, [event], ack=ack, speculative=True)
+                if inline is not None:
+                    return inline
             try:
                 await self.world.append(run_id, [event], enqueue=[wf_message(run_id)], ack=ack)
             except DuplicateEvent:
@@ -358,21 +383,23 @@ class Worker:
                     event.correlation_id,
                 )
                 await self.world.ack(ack)
+            return []
 
     async def _commit(
         self, inst: WorkflowInstance, pre: list[NewEvent], *, ack: list[int], speculative: bool
-    ) -> bool:
+    ) -> list[Command] | None:
         """Write ``pre`` plus the instance's new commands (or its end).
 
-        Returns False if the speculative write lost a race: the instance is dropped and the
-        caller records ``pre`` on its own.
+        Returns the steps created for inline execution (the caller launches them), or None if
+        the speculative write lost a race: the instance is dropped and the caller records
+        ``pre`` on its own.
         """
         run_id = inst.run_id
         for _ in range(20):
             if inst.ended:
                 self._evict(run_id)
                 await self.world.ack(ack)
-                return True
+                return []
             cmds = inst.take_unwritten()
             events = list(pre)
             enqueue: list[NewMessage] = []
@@ -390,7 +417,7 @@ class Worker:
             if not events:
                 if ack:
                     await self.world.ack(ack)
-                return True
+                return []
             try:
                 seq = await self.world.append(
                     run_id, events, enqueue=enqueue, ack=ack, expect_seq=inst.last_seq
@@ -399,14 +426,14 @@ class Worker:
                 inst.requeue_unwritten(cmds)
                 if speculative:
                     self._evict(run_id)
-                    return False
+                    return None
                 await self._record_conflict(inst, conflict)
                 continue
             except DuplicateEvent:
                 inst.requeue_unwritten(cmds)
                 if speculative:
                     self._evict(run_id)
-                    return False
+                    return None
                 # Someone appended meanwhile. The instance did not run ahead of the log, so
                 # read what is new and try again.
                 self._feed(inst, await self.world.read_events(run_id, after_seq=inst.last_seq))
@@ -417,9 +444,7 @@ class Worker:
             if inst.outcome is not None:
                 self._evict(run_id)
                 self._run_locks.pop(run_id, None)
-            for cmd in inline:
-                await self._start_inline(run_id, cmd)
-            return True
+            return inline
         raise WorkflowError(f"run {run_id}: could not write its progress after 20 attempts")
 
     def _command_events(
@@ -483,27 +508,43 @@ class Worker:
                 return
 
     # -- steps -----------------------------------------------------------------------------
-    async def _start_inline(self, run_id: str, cmd: Command) -> None:
+    async def _launch(
+        self, run_id: str, cmds: list[Command], *, keep_first: bool
+    ) -> _StepJob | None:
+        """Start inline steps; with ``keep_first`` the first is returned for the caller to run.
+
+        Running the next step of a sequential run in the task that finished the previous one
+        saves a task spawn and a loop hop per step.
+        """
+        jobs = [job for job in [await self._inline_job(run_id, c) for c in cmds] if job]
+        first = jobs.pop(0) if keep_first and jobs else None
+        for job in jobs:
+            self._tg.start_soon(self._run_inline, job)
+        return first
+
+    async def _inline_job(self, run_id: str, cmd: Command) -> _StepJob | None:
         msg = await self.world.get_message(f"step:{run_id}:{cmd.cid}")
-        if msg is None:
-            return
-        assert cmd.data is not None
+        if msg is None or cmd.data is None:
+            return None
         self._inline += 1
         self._held.add(msg.id)
-        job = _StepJob(run_id, cmd.cid, cmd.data, 1, msg.id)
+        return _StepJob(run_id, cmd.cid, cmd.data, 1, msg.id)
 
-        async def go() -> None:
+    async def _run_inline(self, job: _StepJob | None) -> None:
+        """Run an inline step, then the next inline step its run made, and so on."""
+        while job is not None:
+            cmds: list[Command] = []
             try:
-                await self._execute_step(job)
+                cmds = await self._execute_step(job)
             except Exception:
-                log.exception("inline step %s of %s failed to record", job.cid, run_id)
+                log.exception("inline step %s of %s failed to record", job.cid, job.run_id)
             finally:
-                self._held.discard(msg.id)
+                self._held.discard(job.message_id)
                 self._inline -= 1
+            job = await self._launch(job.run_id, cmds, keep_first=True)
 
-        self._tg.start_soon(go)
-
-    async def _execute_step(self, job: _StepJob) -> None:
+    async def _execute_step(self, job: _StepJob) -> list[Command]:
+        """Run one step attempt and record it; returns the inline steps its run made next."""
         info = msgpack.unpackb(job.data, raw=False)
         step_id = info["step"]
         fn: Any = None
@@ -547,6 +588,7 @@ class Worker:
             policy=self.retry_policy,
             clock=self.clock,
             resolve_error=resolve_error,
+            threads=self._threads,
         )
         self.processed_steps += 1
         cid = job.cid
@@ -555,10 +597,10 @@ class Worker:
                 job.run_id, [NewEvent(EventType.STEP_RETRYING, cid, outcome.data)]
             )
             await self.world.release(job.message_id, not_before=outcome.retry_at)
-            return
+            return []
         etype = EventType.STEP_COMPLETED if outcome.status == "completed" else EventType.STEP_FAILED
         at = float(serde.decode(outcome.data)["at"])
-        await self._resolve(
+        return await self._resolve(
             job.run_id, NewEvent(etype, cid, outcome.data, f"{cid}:d"), at, ack=[job.message_id]
         )
 

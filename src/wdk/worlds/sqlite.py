@@ -231,10 +231,36 @@ class SqliteWorld:
         ``fn`` adds the topics it touched; their buckets are bumped in the same transaction
         and their local waiters woken after the commit. Any exception rolls back everything.
         """
+        return self._write_tx(fn, True, *args, **kwargs)
+
+    def _write_light(
+        self,
+        fn: Callable[Concatenate[_Conn, float, set[str], P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Like :meth:`_write`, without an fsync of its own: for queue bookkeeping only.
+
+        A claim, a lease extension, a release or a bare ack lost to a power cut only makes
+        a message claimable again, which at-least-once delivery allows; the next durable
+        commit syncs the WAL, earlier frames included. Saves one fsync per claimed message.
+        """
+        return self._write_tx(fn, False, *args, **kwargs)
+
+    def _write_tx(
+        self,
+        fn: Callable[Concatenate[_Conn, float, set[str], P], T],
+        durable: bool,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         topics: set[str] = set()
+        relax = not durable and self.synchronous == "full"
         with self._lock:
             conn = self._conn or self._connect()
             try:
+                if relax:
+                    conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = fn(conn, self._clock(), topics, *args, **kwargs)
@@ -245,6 +271,9 @@ class SqliteWorld:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
+                finally:
+                    if relax:
+                        conn.execute("PRAGMA synchronous = FULL")
             except sqlite3.Error as exc:
                 raise WorldError(f"sqlite world {self.path}: {exc}") from exc
         if topics:
@@ -517,7 +546,7 @@ class SqliteWorld:
         now = self._clock()
         if not self._query(peek, (now, now, *kinds)):
             return None
-        return self._write(self._tx_claim, take, kinds, worker_id, lease_s)
+        return self._write_light(self._tx_claim, take, kinds, worker_id, lease_s)
 
     @staticmethod
     def _tx_claim(
@@ -535,7 +564,7 @@ class SqliteWorld:
     async def ack(self, message_ids: Sequence[int]) -> None:
         """Delete these messages, or re-show the dirty ones. Unknown ids are ignored."""
         if message_ids:
-            self._write(self._tx_ack, message_ids)
+            self._write_light(self._tx_ack, message_ids)
 
     async def release(self, message_id: int, *, not_before: float) -> None:
         """Unlease; visible again at ``not_before`` (earlier if it was dirty earlier)."""
@@ -544,7 +573,7 @@ class SqliteWorld:
             conn.execute(q.RELEASE, (not_before, not_before, message_id))
             topics.add("queue")
 
-        self._write(tx)
+        self._write_light(tx)
 
     async def extend_lease(self, message_id: int, *, lease_s: float) -> bool:
         """Push the lease out; False if the message is gone or not leased."""
@@ -552,7 +581,7 @@ class SqliteWorld:
         def tx(conn: _Conn, now: float, topics: set[str]) -> bool:
             return conn.execute(q.EXTEND, (now + lease_s, message_id)).rowcount > 0
 
-        return self._write(tx)
+        return self._write_light(tx)
 
     async def get_message(self, key: str) -> Message | None:
         """The live message with idempotency key ``key``, or None."""
