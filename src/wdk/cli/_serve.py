@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,6 +26,36 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _chat_workflow(target: str, project: Any) -> str:
+    """The workflow ID of ``--chat`` (an ID, or MODULE:FUNCTION), checked now."""
+    from wdk.cli._run import _workflow_id
+    from wdk.errors import WorkflowNotRegisteredError
+
+    workflow_id = target if target.startswith("workflow//") else _workflow_id(target, project)
+    try:
+        project.workflow_target(workflow_id)
+    except WorkflowNotRegisteredError as exc:
+        raise click.BadParameter(str(exc), param_hint="--chat") from None
+    return workflow_id
+
+
+def _abort_after_chunks() -> int | None:
+    """``WDK_CHAT_ABORT_AFTER_CHUNKS``: test-only, cut each chat answer after N chunks."""
+    raw = os.environ.get("WDK_CHAT_ABORT_AFTER_CHUNKS", "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise click.UsageError("WDK_CHAT_ABORT_AFTER_CHUNKS must be an integer") from None
+    if value < 0:
+        raise click.UsageError("WDK_CHAT_ABORT_AFTER_CHUNKS must be >= 0")
+    click.echo(
+        f"wdk serve: TEST MODE: every POST /api/chat answer is cut after {value} chunks", err=True
+    )
+    return value
 
 
 @click.command("serve")
@@ -60,6 +91,21 @@ def _listen(host: str, port: int) -> socket.socket:
     show_default=True,
     help="Largest accepted request body in bytes (larger: 413).",
 )
+@click.option(
+    "--chat",
+    "chat",
+    envvar="WDK_CHAT_WORKFLOW",
+    default=None,
+    metavar="WORKFLOW",
+    help="Serve this workflow (MODULE:FUNCTION or workflow ID) to useChat clients at /api/chat.",
+)
+@click.option(
+    "--chat-page",
+    envvar="WDK_CHAT_PAGE",
+    default=None,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="A directory (a built chat page) served at /chat/ (needs --chat).",
+)
 def serve(
     host: str,
     port: int,
@@ -69,11 +115,15 @@ def serve(
     base_url: str | None,
     webhook_timeout: float,
     max_body: int,
+    chat: str | None,
+    chat_page: Path | None,
 ) -> None:
     """Serve the wdk HTTP API (runs, hooks, webhooks, streams) with an embedded worker.
 
     Routes are listed at /openapi.json. Set WDK_API_TOKEN to require
-    "Authorization: Bearer <token>" under /api (webhook URLs never need it).
+    "Authorization: Bearer <token>" under /api (webhook URLs never need it). With --chat,
+    POST /api/chat and GET /api/chat/{run_id}/stream speak the WorkflowChatTransport
+    protocol (docs/chat.md).
     """
     import uvicorn
 
@@ -84,6 +134,9 @@ def serve(
     project = setup_project(roots)
     level = os.environ.get("WDK_LOG_LEVEL", "INFO")
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    chat_workflow = _chat_workflow(chat, project) if chat else None
+    if chat_page is not None and chat_workflow is None:
+        raise click.UsageError("--chat-page needs --chat WORKFLOW")
     sock = _listen(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
@@ -94,6 +147,9 @@ def serve(
         webhook_timeout=webhook_timeout,
         base_url=(base_url or url).rstrip("/"),
         worker_concurrency=max(0, workers),
+        chat_workflow=chat_workflow,
+        chat_page=str(chat_page) if chat_page is not None else None,
+        chat_abort_after_chunks=_abort_after_chunks() if chat_workflow else None,
     )
     app = create_app(world_url, project=project, config=config)
     server = uvicorn.Server(

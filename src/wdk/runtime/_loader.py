@@ -15,6 +15,7 @@ either way.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -179,7 +180,7 @@ class Project:
         cached = self._steps.get(step_id)
         if cached is not None and not closure:
             return cached
-        builtin = _builtin_step(step_id)
+        builtin = _builtin_step(step_id, closure)
         if builtin is not None:
             return builtin
         try:
@@ -212,7 +213,7 @@ class Project:
 
     def step_info(self, step_id: str) -> Any:
         """The compiler's StepInfo for a step ID, or None."""
-        if _builtin_step(step_id) is not None:
+        if step_id in BUILTIN_STEPS:
             return None
         try:
             _, relpath, _ = parse_id(step_id)
@@ -247,10 +248,25 @@ class Project:
         return None
 
 
-def _builtin_step(step_id: str) -> Callable[..., Any] | None:
-    from wdk._http import FETCH_STEP_ID, fetch_impl
+#: Steps that ship with wdk: step ID -> ``"module:function"``, imported on first use (so
+#: optional dependencies such as pydantic-ai load only when their step runs). A built-in step
+#: called with a closure (a step reference carrying values, e.g. a model factory from
+#: ``wdk.ai.providers``) gets the closure bound as keyword arguments.
+BUILTIN_STEPS: dict[str, str] = {
+    "step//wdk//fetch": "wdk._http:fetch_impl",
+    "step//wdk//ai.model_call": "wdk.ai._model_step:model_call",
+    "step//wdk//ai.write": "wdk.ai._model_step:write_chunks",
+    "step//wdk//ai.providers.build": "wdk.ai.providers:build_model",
+}
 
-    return fetch_impl if step_id == FETCH_STEP_ID else None
+
+def _builtin_step(step_id: str, closure: dict[str, Any] | None = None) -> Callable[..., Any] | None:
+    target = BUILTIN_STEPS.get(step_id)
+    if target is None:
+        return None
+    module_name, _, attr = target.partition(":")
+    fn: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
+    return functools.partial(fn, **closure) if closure else fn
 
 
 def _resolve_attr_path(module: types.ModuleType, path: str) -> Any:

@@ -45,6 +45,8 @@ DEFAULT_ALLOWED_MODULES: frozenset[str] = frozenset(
         "typing",
         "typing_extensions",
         "wdk",
+        "wdk.ai",
+        "wdk.ai.providers",
     }
 )
 

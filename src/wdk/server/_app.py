@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from wdk.server import _routes_hooks as hooks
 from wdk.server import _routes_runs as runs
@@ -53,6 +53,12 @@ class ServerConfig:
     """Seconds between SSE keep-alive comments."""
     worker_concurrency: int = 8
     """Slots of the embedded worker; 0 runs no worker (an API-only server)."""
+    chat_workflow: str | None = None
+    """Workflow ID served at ``/api/chat`` for ``useChat`` clients (``wdk.ai.chat_routes``)."""
+    chat_page: str | None = None
+    """A directory (a built chat page) served at ``/chat/``; only with ``chat_workflow``."""
+    chat_abort_after_chunks: int | None = None
+    """Test-only: cut every ``POST /api/chat`` answer after this many chunks."""
 
     def with_base_url(self, base_url: str) -> ServerConfig:
         """A copy with ``base_url`` set."""
@@ -97,6 +103,23 @@ async def _openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
 
+def _chat_routes(cfg: ServerConfig) -> list[BaseRoute]:
+    """``/api/chat`` (and the page at ``/chat/``) for ``wdk serve --chat``."""
+    from starlette.staticfiles import StaticFiles
+
+    from wdk.ai._chat import chat_routes
+
+    routes = chat_routes(
+        cfg.chat_workflow,
+        max_body=cfg.max_body,
+        keepalive=cfg.keepalive,
+        abort_after_chunks=cfg.chat_abort_after_chunks,
+    )
+    if cfg.chat_page is not None:
+        routes.append(Mount("/chat", StaticFiles(directory=cfg.chat_page, html=True)))
+    return routes
+
+
 def create_app(
     world: World | str | None = None,
     *,
@@ -139,7 +162,7 @@ def create_app(
         if isinstance(world, str):
             await w.close()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
         Route("/api/workflows/{workflow_id:path}/runs", runs.start_run, methods=["POST"]),
@@ -152,6 +175,8 @@ def create_app(
         Route("/api/hooks/{token}", hooks.resume, methods=["POST"]),
         Route("/.well-known/workflow/v1/webhook/{token}", webhook_route, methods=_ANY_METHOD),
     ]
+    if cfg.chat_workflow is not None:
+        routes += _chat_routes(cfg)
     return Starlette(
         routes=routes,
         middleware=[Middleware(BearerAuth, token=cfg.api_token)],

@@ -1,0 +1,105 @@
+"""A real browser against `wdk serve --chat`: useChat + WorkflowChatTransport survive a cut.
+
+The page (web/chat) is built here from the pinned lockfile with the real npm packages `ai`,
+`@ai-sdk/react` and `@workflow/ai` (`npm ci` + `vite build`, packages from the registry only,
+npm's cache in the test's temp dir). The server cuts every POST answer after 3 chunks
+(`WDK_CHAT_ABORT_AFTER_CHUNKS`, a test-only switch); the transport must resume each turn with
+`GET /api/chat/{run_id}/stream?startIndex=3`, and the page must end with every answer rendered
+exactly once. Two turns run on one run (the multi-turn path: the follow-up carries `runId`).
+
+Skipped when Chromium, node or npm is missing, except under CI=true, where that fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from chat_harness import serve_chat, stop_chat
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+REPO = Path(__file__).resolve().parents[2]
+WEB = REPO / "web" / "chat"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def _missing() -> str | None:
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        return f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set CHROMIUM)"
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    return None
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def page_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    missing = _missing()
+    if missing is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser test cannot run under CI: {missing}")
+        pytest.skip(missing)
+    tmp = tmp_path_factory.mktemp("web")
+    work = tmp / "chat"
+    shutil.copytree(WEB, work, ignore=shutil.ignore_patterns("node_modules", "dist"))
+    env = {
+        **os.environ,
+        "npm_config_cache": str(tmp / "npm-cache"),
+        "npm_config_update_notifier": "false",
+        "CHROMIUM": CHROMIUM,
+    }
+    _run(["npm", "ci", "--no-audit", "--no-fund"], work, env, 150)
+    _run(["npm", "run", "build"], work, env, 60)
+    assert (work / "dist" / "index.html").is_file()
+    return work, env
+
+
+def test_browser_chat_resumes_a_cut_answer_and_renders_it_once(
+    page_dir: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    work, env = page_dir
+    server = serve_chat(
+        tmp_path,
+        "chat_flows:chat_fixture",
+        env={"WDK_CHAT_ABORT_AFTER_CHUNKS": "3"},
+        args=("--chat-page", str(work / "dist")),
+    )
+    try:
+        out = _run(
+            ["node", "e2e/chat.e2e.mjs", f"{server.url}/chat/", "hello browser", "and a follow-up"],
+            work,
+            env,
+            90,
+        )
+    finally:
+        stop_chat(server)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["error"] is None, result
+    assert result["status"] == "ready"
+    assert result["messages"] == [
+        {"role": "user", "text": "hello browser"},
+        {"role": "assistant", "text": "turn 0: you said hello browser"},
+        {"role": "user", "text": "and a follow-up"},
+        {"role": "assistant", "text": "turn 1: you said and a follow-up"},
+    ]
+    # Each cut POST is followed by one resume from the chunks the page had parsed: 3 were
+    # sent before the cut (Chromium may drop the last ones it had not handed over yet).
+    requests = [(r["method"], r["url"].split("/stream")[-1]) for r in result["requests"]]
+    assert [method for method, _ in requests] == ["POST", "GET", "POST", "GET"], result
+    for method, query in requests:
+        if method == "GET":
+            assert query.startswith("?startIndex=") and 0 <= int(query[12:]) <= 3, result
+    run_ids = {r["url"].split("/")[3] for r in result["requests"] if r["method"] == "GET"}
+    assert len(run_ids) == 1, "both turns ran on one run"
+    assert sum("cutting the response" in line for line in server.log) == 2

@@ -1,0 +1,205 @@
+"""The WorkflowChatTransport protocol of `wdk serve --chat` (wdk.ai.chat_routes), over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from chat_harness import (
+    ChatServer,
+    expected_turn,
+    get_stream,
+    post_chat,
+    serve_chat,
+    stop_chat,
+    ui_chunks,
+    user,
+)
+
+CHAT = "chat_flows:chat_fixture"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
+    srv = serve_chat(tmp_path_factory.mktemp("chat"), CHAT)
+    try:
+        yield srv
+    finally:
+        stop_chat(srv)
+
+
+@pytest.fixture
+def client(server: ChatServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(30.0)) as c:
+        yield c
+
+
+def test_post_answers_the_turn_as_a_ui_message_stream(client: httpx.Client) -> None:
+    resp, chunks = post_chat(client, {"messages": [user("hello there")]})
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/event-stream")
+    assert resp.headers["x-vercel-ai-ui-message-stream"] == "v1"
+    assert resp.headers["x-workflow-run-id"].startswith("wrun_")
+    assert resp.headers["x-wdk-chat-turn"] == "0"
+    assert chunks == expected_turn("hello there", 0)
+    assert [c["type"] for c in chunks].count("finish") == 1
+
+
+def test_post_body_is_json_whatever_the_content_type(client: httpx.Client) -> None:
+    body = json.dumps({"messages": [user("typed")]})
+    for content_type in ("application/json", "application/octet-stream", None):
+        headers = {"content-type": content_type} if content_type else {}
+        with client.stream("POST", "/api/chat", content=body, headers=headers) as resp:
+            assert resp.status_code == 200
+            assert list(ui_chunks(resp)) == expected_turn("typed", 0)
+
+
+def test_resume_from_a_positive_start_index_live_and_after(client: httpx.Client) -> None:
+    expected = expected_turn("one two three four", 0)
+    body = json.dumps({"messages": [user("one two three four")]})
+    # Read three chunks of the live answer, then drop the connection (the run goes on).
+    with client.stream("POST", "/api/chat", content=body) as resp:
+        run_id = resp.headers["x-workflow-run-id"]
+        got = list(ui_chunks(resp, limit=3))
+    resp, rest = get_stream(client, run_id, 3)
+    assert resp.status_code == 200
+    assert resp.headers["x-workflow-run-id"] == run_id
+    assert resp.headers["x-vercel-ai-ui-message-stream"] == "v1"
+    assert got + rest == expected
+    # After the turn finished: the same, and the tail header is the turn's last index.
+    resp, rest = get_stream(client, run_id, 5)
+    assert rest == expected[5:]
+    assert resp.headers["x-workflow-stream-tail-index"] == str(len(expected) - 1)
+    # Past the end: the reader had everything, it gets its finish again (never a hang).
+    assert get_stream(client, run_id, len(expected) + 3)[1] == [{"type": "finish"}]
+
+
+def test_resume_from_a_negative_start_index(client: httpx.Client) -> None:
+    resp, chunks = post_chat(client, {"messages": [user("tail please")]})
+    run_id = resp.headers["x-workflow-run-id"]
+    resp, rest = get_stream(client, run_id, -2)
+    assert resp.headers["x-workflow-stream-tail-index"] == str(len(chunks) - 1)
+    assert rest == chunks[-2:] == [{"type": "text-end", "id": "t0"}, {"type": "finish"}]
+    assert get_stream(client, run_id, -1000)[1] == chunks
+    assert get_stream(client, run_id)[1] == chunks
+
+
+def test_a_failed_run_still_ends_with_one_finish(client: httpx.Client) -> None:
+    resp, chunks = post_chat(client, {"messages": [user("fail")]})
+    assert resp.status_code == 200
+    run_id = resp.headers["x-workflow-run-id"]
+    partial = [
+        {"type": "start", "messageId": "m0"},
+        {"type": "text-start", "id": "t0"},
+        {"type": "text-delta", "id": "t0", "delta": "partial"},
+    ]
+    error = {"type": "error", "errorText": "run failed: the model exploded"}
+    assert chunks == [*partial, error, {"type": "finish"}]
+    assert client.get(f"/api/runs/{run_id}").json()["status"] == "failed"
+    # A reconnect gets the same ending.
+    resp, rest = get_stream(client, run_id, 2)
+    assert resp.headers["x-workflow-stream-tail-index"] == "2"
+    assert rest == [partial[2], error, {"type": "finish"}]
+    # A follow-up to a failed conversation is refused.
+    resp, _ = post_chat(client, {"messages": [user("fail"), user("again")], "runId": run_id})
+    assert resp.status_code == 409
+    assert "over" in resp.json()["error"]
+
+
+def test_a_run_that_completes_without_finish_gets_one(client: httpx.Client) -> None:
+    resp, chunks = post_chat(client, {"messages": [user("quiet")]})
+    assert [c["type"] for c in chunks] == ["start", "text-start", "text-delta", "finish"]
+    run_id = resp.headers["x-workflow-run-id"]
+    assert client.get(f"/api/runs/{run_id}").json()["status"] == "completed"
+
+
+def test_multi_turn_each_post_answers_only_its_turn(client: httpx.Client) -> None:
+    first = user("hello", "u1")
+    resp, chunks = post_chat(client, {"messages": [first]})
+    run_id = resp.headers["x-workflow-run-id"]
+    assert chunks == expected_turn("hello", 0)
+
+    history = [first, {"id": "m0", "role": "assistant", "parts": []}, user("and again", "u2")]
+    resp, chunks = post_chat(client, {"messages": history, "runId": run_id})
+    assert resp.status_code == 200
+    assert resp.headers["x-workflow-run-id"] == run_id
+    assert resp.headers["x-wdk-chat-turn"] == "1"
+    assert chunks == expected_turn("and again", 1)
+
+    # The resume route follows the current turn; ?turn= picks an earlier one.
+    resp, again = get_stream(client, run_id, 0)
+    assert resp.headers["x-wdk-chat-turn"] == "1"
+    assert resp.headers["x-workflow-stream-tail-index"] == str(len(chunks) - 1)
+    assert again == chunks
+    assert get_stream(client, run_id, -1, turn=0)[1] == [{"type": "finish"}]
+    assert get_stream(client, run_id, 0, turn=0)[1] == expected_turn("hello", 0)
+
+    resp, chunks = post_chat(client, {"messages": [user("bye", "u3")], "run_id": run_id})
+    assert chunks == expected_turn("bye", 2)
+    assert client.get(f"/api/runs/{run_id}").json()["status"] == "completed"
+    resp, _ = post_chat(client, {"messages": [user("more")], "runId": run_id})
+    assert resp.status_code == 409
+    assert "the run is completed" in resp.json()["error"]
+
+
+def test_a_follow_up_while_a_turn_is_answered_is_refused(client: httpx.Client) -> None:
+    resp, _ = post_chat(client, {"messages": [user("first")]})
+    run_id = resp.headers["x-workflow-run-id"]
+    body = json.dumps({"messages": [user("second")], "runId": run_id})
+    with client.stream("POST", "/api/chat", content=body) as live:
+        assert live.status_code == 200  # delivered: turn 1 is being answered now
+        resp, _ = post_chat(client, {"messages": [user("third")], "runId": run_id})
+        assert resp.status_code == 409
+        assert "still answering" in resp.json()["error"]
+        assert list(ui_chunks(live)) == expected_turn("second", 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ("not json", 400, "invalid JSON"),
+        ("[1]", 400, "JSON object"),
+        ("{}", 400, "'messages'"),
+        ('{"messages": []}', 400, "'messages'"),
+        ('{"messages": ["hi"]}', 400, "UIMessage"),
+        ('{"messages": [{}], "runId": "bad id!"}', 400, "'runId'"),
+        ('{"messages": [{}], "runId": "wrun_nope"}', 404, "no chat run"),
+    ],
+)
+def test_bad_posts(client: httpx.Client, body: str, status: int, message: str) -> None:
+    resp = client.post("/api/chat", content=body)
+    assert resp.status_code == status
+    assert message in resp.json()["error"]
+
+
+def test_bad_resumes(client: httpx.Client) -> None:
+    assert client.get("/api/chat/wrun_nope/stream").status_code == 404
+    resp, _ = post_chat(client, {"messages": [user("x")]})
+    run_id = resp.headers["x-workflow-run-id"]
+    assert client.get(f"/api/chat/{run_id}/stream", params={"startIndex": "x"}).status_code == 400
+    assert client.get(f"/api/chat/{run_id}/stream", params={"turn": "-1"}).status_code == 400
+
+
+def test_abort_after_chunks_cuts_the_post_and_get_resumes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    srv = serve_chat(
+        tmp_path_factory.mktemp("chat-abort"), CHAT, env={"WDK_CHAT_ABORT_AFTER_CHUNKS": "3"}
+    )
+    try:
+        with httpx.Client(base_url=srv.url, timeout=httpx.Timeout(30.0)) as client:
+            got = []
+            body = json.dumps({"messages": [user("cut me off")]})
+            with pytest.raises(httpx.RemoteProtocolError):
+                with client.stream("POST", "/api/chat", content=body) as resp:
+                    run_id = resp.headers["x-workflow-run-id"]
+                    for chunk in ui_chunks(resp):
+                        got.append(chunk)
+            assert len(got) == 3
+            resp, rest = get_stream(client, run_id, len(got))
+            assert got + rest == expected_turn("cut me off", 0)
+        assert any("TEST MODE" in line for line in srv.log)
+    finally:
+        stop_chat(srv)
