@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -58,7 +59,11 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _worker(
-    world: PostgresWorld, env: dict[str, str], concurrency: int = 4
+    world: PostgresWorld,
+    env: dict[str, str],
+    concurrency: int = 4,
+    *,
+    stderr: int = subprocess.DEVNULL,
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -75,8 +80,30 @@ def _worker(
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
+
+
+def _wait_for_line(proc: subprocess.Popen[bytes], needle: bytes) -> threading.Thread:
+    """Block until ``proc`` writes a stderr line containing ``needle``.
+
+    Returns the thread that drains (then closes) the rest of its stderr, so a chatty worker
+    never blocks on a full pipe; join it once the process has exited.
+    """
+    stream = proc.stderr
+    assert stream is not None
+    for line in stream:
+        if needle in line:
+
+            def drain() -> None:
+                with stream:
+                    stream.read()
+
+            drainer = threading.Thread(target=drain, daemon=True)
+            drainer.start()
+            return drainer
+    stream.close()
+    raise AssertionError(f"worker exited without printing {needle!r}")
 
 
 def _reap(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -152,7 +179,10 @@ async def test_chaos_sigkill_workers(pg_world: PostgresWorld, tmp_path: Path) ->
 async def test_sigterm_drains_in_flight_step(pg_world: PostgresWorld, tmp_path: Path) -> None:
     env = _env(tmp_path)
     run = await start("workflow//chaosflows.py//drain", [], world=pg_world)
-    first = _worker(pg_world, env, concurrency=2)
+    # INFO, so the worker says when it has taken SIGTERM ("draining").
+    first = _worker(
+        pg_world, {**env, "WDK_LOG_LEVEL": "INFO"}, concurrency=2, stderr=subprocess.PIPE
+    )
     second = None
     try:
         readable = run.get_readable()
@@ -170,8 +200,12 @@ async def test_sigterm_drains_in_flight_step(pg_world: PostgresWorld, tmp_path: 
         assert [m["kind"] for m in held] == ["step"] and rows[0]["messages"] >= 1
 
         first.send_signal(signal.SIGTERM)
+        # Open the gate only once the worker has taken the signal: a step that finished
+        # before the worker knew it was stopping could legitimately start the next one.
+        drainer = await anyio.to_thread.run_sync(_wait_for_line, first, b"draining")
         (tmp_path / "gate").touch()
         assert await anyio.to_thread.run_sync(first.wait, 30) == 0
+        await anyio.to_thread.run_sync(drainer.join)
         events = await pg_world.read_events(run.run_id)
         completed = [e for e in events if e.type == "step_completed"]
         assert len(completed) == 1  # the in-flight step finished and was recorded
