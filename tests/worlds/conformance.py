@@ -728,6 +728,13 @@ async def test_wait_woken_by_append(world: Any) -> None:
     assert await woken_by(world, ["run:r1"], lambda i: world.append("r1", [ev(cid=f"c{i}")]))
 
 
+async def test_done_topic_woken_when_the_run_ends(world: Any) -> None:
+    await start_run(world)
+    end = ev(EventType.RUN_CANCELLED, None)
+    assert await woken_by(world, ["done:r1"], lambda i: world.append("r1", [end]))
+    assert (await world.get_run("r1")).status == "cancelled"
+
+
 async def test_wait_woken_by_enqueue(world: Any) -> None:
     assert await woken_by(world, ["queue"], lambda i: world.enqueue([msg(key=f"k{i}")]))
 

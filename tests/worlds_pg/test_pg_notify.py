@@ -30,18 +30,37 @@ async def _waiter_ready(world: Any, topic: str) -> None:
 async def test_commit_in_another_pool_wakes_waiter(make_world: Any) -> None:
     waiter = await make_world(poll_interval=NO_POLL)
     writer = await make_world()
-    await _waiter_ready(waiter, "run:r1")
+    await _waiter_ready(waiter, "done:r1")
     woken: list[bool] = []
 
     async def wait() -> None:
-        woken.append(await waiter.wait_for_change(["run:r1"], 60))
+        woken.append(await waiter.wait_for_change(["done:r1"], 60))
 
     with anyio.fail_after(30):
         async with anyio.create_task_group() as tg:
             tg.start_soon(wait)
             await anyio.wait_all_tasks_blocked()
-            await writer.append("r1", [NewEvent("note")])
+            await writer.append("r1", [NewEvent("run_cancelled")])
     assert woken == [True]
+
+
+async def test_run_topic_wakes_other_processes_only_by_the_fallback_poll(
+    make_world: Any,
+) -> None:
+    # A NOTIFY per appended event would serialize every commit in the cluster.
+    waiter = await make_world(poll_interval=NO_POLL)
+    writer = await make_world()
+    await _waiter_ready(waiter, "run:r1")
+    woken: list[bool] = []
+
+    async def wait() -> None:
+        woken.append(await waiter.wait_for_change(["run:r1"], 0.5))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait)
+        await anyio.wait_all_tasks_blocked()
+        await writer.append("r1", [NewEvent("note")])
+    assert woken == [False]
 
 
 async def test_each_topic_kind_is_notified(make_world: Any) -> None:
@@ -49,7 +68,7 @@ async def test_each_topic_kind_is_notified(make_world: Any) -> None:
     writer = await make_world()
     actions = {
         "queue": lambda: writer.enqueue([NewMessage("workflow", "r", "k")]),
-        "run:r": lambda: writer.append("r", [NewEvent("note")]),
+        "done:r": lambda: writer.append("r", [NewEvent("run_cancelled")]),
         "stream:r:out": lambda: writer.write_chunk("r", "out", b"x"),
         "stream:r:log": lambda: writer.close_stream("r", "log"),
     }
@@ -105,9 +124,9 @@ async def test_waiter_in_another_process_is_woken(
         async def main():
             world = PostgresWorld(sys.argv[1], schema=sys.argv[2], poll_interval=3600)
             await world.setup()
-            await world._listener.subscribe(["run:x"])
+            await world._listener.subscribe(["done:x"])
             print("ready", flush=True)
-            print(await world.wait_for_change(["run:x"], 60), flush=True)
+            print(await world.wait_for_change(["done:x"], 60), flush=True)
             await world.close()
 
         anyio.run(main)
@@ -119,7 +138,7 @@ async def test_waiter_in_another_process_is_woken(
         with anyio.fail_after(30):
             lines = _lines(proc.stdout)
             assert await anext(lines) == "ready"
-            await writer.append("x", [NewEvent("note")])
+            await writer.append("x", [NewEvent("run_cancelled")])
             assert await anext(lines) == "True"
             assert await proc.wait() == 0
     finally:
@@ -143,11 +162,11 @@ async def test_lost_listen_connection_wakes_waiters_and_recovers(
 ) -> None:
     waiter = await make_world(poll_interval=NO_POLL)
     writer = await make_world()
-    await _waiter_ready(waiter, "run:r")
+    await _waiter_ready(waiter, "queue")
     woken: list[bool] = []
 
     async def wait() -> None:
-        woken.append(await waiter.wait_for_change(["run:r"], 60))
+        woken.append(await waiter.wait_for_change(["queue"], 60))
 
     with anyio.fail_after(30):
         async with anyio.create_task_group() as tg:
@@ -159,13 +178,13 @@ async def test_lost_listen_connection_wakes_waiters_and_recovers(
     # Notifications may have been lost with the connection: every waiter re-checks.
     assert woken == [True]
     # The listener reconnects and LISTENs again.
-    await _waiter_ready(waiter, "run:r")
+    await _waiter_ready(waiter, "queue")
     woken.clear()
     with anyio.fail_after(30):
         async with anyio.create_task_group() as tg:
             tg.start_soon(wait)
             await anyio.wait_all_tasks_blocked()
-            await writer.append("r", [NewEvent("note")])
+            await writer.enqueue([NewMessage("workflow", "r", "k")])
     assert woken == [True]
 
 

@@ -160,7 +160,7 @@ class ChatEndpoints:
             left = deadline - time.monotonic()
             if info is None or info.status in RunStatus.TERMINAL or left <= 0:
                 raise ApiError(409, _not_waiting(run_id, info.status if info else None))
-            await world.wait_for_change([f"run:{run_id}"], left)
+            await world.wait_for_change([f"done:{run_id}"], left)
         turn = state.turns
         try:
             await resume_hook(chat_hook_token(run_id), message, world=world)

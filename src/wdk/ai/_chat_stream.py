@@ -95,7 +95,7 @@ async def turn_stream(
 ) -> AsyncIterator[bytes]:
     """SSE bytes of ``turn`` of the run from the turn-relative index ``offset``."""
     namespace = turns.namespace
-    topics = [f"stream:{run_id}:{namespace}", f"run:{run_id}"]
+    topics = [f"stream:{run_id}:{namespace}", f"done:{run_id}"]
     sent = 0
     # 1. Wait for the turn to start: the previous turn's finish chunk.
     state: TurnState

@@ -130,7 +130,7 @@ class Run:
                 if wait <= 0:
                     raise TimeoutError(f"run {self.run_id} did not finish within {timeout}s")
                 wait = min(wait, 5.0)
-            await world.wait_for_change([f"run:{self.run_id}"], wait)
+            await world.wait_for_change([f"done:{self.run_id}"], wait)
 
     async def cancel(self) -> None:
         """End the run ``cancelled``: in-flight steps are not re-queued, hooks released."""

@@ -124,7 +124,7 @@ class Readable:
         if index < 0:
             tail = (await world.stream_info(run_id, ns)).tail_index
             index = max(0, tail + 1 + index)
-        topics = [f"stream:{run_id}:{ns}", f"run:{run_id}"]
+        topics = [f"stream:{run_id}:{ns}", f"done:{run_id}"]
         while True:
             chunks = await world.read_chunks(run_id, ns, index, self._batch)
             for chunk in chunks:

@@ -71,6 +71,13 @@ log = logging.getLogger("wdk.worker")
 
 KINDS = ("workflow", "step", "timer")
 
+#: Events a replay writes again if they are lost (it re-derives them from the durable ones
+#: before them). A commit of only these, such as a run's first pass, needs no fsync of its
+#: own: the next durable commit (the first step's completion) flushes it too.
+_REDERIVABLE = frozenset(
+    {EventType.RUN_STARTED, EventType.STEP_CREATED, EventType.STEP_STARTED, EventType.WAIT_CREATED}
+)
+
 
 def wf_message(run_id: str, not_before: float = 0.0) -> NewMessage:
     """The wake-up message of a run (one live per run: see NewMessage's dirty flag)."""
@@ -420,7 +427,12 @@ class Worker:
                 return []
             try:
                 seq = await self.world.append(
-                    run_id, events, enqueue=enqueue, ack=ack, expect_seq=inst.last_seq
+                    run_id,
+                    events,
+                    enqueue=enqueue,
+                    ack=ack,
+                    expect_seq=inst.last_seq,
+                    durable=not _REDERIVABLE.issuperset(e.type for e in events),
                 )
             except TokenConflict as conflict:
                 inst.requeue_unwritten(cmds)

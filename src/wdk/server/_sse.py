@@ -62,7 +62,7 @@ async def follow_stream(
 ) -> AsyncIterator[bytes]:
     """SSE bytes for the stream from index ``start`` until it is closed or the run ends."""
     index = start
-    topics = [f"stream:{run_id}:{namespace}", f"run:{run_id}"]
+    topics = [f"stream:{run_id}:{namespace}", f"done:{run_id}"]
     yield b"retry: 1000\n\n"
     while True:
         chunks = await world.read_chunks(run_id, namespace, index, _BATCH)

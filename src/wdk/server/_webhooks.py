@@ -78,7 +78,7 @@ async def resume_webhook(
 
 async def _wait_for_answer(world: World, run_id: str, request_id: str, timeout: float) -> Response:
     namespace = response_namespace(request_id)
-    topics = [f"stream:{run_id}:{namespace}", f"run:{run_id}"]
+    topics = [f"stream:{run_id}:{namespace}", f"done:{run_id}"]
     deadline = time.monotonic() + timeout
     while True:
         chunks = await world.read_chunks(run_id, namespace, 0, 1)

@@ -1,9 +1,10 @@
 """In-process change notification shared by the memory and SQLite worlds.
 
-A :class:`ChangeHub` maps topics (``"queue"``, ``"run:<id>"``, ``"stream:<id>:<ns>"``) to the
-waiters sleeping on them. A committing writer calls :meth:`ChangeHub.notify` after its commit;
-every waiter registered on one of the touched topics is woken at once, from any thread (the
-waiter's event loop is woken with ``call_soon_threadsafe`` when the writer runs elsewhere).
+A :class:`ChangeHub` maps topics (``"queue"``, ``"run:<id>"``, ``"done:<id>"``,
+``"stream:<id>:<ns>"``) to the waiters sleeping on them. A committing writer calls
+:meth:`ChangeHub.notify` after its commit; every waiter registered on one of the touched
+topics is woken at once, from any thread (the waiter's event loop is woken with
+``call_soon_threadsafe`` when the writer runs elsewhere).
 
 Waiters register *before* they take any baseline of the store, so a commit racing with the
 start of a wait is never missed: either it lands before the registration (and the caller's

@@ -243,11 +243,18 @@ class World(Protocol):
         enqueue: Sequence[NewMessage] = (),
         ack: Sequence[int] = (),
         expect_seq: int | None = None,
+        durable: bool = True,
     ) -> int:
         """Append events, enqueue messages and ack messages in one transaction.
 
+        ``durable=False`` lets a world skip the flush to stable storage for this commit: it
+        still survives a crash of the process, and the next durable commit makes it durable
+        too, but a power cut or an OS crash before that may lose it. Only for writes that
+        replay re-derives (a run's first decisions); a world may ignore it.
+
         ``expect_seq``: if given and the run's last seq differs, raise ``DuplicateEvent`` with
-        key ``"seq"`` and write nothing. Returns the run's last seq after the append.
+        key ``"seq"`` and write nothing. It must be a seq the caller has read (a log only
+        grows, so it is never ahead of the log). Returns the run's last seq after the append.
         """
         ...
 
@@ -356,10 +363,15 @@ class World(Protocol):
     async def wait_for_change(self, topics: Sequence[str], timeout: float) -> bool:
         """Sleep until a commit touches one of ``topics`` or ``timeout`` seconds pass.
 
-        Topics: ``"queue"`` (a message was enqueued or re-shown), ``"run:<id>"`` (an event
-        was appended to the run), ``"stream:<id>:<namespace>"`` (a chunk was written or the
-        stream closed). Returns True if woken by a change. Spurious wake-ups are allowed;
-        missed ones are not (within one process), and across processes a change is seen
-        within a short poll interval at worst. Never busy-polls.
+        Topics: ``"queue"`` (a message was enqueued or re-shown), ``"done:<id>"`` (the run
+        ended), ``"stream:<id>:<namespace>"`` (a chunk was written or the stream closed),
+        ``"run:<id>"`` (an event was appended to the run). Wait on ``done:`` to await a
+        result: ``run:`` wakes on every step, and a world may deliver it to other processes
+        only through its fallback poll (PostgreSQL does, since a NOTIFY per step would
+        serialize every commit in the cluster).
+
+        Returns True if woken by a change. Spurious wake-ups are allowed; missed ones are
+        not (within one process), and across processes a change is seen within a short
+        poll interval at worst. Never busy-polls.
         """
         ...

@@ -265,8 +265,12 @@ class MemoryWorld:
         enqueue: Sequence[NewMessage] = (),
         ack: Sequence[int] = (),
         expect_seq: int | None = None,
+        durable: bool = True,
     ) -> int:
-        """Append events, then ack, then enqueue, atomically (see the class docstring)."""
+        """Append events, then ack, then enqueue, atomically (see the class docstring).
+
+        ``durable`` means nothing here: memory is never durable.
+        """
         store = self._check()
         with store.lock:
             now = self._clock()
@@ -290,6 +294,8 @@ class MemoryWorld:
         last = len(log) if log else 0
         if expect_seq is not None and last != expect_seq:
             raise DuplicateEvent(run_id, "seq")
+        if any(ev.type in EventType.RUN_TERMINAL for ev in events):
+            topics.add(f"done:{run_id}")
         # Validate first: nothing below may fail once the store is touched.
         used = store.dedup.get(run_id, set())
         fresh: set[str] = set()

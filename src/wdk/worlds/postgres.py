@@ -208,16 +208,21 @@ class PostgresWorld:
 
     @asynccontextmanager
     async def _tx(self, topics: set[str]) -> AsyncIterator[_Conn]:
-        """A transaction that NOTIFYs ``topics`` (filled in by the body) as it commits."""
-        async with self._conn() as conn:
-            async with conn.transaction():
-                yield conn
-                if topics:
-                    ordered = sorted(topics)
-                    await conn.execute(
-                        "SELECT pg_notify(c, t) FROM unnest(%s::text[], %s::text[]) AS x(c, t)",
-                        ([channel_for(self.schema, t) for t in ordered], ordered),
-                    )
+        """A transaction that NOTIFYs ``topics`` (filled in by the body) as it commits.
+
+        ``run:<id>`` topics wake only this process's waiters (others see them through the
+        fallback poll): a transaction that NOTIFYs takes a cluster-wide lock through its
+        commit, so one NOTIFY per step would serialize the steps of every worker.
+        """
+        async with self._conn() as conn, conn.transaction():
+            yield conn
+            shared = [t for t in topics if not t.startswith("run:")]
+            if shared:
+                ordered = sorted(shared)
+                await conn.execute(
+                    "SELECT pg_notify(c, t) FROM unnest(%s::text[], %s::text[]) AS x(c, t)",
+                    ([channel_for(self.schema, t) for t in ordered], ordered),
+                )
         self._notifier.fire(topics)
 
     # -- event log -------------------------------------------------------------------
@@ -229,10 +234,17 @@ class PostgresWorld:
         enqueue: Sequence[NewMessage] = (),
         ack: Sequence[int] = (),
         expect_seq: int | None = None,
+        durable: bool = True,
     ) -> int:
-        """Append events, enqueue and ack messages in one transaction (see ``World``)."""
+        """Append events, enqueue and ack messages in one transaction (see ``World``).
+
+        ``durable=False`` commits with ``synchronous_commit = off`` (no wait for the WAL
+        flush; a crash of the server may lose it, never a half of it).
+        """
         topics: set[str] = set()
         async with self._tx(topics) as conn:
+            if not durable:
+                await conn.execute("SET LOCAL synchronous_commit = off")
             return await self._append(conn, topics, run_id, events, enqueue, ack, expect_seq)
 
     async def _append(
@@ -251,6 +263,8 @@ class PostgresWorld:
             last = await self._log.insert(conn, run_id, events, now, expect_seq)
             ended, closed = await self._log.apply(conn, run_id, events, now)
             topics.add(f"run:{run_id}")
+            if ended:
+                topics.add(f"done:{run_id}")
             topics.update(f"stream:{run_id}:{ns}" for ns in closed)
         else:
             last = await self._log.last_seq(conn, run_id)

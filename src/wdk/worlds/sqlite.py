@@ -239,7 +239,10 @@ class SqliteWorld:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Like :meth:`_write`, without an fsync of its own: for queue bookkeeping only.
+        """Like :meth:`_write`, without an fsync of its own.
+
+        For queue bookkeeping, and appends marked ``durable=False`` (decisions replay
+        re-derives).
 
         A claim, a lease extension, a release or a bare ack lost to a power cut only makes
         a message claimable again, which at-least-once delivery allows; the next durable
@@ -312,9 +315,10 @@ class SqliteWorld:
         enqueue: Sequence[NewMessage] = (),
         ack: Sequence[int] = (),
         expect_seq: int | None = None,
+        durable: bool = True,
     ) -> int:
-        """Append events, then ack, then enqueue, in one transaction."""
-        return self._write(self._tx_append, run_id, events, enqueue, ack, expect_seq)
+        """Append events, then ack, then enqueue, in one transaction (fsync'd if durable)."""
+        return self._write_tx(self._tx_append, durable, run_id, events, enqueue, ack, expect_seq)
 
     def _tx_append(
         self,
@@ -327,10 +331,20 @@ class SqliteWorld:
         ack: Sequence[int],
         expect_seq: int | None,
     ) -> int:
-        last: int = conn.execute(q.LAST_SEQ, (run_id,)).fetchone()[0] or 0
-        if expect_seq is not None and last != expect_seq:
-            raise DuplicateEvent(run_id, "seq")
-        last = self._insert_events(conn, now, topics, run_id, last, events)
+        if expect_seq is not None and events:
+            # No max(seq) read on the hot path: if anything was appended since expect_seq,
+            # inserting seq expect_seq + 1 breaks UNIQUE (run_id, seq).
+            try:
+                last = self._insert_events(conn, now, topics, run_id, expect_seq, events)
+            except DuplicateEvent:
+                if conn.execute(q.LAST_SEQ, (run_id,)).fetchone()[0] != expect_seq:
+                    raise DuplicateEvent(run_id, "seq") from None
+                raise
+        else:
+            last = conn.execute(q.LAST_SEQ, (run_id,)).fetchone()[0] or 0
+            if expect_seq is not None and last != expect_seq:
+                raise DuplicateEvent(run_id, "seq")
+            last = self._insert_events(conn, now, topics, run_id, last, events)
         if ack:
             self._tx_ack(conn, now, topics, ack)
         if enqueue:
@@ -347,6 +361,8 @@ class SqliteWorld:
         events: Sequence[NewEvent],
     ) -> int:
         topics.add("run:" + run_id)
+        if any(ev.type in EventType.RUN_TERMINAL for ev in events):
+            topics.add("done:" + run_id)
         execute = conn.execute
         for ev in events:
             last += 1
@@ -524,7 +540,10 @@ class SqliteWorld:
     @staticmethod
     def _tx_ack(conn: _Conn, now: float, topics: set[str], message_ids: Sequence[int]) -> None:
         ids = [(i,) for i in message_ids]
-        conn.executemany(q.ACK_DELETE, ids)  # first: re-showing clears the dirty mark
+        # Delete first: re-showing clears the dirty mark. Only a message that was not
+        # deleted (dirty, or unknown) needs the second statement.
+        if conn.executemany(q.ACK_DELETE, ids).rowcount == len(ids):
+            return
         if conn.executemany(q.ACK_DIRTY, ids).rowcount > 0:
             topics.add("queue")
 
