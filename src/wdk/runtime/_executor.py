@@ -14,7 +14,6 @@ import inspect
 import math
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from wdk import serde
 from wdk._duration import resolve_deadline
 from wdk.errors import FatalError, RetryableError, SerializationError, StepNotRegisteredError
 from wdk.runtime._metadata import StepMetadata, WorkflowMetadata, _step, _workflow
+from wdk.runtime._threads import StepThreads
 
 __all__ = ["DEFAULT_MAX_RETRIES", "RetryPolicy", "StepOutcome", "run_step"]
 
@@ -80,7 +80,7 @@ async def run_step(
     policy: RetryPolicy,
     clock: Callable[[], float],
     resolve_error: BaseException | None = None,
-    threads: Executor | None = None,
+    threads: StepThreads | None = None,
 ) -> StepOutcome:
     """Run one attempt and classify it. Never raises for step errors."""
     attempt = meta.attempt
@@ -95,10 +95,11 @@ async def run_step(
             result = await _run_async_in(ctx, fn, args, kwargs)
         else:
             # A sync step runs in a worker thread: a blocking call never stalls other runs.
-            # The loop's executor hop costs a third of anyio.to_thread's, per step.
-            loop = asyncio.get_running_loop()
             call = functools.partial(ctx.run, fn, *args, **kwargs)
-            result = await loop.run_in_executor(threads, call)
+            if threads is not None:
+                result = await threads.run(call)
+            else:
+                result = await asyncio.get_running_loop().run_in_executor(None, call)
             if inspect.isawaitable(result):
                 result = await result
     except (FatalError, StepNotRegisteredError) as exc:

@@ -32,7 +32,6 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +53,7 @@ from wdk.runtime._instance import (
 from wdk.runtime._loader import Project, default_project
 from wdk.runtime._metadata import StepMetadata, WorkflowMetadata
 from wdk.runtime._proxies import step_decorator
+from wdk.runtime._threads import StepThreads
 from wdk.worlds.base import (
     DuplicateEvent,
     Event,
@@ -139,7 +139,7 @@ class Worker:
         self.base_url = base_url
         self.sandbox_config = sandbox_config or _project_sandbox_config(self.project)
         self.clock: Callable[[], float] = getattr(world, "clock", time.time)
-        self._threads = ThreadPoolExecutor(max_workers=step_threads, thread_name_prefix="wdk-step")
+        self._threads = StepThreads(step_threads)
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         self._run_locks: dict[str, anyio.Lock] = {}
         self._held: set[int] = set()
@@ -169,7 +169,7 @@ class Worker:
                 await self._dispatch(handlers)
             await self._drain()
             tg.cancel_scope.cancel()
-        self._threads.shutdown(wait=False)
+        self._threads.shutdown()
 
     def stop(self) -> None:
         """Stop claiming new work; :meth:`run` returns once in-flight work is done."""
