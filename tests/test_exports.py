@@ -8,6 +8,7 @@ import pickle
 import pytest
 
 import wdk
+import wdk.ai
 import wdk.api
 import wdk.errors
 import wdk.runtime
@@ -24,6 +25,11 @@ EXPECTED = {
         "WorkflowRunFailedError", "WorkflowRunNotFoundError", "WorldError", "WritableStream",
         "create_hook", "create_webhook", "define_hook", "fetch", "get_step_metadata",
         "get_workflow_metadata", "get_writable", "race", "sleep",
+    ],
+    wdk.ai: [
+        "AgentResult", "DEFAULT_UI_STREAM_VERSION", "DurableAgent", "Output", "OutputSpec",
+        "StepResult", "Tool", "UI_STREAM_FIELDS", "WdkDurability", "chat_app", "chat_hook_token",
+        "tool",
     ],
     wdk.api: [
         "HookInfo", "HookResumeResult", "Run", "get_hook_by_token", "get_run", "get_world",

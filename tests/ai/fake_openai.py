@@ -41,6 +41,28 @@ def _chunk(delta: dict[str, Any], finish: str | None = None, usage: Any = None) 
     return f"data: {json.dumps(body)}\n\n"
 
 
+def _completion(reply: Reply) -> dict[str, Any]:
+    """A non-streamed chat completion (``"stream": false`` requests)."""
+    calls = [
+        {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(a)}}
+        for call_id, name, a in reply.tool_calls
+    ]
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(reply.text) or None}
+    if calls:
+        message["tool_calls"] = calls
+    p, c = reply.usage
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "fake-gpt",
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}
+        ],
+        "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
+    }
+
+
 class _Cut(Exception):
     pass
 
@@ -65,6 +87,8 @@ class FakeOpenAI:
             return JSONResponse(
                 {"error": {"message": "boom", "type": "server_error"}}, reply.status
             )
+        if not body.get("stream"):
+            return JSONResponse(_completion(reply))
 
         async def events() -> AsyncIterator[str]:
             yield _chunk({"role": "assistant", "content": ""})

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from ai_paths import AI_FIXTURES
 from harness import running
 from ui_client import render
 
-from conftest import AI_FIXTURES
 from wdk.api import resume_hook
 
 pytestmark = pytest.mark.anyio

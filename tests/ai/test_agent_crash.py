@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from ai_paths import AI_FIXTURES
 from ui_client import render
 
-from conftest import AI_FIXTURES
 from wdk.api import start
 from wdk.worlds import open_world
 

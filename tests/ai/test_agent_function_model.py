@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from ai_paths import AI_FIXTURES
 from harness import running
 from ui_client import read_all, render
-
-from conftest import AI_FIXTURES
 
 pytestmark = pytest.mark.anyio
 

@@ -12,14 +12,15 @@ from wdk.ai._usage import add_usage, finish_reason, normalize_usage
 
 def test_exports_are_pinned():
     assert wdk.ai.__all__ == [
-        "DEFAULT_UI_STREAM_VERSION",
-        "UI_STREAM_FIELDS",
         "AgentResult",
+        "DEFAULT_UI_STREAM_VERSION",
         "DurableAgent",
         "Output",
         "OutputSpec",
         "StepResult",
         "Tool",
+        "UI_STREAM_FIELDS",
+        "WdkDurability",  # pydantic-ai durable_exec capability (wdk.ai._durability), lazy
         "chat_app",  # the chat routes (wdk.ai._chat), built alongside the agent core
         "chat_hook_token",
         "tool",

@@ -257,6 +257,11 @@ BUILTIN_STEPS: dict[str, str] = {
     "step//wdk//ai.model_call": "wdk.ai._model_step:model_call",
     "step//wdk//ai.write": "wdk.ai._model_step:write_chunks",
     "step//wdk//ai.providers.build": "wdk.ai.providers:build_model",
+    # pydantic-ai agents with wdk.ai.WdkDurability: one step per model request / tool call.
+    "step//wdk//ai.agent.model": "wdk.ai._durable_ops:run_operation",
+    "step//wdk//ai.agent.tool": "wdk.ai._durable_ops:run_operation",
+    "step//wdk//ai.agent.event": "wdk.ai._durable_ops:run_operation",
+    "step//wdk//ai.agent.capability": "wdk.ai._durable_ops:run_operation",
 }
 
 

@@ -74,6 +74,9 @@ _WHY: Mapping[str, str] = {
     "importlib": "import modules with an import statement; only allow-listed modules work",
     "builtins": "the builtins available to workflow code are already in scope",
     "secrets": "it reads OS entropy; use random (seeded per run) or draw secrets in a step",
+    "pydantic_ai": "to run a pydantic-ai Agent in a workflow, define it (with "
+    "wdk.ai.WdkDurability) at module level in a module of its own, and list the module that "
+    "defines it, not pydantic_ai, in [tool.wdk] sandbox-allowed-modules; see docs/ai.md",
 }
 
 
