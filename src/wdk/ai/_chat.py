@@ -36,7 +36,6 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -49,7 +48,8 @@ from wdk.ai._chat_turns import TurnIndex, chat_hook_token
 from wdk.errors import HookNotFoundError, SerializationError
 from wdk.runtime._loader import workflow_id_of
 from wdk.runtime._streams import DEFAULT_NAMESPACE
-from wdk.server._http import ApiError, error_response, read_json
+from wdk.server._http import ApiError, error_response, int_query, read_json
+from wdk.server._lifespan import served_world
 from wdk.worlds.base import RunStatus, World
 
 __all__ = ["ChatEndpoints", "chat_app", "chat_hook_token", "chat_routes"]
@@ -182,9 +182,9 @@ class ChatEndpoints:
         world = await self._world(request)
         run_id: str = request.path_params["run_id"]
         await self._chat_run(world, run_id)
-        start_index = _int_query(request, "startIndex", 0, -_MAX_INDEX)
+        start_index = int_query(request, "startIndex", 0, -_MAX_INDEX, _MAX_INDEX)
         state = await self.turns.refresh(world, run_id)
-        turn = _int_query(request, "turn", state.turns - 1, 0)
+        turn = int_query(request, "turn", state.turns - 1, 0, _MAX_INDEX)
         start = state.start_of(turn)
         tail = -1
         if start is not None:
@@ -224,19 +224,6 @@ def _parse_post(body: Any) -> tuple[list[Any], str | None]:
     if run_id is not None and (not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id)):
         raise ApiError(400, "'runId' must be 1-128 characters of A-Z a-z 0-9 _ . : -")
     return messages, run_id
-
-
-def _int_query(request: Request, name: str, default: int, low: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"query parameter {name!r} must be an integer") from None
-    if not low <= value <= _MAX_INDEX:
-        raise ApiError(400, f"query parameter {name!r} must be between {low} and {_MAX_INDEX}")
-    return value
 
 
 def chat_routes(
@@ -326,29 +313,16 @@ def chat_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from wdk.api import get_world, set_world
         from wdk.runtime import Worker, default_project
-        from wdk.worlds import open_world
 
-        w = open_world(world) if isinstance(world, str) else (world or get_world())
-        await w.setup()
-        set_world(w)
-        endpoints.world = w
-        worker = (
-            Worker(w, default_project(), concurrency=worker_concurrency)
-            if worker_concurrency > 0
-            else None
-        )
-        async with anyio.create_task_group() as tg:
-            if worker is not None:
-                tg.start_soon(worker.run)
-            try:
-                yield
-            finally:
-                if worker is not None:
-                    worker.stop()
-        if isinstance(world, str):
-            await w.close()
+        def make_worker(w: World) -> Worker | None:
+            if worker_concurrency <= 0:
+                return None
+            return Worker(w, default_project(), concurrency=worker_concurrency)
+
+        async with served_world(world, make_worker) as (w, _):
+            endpoints.world = w
+            yield
 
     routes: Sequence[BaseRoute] = endpoints.routes(prefix)
     if static_dir is not None:

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -26,6 +25,7 @@ from wdk.server import _routes_hooks as hooks
 from wdk.server import _routes_runs as runs
 from wdk.server._auth import BearerAuth
 from wdk.server._http import ApiError, error_response
+from wdk.server._lifespan import served_world
 from wdk.server._openapi import openapi_document
 from wdk.server._webhooks import DEFAULT_TIMEOUT, webhook_route
 from wdk.worlds.base import World
@@ -137,30 +137,18 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from wdk.api import get_world, set_world
         from wdk.runtime import Worker, default_project
-        from wdk.worlds import open_world
 
-        w = open_world(world) if isinstance(world, str) else (world or get_world())
-        await w.setup()
-        set_world(w)
         proj = project or default_project()
-        worker = (
-            Worker(w, proj, concurrency=cfg.worker_concurrency, base_url=cfg.base_url)
-            if cfg.worker_concurrency > 0
-            else None
-        )
-        app.state.wdk = ServerState(world=w, project=proj, config=cfg, worker=worker)
-        async with anyio.create_task_group() as tg:
-            if worker is not None:
-                tg.start_soon(worker.run)
-            try:
-                yield
-            finally:
-                if worker is not None:
-                    worker.stop()
-        if isinstance(world, str):
-            await w.close()
+
+        def make_worker(w: World) -> Worker | None:
+            if cfg.worker_concurrency <= 0:
+                return None
+            return Worker(w, proj, concurrency=cfg.worker_concurrency, base_url=cfg.base_url)
+
+        async with served_world(world, make_worker) as (w, worker):
+            app.state.wdk = ServerState(world=w, project=proj, config=cfg, worker=worker)
+            yield
 
     routes: list[BaseRoute] = [
         Route("/healthz", _healthz, methods=["GET"]),

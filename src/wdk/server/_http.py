@@ -24,6 +24,23 @@ class ApiError(Exception):
     extra: dict[str, Any] | None = None
 
 
+def int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """Query parameter ``name`` as an int in ``[low, high]`` (``default`` when absent).
+
+    Raises ApiError (400) naming the parameter when it is not an integer or out of range.
+    """
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"query parameter {name!r} must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"query parameter {name!r} must be between {low} and {high}")
+    return value
+
+
 def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
     """The JSON body every error response has: ``{"error": "...", ...}``."""
     return JSONResponse({"error": message, **extra}, status_code=status)

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from wdk.api import start
 from wdk.errors import SerializationError, WorkflowNotRegisteredError
 from wdk.runtime._streams import DEFAULT_NAMESPACE
-from wdk.server._http import ApiError, read_json, run_json
+from wdk.server._http import ApiError, int_query, read_json, run_json
 from wdk.server._sse import follow_stream, resolve_start
 from wdk.worlds.base import RunStatus
 
@@ -85,19 +85,6 @@ def _started(run_id: str, workflow_id: str, status: int) -> JSONResponse:
     )
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"query parameter {name!r} must be an integer") from None
-    if not low <= value <= high:
-        raise ApiError(400, f"query parameter {name!r} must be between {low} and {high}")
-    return value
-
-
 async def list_runs(request: Request) -> Response:
     """``GET /api/runs?workflow=&status=&limit=&cursor=``: newest first."""
     from wdk.errors import WorldError
@@ -106,7 +93,7 @@ async def list_runs(request: Request) -> Response:
     status = request.query_params.get("status") or None
     if status is not None and status not in _STATUSES:
         raise ApiError(400, f"unknown status {status!r}; one of {', '.join(_STATUSES)}")
-    limit = _int_param(request, "limit", 20, 1, _MAX_LIMIT)
+    limit = int_query(request, "limit", 20, 1, _MAX_LIMIT)
     try:
         page = await state.world.list_runs(
             workflow_id=request.query_params.get("workflow") or None,
@@ -154,7 +141,7 @@ async def stream_run(request: Request) -> Response:
     state = _state(request)
     info = await _existing(request)
     namespace = request.query_params.get("namespace") or DEFAULT_NAMESPACE
-    start_index = _int_param(request, "startIndex", 0, -(2**62), 2**62)
+    start_index = int_query(request, "startIndex", 0, -(2**62), 2**62)
     last_event = request.headers.get("last-event-id")
     if last_event is not None and last_event.strip():
         try:
