@@ -1,35 +1,19 @@
 """Fixtures for the PostgreSQL-specific world tests.
 
 Every test gets its own schema (``wdk_t_<random>``), dropped afterwards. The server is
-``WDK_PG_URL`` or ``postgresql://postgres@127.0.0.1:5432/test``; when it cannot be reached the
-tests skip, unless ``CI=true``, where a missing server is a failure.
+the one of tests/support/pg.py; when it cannot be reached the tests skip, unless ``CI=true``,
+where a missing server is a failure.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import psycopg
 import pytest
-
-PG_URL = os.environ.get("WDK_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-_reachable: bool | None = None
-
-
-def _server_reachable() -> bool:
-    global _reachable
-    if _reachable is None:
-        try:
-            with psycopg.connect(PG_URL, connect_timeout=3):
-                pass
-            _reachable = True
-        except psycopg.OperationalError:
-            _reachable = False
-    return _reachable
+from pg import PG_URL, require_postgres
 
 
 @pytest.fixture
@@ -40,11 +24,7 @@ def anyio_backend() -> str:
 @pytest.fixture
 def pg_url() -> str:
     """The server URL; skips (or fails on CI) when the server is down."""
-    if not _server_reachable():
-        message = f"PostgreSQL is not reachable at {PG_URL}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_postgres()
     return PG_URL
 
 
