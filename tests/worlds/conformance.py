@@ -73,7 +73,7 @@ def msg(run_id: str = "r1", key: str = "k1", kind: str = "workflow", **kw: Any) 
 
 
 async def start_run(world: Any, run_id: str = "r1", workflow_id: str = "wf") -> int:
-    return int(await world.append(run_id, [created(workflow_id)]))
+    return int((await world.append(run_id, [created(workflow_id)])).seq)
 
 
 async def woken_by(world: Any, topics: list[str], action: Callable[[int], Awaitable[Any]]) -> bool:
@@ -101,9 +101,9 @@ async def woken_by(world: Any, topics: list[str], action: Callable[[int], Awaita
 
 
 async def test_append_assigns_dense_seqs_and_returns_last(world: Any, clock: FakeClock) -> None:
-    assert await world.append("r1", [created(), ev(cid="a")]) == 2
+    assert (await world.append("r1", [created(), ev(cid="a")])).seq == 2
     clock.advance(1)
-    assert await world.append("r1", [ev(cid="b"), ev(cid="c", data=b"x"), ev(cid="d")]) == 5
+    assert (await world.append("r1", [ev(cid="b"), ev(cid="c", data=b"x"), ev(cid="d")])).seq == 5
     events = await world.read_events("r1")
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert [e.correlation_id for e in events] == [None, "a", "b", "c", "d"]
@@ -116,7 +116,7 @@ async def test_append_assigns_dense_seqs_and_returns_last(world: Any, clock: Fak
 
 async def test_seqs_are_per_run(world: Any) -> None:
     await world.append("r1", [ev(), ev()])
-    assert await world.append("r2", [ev()]) == 1
+    assert (await world.append("r2", [ev()])).seq == 1
     assert [e.seq for e in await world.read_events("r2")] == [1]
 
 
@@ -128,16 +128,31 @@ async def test_read_events_after_seq(world: Any) -> None:
 
 
 async def test_append_without_events_returns_last_seq(world: Any) -> None:
-    assert await world.append("r1", [], enqueue=[msg()]) == 0
+    assert (await world.append("r1", [], enqueue=[msg()])).seq == 0
     await world.append("r1", [ev()])
-    assert await world.append("r1", []) == 1
+    assert (await world.append("r1", [])).seq == 1
     assert await world.get_message("k1") is not None
+
+
+async def test_append_returns_the_ids_of_enqueued_messages(world: Any) -> None:
+    first = await world.append("r1", [created()], enqueue=[msg(key="a"), msg(key="b")])
+    a, b = await world.get_message("a"), await world.get_message("b")
+    assert a is not None and b is not None
+    assert first.message_ids == (a.id, b.id)
+    # A key already live gives that row's id; a message leased to its creator too.
+    again = await world.append(
+        "r1", [ev()], enqueue=[msg(key="c", lease_to="w", lease_s=30), msg(key="a")]
+    )
+    c = await world.get_message("c")
+    assert c is not None and c.owner == "w"
+    assert again.message_ids == (c.id, a.id)
+    assert (await world.append("r1", [ev()])).message_ids == ()
 
 
 async def test_expect_seq_match_appends(world: Any) -> None:
     await start_run(world)
-    assert await world.append("r1", [ev()], expect_seq=1) == 2
-    assert await world.append("r2", [ev()], expect_seq=0) == 1
+    assert (await world.append("r1", [ev()], expect_seq=1)).seq == 2
+    assert (await world.append("r2", [ev()], expect_seq=0)).seq == 1
 
 
 async def test_expect_seq_mismatch_writes_nothing(world: Any) -> None:
@@ -171,7 +186,7 @@ async def test_duplicate_rolls_back_events_enqueue_and_ack(world: Any) -> None:
     assert await world.get_message("new") is None
     still = await world.get_message("old")
     assert still is not None and still.owner == "w"
-    assert await world.append("r1", [ev(cid="fine", key="fresh")]) == 2  # key not taken
+    assert (await world.append("r1", [ev(cid="fine", key="fresh")])).seq == 2  # key not taken
 
 
 async def test_duplicate_within_one_append(world: Any) -> None:
@@ -182,12 +197,12 @@ async def test_duplicate_within_one_append(world: Any) -> None:
 
 async def test_dedup_keys_are_per_run(world: Any) -> None:
     await world.append("r1", [ev(key="k")])
-    assert await world.append("r2", [ev(key="k")]) == 1
+    assert (await world.append("r2", [ev(key="k")])).seq == 1
 
 
 async def test_events_without_dedup_key_never_collide(world: Any) -> None:
     await world.append("r1", [ev(), ev()])
-    assert await world.append("r1", [ev()]) == 3
+    assert (await world.append("r1", [ev()])).seq == 3
 
 
 # -- runs view ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ CHILD = textwrap.dedent(
                     await world.ack([m.id])
             elif job == "ping":
                 for i in range(n):
-                    await world.append(tag, [NewEvent("step_started", str(i))])
+                    await world.write_chunk(tag, "out", str(i).encode())
                     await anyio.sleep(0.005)
         finally:
             await world.close()
@@ -205,8 +205,8 @@ async def test_processes_claim_each_message_once(world: SqliteWorld) -> None:
 
 
 async def test_wait_woken_by_another_process(world: SqliteWorld) -> None:
-    assert bucket("run:pinger") != bucket("run:quiet")
+    assert bucket("stream:pinger:out") != bucket("stream:quiet:out")
     with children(Path(world.path), "ping", ["pinger"], 2000):
-        assert await world.wait_for_change(["run:pinger"], 30.0) is True
+        assert await world.wait_for_change(["stream:pinger:out"], 30.0) is True
         # the pinger keeps committing; a wait on a topic it does not touch times out
-        assert await world.wait_for_change(["run:quiet"], 0.2) is False
+        assert await world.wait_for_change(["stream:quiet:out"], 0.2) is False

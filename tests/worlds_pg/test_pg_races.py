@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from wdk.worlds.base import (
+    Appended,
     DuplicateEvent,
     EventType,
     NewEvent,
@@ -65,7 +66,7 @@ async def test_live_token_race_has_exactly_one_winner(make_world: Any) -> None:
                 for i, w in enumerate(worlds)
             ]
         )
-        winners = [i for i, r in enumerate(results) if isinstance(r, int)]
+        winners = [i for i, r in enumerate(results) if isinstance(r, Appended)]
         losers = [r for r in results if isinstance(r, TokenConflict)]
         assert len(winners) == 1 and len(losers) == 1, results
         assert losers[0].token == token
@@ -135,7 +136,7 @@ async def test_step_completion_is_recorded_once_under_race(make_world: Any) -> N
                 for i, w in enumerate(worlds)
             ]
         )
-        winners = [i for i, r in enumerate(results) if isinstance(r, int)]
+        winners = [i for i, r in enumerate(results) if isinstance(r, Appended)]
         losers = [r for r in results if isinstance(r, DuplicateEvent)]
         assert len(winners) == 1 and len(losers) == 1, results
         assert losers[0].dedup_key == f"{cid}:done"
@@ -176,7 +177,7 @@ async def test_expect_seq_lets_one_of_two_advancers_win(make_world: Any) -> None
                 for w in worlds
             ]
         )
-        assert sorted(type(r).__name__ for r in results) == ["DuplicateEvent", "int"]
+        assert sorted(type(r).__name__ for r in results) == ["Appended", "DuplicateEvent"]
         assert [r.dedup_key for r in results if isinstance(r, DuplicateEvent)] == ["seq"]
         assert len(await worlds[0].read_events("run")) == base + 1
 

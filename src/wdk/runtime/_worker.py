@@ -263,16 +263,12 @@ class Worker:
                 ],
             )
             job = _StepJob(msg.run_id, cid, msg.payload or b"", msg.deliveries, msg.id)
-            await self._launch(msg.run_id, await self._execute_step(job), keep_first=False)
+            self._launch(await self._execute_step(job), keep_first=False)
         elif msg.kind == "timer":
             cid = (msg.payload or b"").decode()
             at = max(self.clock(), msg.not_before)
             event = NewEvent(EventType.WAIT_COMPLETED, cid, serde.encode({"at": at}), f"{cid}:d")
-            await self._launch(
-                msg.run_id,
-                await self._resolve(msg.run_id, event, at, ack=[msg.id]),
-                keep_first=False,
-            )
+            self._launch(await self._resolve(msg.run_id, event, at, ack=[msg.id]), keep_first=False)
         else:
             log.warning("unknown message kind %r; dropping", msg.kind)
             await self.world.ack([msg.id])
@@ -281,7 +277,8 @@ class Worker:
     def _lock(self, run_id: str) -> anyio.Lock:
         lock = self._run_locks.get(run_id)
         if lock is None:
-            lock = self._run_locks[run_id] = anyio.Lock()
+            # fast_acquire: an uncontended lock (the usual case) costs no trip round the loop.
+            lock = self._run_locks[run_id] = anyio.Lock(fast_acquire=True)
         return lock
 
     def _evict(self, run_id: str) -> None:
@@ -351,7 +348,7 @@ class Worker:
                 pre.append(start)
             inline = await self._commit(inst, pre, ack=ack, speculative=bool(pre))
             if inline is not None:
-                await self._launch(run_id, inline, keep_first=False)
+                self._launch(inline, keep_first=False)
             else:
                 # The first pass lost its race (a token conflict or a concurrent write):
                 # record the start alone; the next pass continues from the log.
@@ -368,7 +365,7 @@ class Worker:
 
     async def _resolve(
         self, run_id: str, event: NewEvent, at: float, ack: list[int]
-    ) -> list[Command]:
+    ) -> list[_StepJob]:
         """Record a resolution (step done, timer fired); returns new steps to run inline.
 
         When the run's instance is cached and current, the run continues in the same commit.
@@ -394,7 +391,7 @@ class Worker:
 
     async def _commit(
         self, inst: WorkflowInstance, pre: list[NewEvent], *, ack: list[int], speculative: bool
-    ) -> list[Command] | None:
+    ) -> list[_StepJob] | None:
         """Write ``pre`` plus the instance's new commands (or its end).
 
         Returns the steps created for inline execution (the caller launches them), or None if
@@ -426,7 +423,7 @@ class Worker:
                     await self.world.ack(ack)
                 return []
             try:
-                seq = await self.world.append(
+                appended = await self.world.append(
                     run_id,
                     events,
                     enqueue=enqueue,
@@ -450,13 +447,16 @@ class Worker:
                 # read what is new and try again.
                 self._feed(inst, await self.world.read_events(run_id, after_seq=inst.last_seq))
                 continue
-            inst.last_seq = seq
+            inst.last_seq = appended.seq
             for cmd in cmds:
                 cmd.written = True
             if inst.outcome is not None:
                 self._evict(run_id)
                 self._run_locks.pop(run_id, None)
-            return inline
+            ids = dict(zip((m.key for m in enqueue), appended.message_ids, strict=True))
+            return [
+                self._inline_job(run_id, cmd, ids[f"step:{run_id}:{cmd.cid}"]) for cmd in inline
+            ]
         raise WorkflowError(f"run {run_id}: could not write its progress after 20 attempts")
 
     def _command_events(
@@ -520,42 +520,37 @@ class Worker:
                 return
 
     # -- steps -----------------------------------------------------------------------------
-    async def _launch(
-        self, run_id: str, cmds: list[Command], *, keep_first: bool
-    ) -> _StepJob | None:
+    def _launch(self, jobs: list[_StepJob], *, keep_first: bool) -> _StepJob | None:
         """Start inline steps; with ``keep_first`` the first is returned for the caller to run.
 
         Running the next step of a sequential run in the task that finished the previous one
         saves a task spawn and a loop hop per step.
         """
-        jobs = [job for job in [await self._inline_job(run_id, c) for c in cmds] if job]
-        first = jobs.pop(0) if keep_first and jobs else None
-        for job in jobs:
+        first = jobs[0] if keep_first and jobs else None
+        for job in jobs[1:] if first else jobs:
             self._tg.start_soon(self._run_inline, job)
         return first
 
-    async def _inline_job(self, run_id: str, cmd: Command) -> _StepJob | None:
-        msg = await self.world.get_message(f"step:{run_id}:{cmd.cid}")
-        if msg is None or cmd.data is None:
-            return None
+    def _inline_job(self, run_id: str, cmd: Command, message_id: int) -> _StepJob:
+        """A step this worker created leased to itself (its queue row's id from the append)."""
         self._inline += 1
-        self._held.add(msg.id)
-        return _StepJob(run_id, cmd.cid, cmd.data, 1, msg.id)
+        self._held.add(message_id)
+        return _StepJob(run_id, cmd.cid, cmd.data or b"", 1, message_id)
 
     async def _run_inline(self, job: _StepJob | None) -> None:
         """Run an inline step, then the next inline step its run made, and so on."""
         while job is not None:
-            cmds: list[Command] = []
+            jobs: list[_StepJob] = []
             try:
-                cmds = await self._execute_step(job)
+                jobs = await self._execute_step(job)
             except Exception:
                 log.exception("inline step %s of %s failed to record", job.cid, job.run_id)
             finally:
                 self._held.discard(job.message_id)
                 self._inline -= 1
-            job = await self._launch(job.run_id, cmds, keep_first=True)
+            job = self._launch(jobs, keep_first=True)
 
-    async def _execute_step(self, job: _StepJob) -> list[Command]:
+    async def _execute_step(self, job: _StepJob) -> list[_StepJob]:
         """Run one step attempt and record it; returns the inline steps its run made next."""
         info = msgpack.unpackb(job.data, raw=False)
         step_id = info["step"]

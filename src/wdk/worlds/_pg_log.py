@@ -1,22 +1,15 @@
-"""The event log half of ``append`` for the PostgreSQL world.
+"""The event log half of the PostgreSQL world: appends as requests to ``append_batch``.
 
-All of it runs inside the caller's transaction. Concurrency rests on two database rules:
-
-* **Dense seqs.** The first statement upserts the run's ``run_seq`` row, adding the number of
-  new events, and inserts the events numbered from its old value. The row lock it takes
-  serialises appenders to one run (appenders to other runs do not touch it), so seqs are
-  dense and ``expect_seq`` is checked against a value nobody else can change before we
-  commit.
-* **Exactly once.** Events go in with ``ON CONFLICT (run_id, dedup_key) DO NOTHING``; a row
-  that did not go in is a duplicate, the caller raises :class:`DuplicateEvent` and the whole
-  transaction rolls back. The unique index is the last word, not a check made beforehand.
-
-Hook tokens are unique among live hooks by a partial unique index; an insert that conflicts
-inserts nothing and the holder is looked up (under the index's lock, so it is current).
+The rules themselves (dense seqs, exactly once, the views) live in the schema's PL/pgSQL
+functions; see ``_pg_functions``. This module turns an append into the JSON request those
+functions read, and their per-request answers back into :class:`Appended` or the error the
+World protocol names.
 """
 
 from __future__ import annotations
 
+import json
+from base64 import b64encode
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,15 +17,32 @@ import msgpack
 import psycopg
 
 from wdk.errors import WorldError
-from wdk.worlds.base import DuplicateEvent, EventType, NewEvent, RunStatus, TokenConflict
+from wdk.worlds.base import (
+    Appended,
+    DuplicateEvent,
+    EventType,
+    NewEvent,
+    NewMessage,
+    TokenConflict,
+)
 
-__all__ = ["LogSQL"]
+__all__ = ["LogSQL", "Outcome", "encode_request"]
 
-_TERMINAL_STATUS = {
-    EventType.RUN_COMPLETED: RunStatus.COMPLETED,
-    EventType.RUN_FAILED: RunStatus.FAILED,
-    EventType.RUN_CANCELLED: RunStatus.CANCELLED,
-}
+_DUPLICATE = "WDK01"
+_TOKEN_HELD = "WDK02"
+
+#: Events the database must look at beyond inserting them (runs view, hooks, streams).
+_SPECIAL = frozenset(
+    {EventType.RUN_CREATED, EventType.RUN_STARTED, EventType.HOOK_CREATED, EventType.HOOK_DISPOSED}
+    | EventType.RUN_TERMINAL
+)
+
+#: What one request of a batch came to: what it wrote, or why it wrote nothing.
+Outcome = Appended | DuplicateEvent | TokenConflict
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else b64encode(data).decode("ascii")
 
 
 def _bytes_or_none(value: object) -> bytes | None:
@@ -49,167 +59,109 @@ def _unpack_map(data: bytes | None) -> dict[str, Any]:
     return value
 
 
+def _event(event: NewEvent) -> list[Any]:
+    row: list[Any] = [event.type, event.correlation_id, _b64(event.data), event.dedup_key]
+    if event.type == EventType.RUN_CREATED:
+        info = _unpack_map(event.data)
+        row += [str(info.get("workflow_id", "")), _b64(_bytes_or_none(info.get("input"))), None]
+    elif event.type == EventType.HOOK_CREATED:
+        info = _unpack_map(event.data)
+        token = str(info["token"]) if "token" in info else ""
+        metadata = _b64(_bytes_or_none(info.get("metadata")))
+        row += [token, metadata, str(info.get("kind") or "hook")]
+    return row
+
+
+def encode_request(
+    run_id: str,
+    events: Sequence[NewEvent],
+    *,
+    enqueue: Sequence[NewMessage],
+    ack: Sequence[int],
+    expect_seq: int | None,
+    now: float,
+) -> dict[str, Any]:
+    """One append as the JSON request ``append_one`` reads (see ``_pg_functions``)."""
+    return {
+        "r": run_id,
+        "e": [_event(e) for e in events],
+        "s": any(e.type in _SPECIAL for e in events),
+        "x": expect_seq,
+        "a": list(ack),
+        "m": [
+            [
+                m.kind,
+                m.run_id,
+                m.key,
+                _b64(m.payload),
+                float(m.not_before or now),
+                float(m.lease_s),
+                m.lease_to,
+            ]
+            for m in enqueue
+        ],
+    }
+
+
+def _error(run_id: str, sqlstate: str | None, message: str, detail: str) -> Exception | None:
+    if sqlstate == _DUPLICATE:
+        return DuplicateEvent(run_id, message)
+    if sqlstate == _TOKEN_HELD:
+        return TokenConflict(message, detail)
+    return None
+
+
 class LogSQL:
     """Event-log statements for one schema."""
 
     def __init__(self, quoted_schema: str) -> None:
         s = quoted_schema
-        # One round trip: bump the run's counter (locking its row), insert the events
-        # numbered from the old value, report the new last seq and the seqs that went in.
-        self._insert = f"""
-            WITH bump AS (
-                INSERT INTO {s}.run_seq AS r (run_id, last_seq) VALUES (%(run)s, %(n)s)
-                ON CONFLICT (run_id) DO UPDATE SET last_seq = r.last_seq + %(n)s
-                RETURNING last_seq),
-            ins AS (
-                INSERT INTO {s}.events
-                    (run_id, seq, type, correlation_id, data, created_at, dedup_key)
-                SELECT %(run)s, (SELECT last_seq FROM bump) - %(n)s + e.ord, e.type, e.cid,
-                    e.data, %(now)s, e.dk
-                FROM unnest(%(types)s::text[], %(cids)s::text[], %(datas)s::bytea[],
-                            %(dks)s::text[]) WITH ORDINALITY AS e(type, cid, data, dk, ord)
-                ON CONFLICT (run_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
-                RETURNING seq)
-            SELECT (SELECT last_seq FROM bump), ARRAY(SELECT seq FROM ins)"""
+        self._batch = f"SELECT results, topics FROM {s}.append_batch(%s, %s::jsonb, %s)"
         self._lock = f"""
             INSERT INTO {s}.run_seq AS r (run_id, last_seq) VALUES (%s, 0)
             ON CONFLICT (run_id) DO UPDATE SET last_seq = r.last_seq"""
-        self._last = f"SELECT last_seq FROM {s}.run_seq WHERE run_id = %s"
-        self._run_created = f"""
-            INSERT INTO {s}.runs (run_id, workflow_id, status, created_at, input)
-            VALUES (%s, %s, 'pending', %s, %s) ON CONFLICT (run_id) DO NOTHING"""
-        self._run_started = f"""
-            UPDATE {s}.runs SET status = 'running', started_at = coalesce(started_at, %s)
-            WHERE run_id = %s AND status = 'pending'"""
-        self._run_ended = f"""
-            UPDATE {s}.runs SET status = %s, completed_at = %s, output = %s, error = %s
-            WHERE run_id = %s AND status NOT IN ('completed', 'failed', 'cancelled')"""
-        self._hook_insert = f"""
-            INSERT INTO {s}.hooks (run_id, correlation_id, token, metadata, kind, created_at)
-            VALUES (%s, %s, %s, %s, %s, %s)
-            ON CONFLICT (token) WHERE disposed_at IS NULL DO NOTHING
-            RETURNING id"""
-        self._hook_holder = f"""
-            SELECT run_id, correlation_id FROM {s}.hooks
-            WHERE token = %s AND disposed_at IS NULL"""
-        self._hook_replace = f"""
-            UPDATE {s}.hooks SET disposed_at = %s
-            WHERE run_id = %s AND correlation_id = %s AND token <> %s AND disposed_at IS NULL"""
-        self._hook_dispose = f"""
-            UPDATE {s}.hooks SET disposed_at = %s
-            WHERE run_id = %s AND correlation_id = %s AND disposed_at IS NULL"""
-        self._hooks_dispose_run = f"""
-            UPDATE {s}.hooks SET disposed_at = %s WHERE run_id = %s AND disposed_at IS NULL"""
-        self._streams_close_run = f"""
-            UPDATE {s}.streams SET closed = true WHERE run_id = %s AND NOT closed
-            RETURNING namespace"""
 
     async def lock_run(self, conn: psycopg.AsyncConnection[Any], run_id: str) -> None:
         """Take the run's append lock (its ``run_seq`` row) until the transaction ends."""
         await conn.execute(self._lock, (run_id,))
 
-    async def last_seq(self, conn: psycopg.AsyncConnection[Any], run_id: str) -> int:
-        """The run's last seq (0 for a run without events)."""
-        cur = await conn.execute(self._last, (run_id,))
-        row = await cur.fetchone()
-        return int(row[0]) if row else 0
-
-    async def insert(
+    async def append_batch(
         self,
         conn: psycopg.AsyncConnection[Any],
-        run_id: str,
-        events: Sequence[NewEvent],
+        requests: Sequence[dict[str, Any]],
+        *,
+        durable: bool,
         now: float,
-        expect_seq: int | None,
-    ) -> int:
-        """Insert ``events`` with dense seqs; returns the run's new last seq.
+    ) -> tuple[list[Outcome], list[str]]:
+        """Run ``requests`` in one statement; their outcomes and the topics it NOTIFYed.
 
-        Raises DuplicateEvent (the caller rolls back) on an ``expect_seq`` mismatch or a
-        repeated ``dedup_key``.
+        A batch of one raises its DuplicateEvent or TokenConflict; a larger batch reports
+        them per request (the others still commit).
         """
-        n = len(events)
-        params = {
-            "run": run_id,
-            "n": n,
-            "now": now,
-            "types": [e.type for e in events],
-            "cids": [e.correlation_id for e in events],
-            "datas": [e.data for e in events],
-            "dks": [e.dedup_key for e in events],
-        }
-        cur = await conn.execute(self._insert, params)
+        payload = json.dumps(requests, separators=(",", ":"))
+        try:
+            cur = await conn.execute(self._batch, (now, payload, durable))
+        except psycopg.Error as exc:
+            if len(requests) == 1:
+                diag = exc.diag
+                error = _error(
+                    requests[0]["r"],
+                    exc.sqlstate,
+                    diag.message_primary or "",
+                    diag.message_detail or "",
+                )
+                if error is not None:
+                    raise error from None
+            raise
         row = await cur.fetchone()
         assert row is not None
-        last = int(row[0])
-        base = last - n
-        # Checked after the insert (it saves a round trip): raising rolls all of it back.
-        if expect_seq is not None and base != expect_seq:
-            raise DuplicateEvent(run_id, "seq")
-        inserted = set(row[1])
-        if len(inserted) != n:
-            for i, event in enumerate(events, start=1):
-                if base + i not in inserted:
-                    raise DuplicateEvent(run_id, event.dedup_key or "")
-        return last
-
-    async def apply(
-        self,
-        conn: psycopg.AsyncConnection[Any],
-        run_id: str,
-        events: Sequence[NewEvent],
-        now: float,
-    ) -> tuple[bool, list[str]]:
-        """Maintain the runs view and hooks; returns (ended, namespaces of closed streams)."""
-        ended = False
-        closed: list[str] = []
-        for event in events:
-            kind = event.type
-            if kind == EventType.RUN_CREATED:
-                info = _unpack_map(event.data)
-                await conn.execute(
-                    self._run_created,
-                    (
-                        run_id,
-                        str(info.get("workflow_id", "")),
-                        now,
-                        _bytes_or_none(info.get("input")),
-                    ),
-                )
-            elif kind == EventType.RUN_STARTED:
-                await conn.execute(self._run_started, (now, run_id))
-            elif kind in _TERMINAL_STATUS:
-                output = event.data if kind == EventType.RUN_COMPLETED else None
-                error = event.data if kind == EventType.RUN_FAILED else None
-                status = _TERMINAL_STATUS[kind]
-                await conn.execute(self._run_ended, (status, now, output, error, run_id))
-                await conn.execute(self._hooks_dispose_run, (now, run_id))
-                cur = await conn.execute(self._streams_close_run, (run_id,))
-                closed.extend(str(r[0]) for r in await cur.fetchall())
-                ended = True
-            elif kind == EventType.HOOK_CREATED:
-                await self._create_hook(conn, run_id, event, now)
-            elif kind == EventType.HOOK_DISPOSED:
-                await conn.execute(self._hook_dispose, (now, run_id, event.correlation_id))
-        return ended, closed
-
-    async def _create_hook(
-        self, conn: psycopg.AsyncConnection[Any], run_id: str, event: NewEvent, now: float
-    ) -> None:
-        info = _unpack_map(event.data)
-        token = str(info["token"]) if "token" in info else ""
-        metadata = _bytes_or_none(info.get("metadata"))
-        kind = str(info.get("kind") or "hook")
-        cid = event.correlation_id or ""
-        # A new token for a correlation id replaces that hook's old one.
-        await conn.execute(self._hook_replace, (now, run_id, cid, token))
-        while True:
-            cur = await conn.execute(self._hook_insert, (run_id, cid, token, metadata, kind, now))
-            if await cur.fetchone() is not None:
-                return
-            cur = await conn.execute(self._hook_holder, (token,))
-            row = await cur.fetchone()
-            if row is not None:
-                if (row[0], row[1]) == (run_id, cid):
-                    return  # the same hook registered again: nothing to do
-                raise TokenConflict(token, str(row[0]))
-            # The holder was disposed by a commit between our two statements: try again.
+        results, topics = row
+        outcomes: list[Outcome] = []
+        for request, result in zip(requests, results, strict=True):
+            if result[0] is None:
+                error = _error(request["r"], result[2], result[3] or "", result[4] or "")
+                assert isinstance(error, DuplicateEvent | TokenConflict), result
+                outcomes.append(error)
+            else:
+                outcomes.append(Appended(int(result[0]), tuple(result[1])))
+        return outcomes, list(topics)

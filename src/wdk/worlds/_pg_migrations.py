@@ -15,6 +15,8 @@ import re
 
 import psycopg
 
+from wdk.worlds._pg_functions import APPEND_BATCH, APPEND_ONE
+
 __all__ = ["MIGRATIONS", "LOCK_KEY", "migrate", "quote_schema"]
 
 #: ``pg_advisory_xact_lock`` key shared by every wdk migrator ("wdk" + "mig" in ASCII).
@@ -106,6 +108,23 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (run_id, namespace, idx)
         )""",
     ],
+    # 2: ``append`` as server-side functions: a step's commit is one round trip, and
+    # appends made at once by one process share it (``_pg_functions``).
+    [
+        # The NOTIFY channel of a topic (``_pg_notify.channel_for`` computes the same).
+        """CREATE FUNCTION {s}.channel(topic text) RETURNS text
+            LANGUAGE sql STABLE PARALLEL SAFE
+            AS $$ SELECT 'wdk_' || md5(convert_to('{name}/' || topic, 'UTF8')) $$""",
+        APPEND_ONE,
+        APPEND_BATCH,
+        # Claims read the pending rows (never leased, or released) in due order, and the
+        # expired leases, each from an index holding only those rows: a scan of every row
+        # in due order walked past all the leased ones, and the planner, seeing a small
+        # table, often chose a sequential scan and a sort instead.
+        "CREATE INDEX queue_pending ON {s}.queue (not_before, id) WHERE lease_until IS NULL",
+        "CREATE INDEX queue_leased ON {s}.queue (lease_until) WHERE lease_until IS NOT NULL",
+        "DROP INDEX {s}.queue_due",
+    ],
 ]
 
 
@@ -143,7 +162,7 @@ async def migrate(conn: psycopg.AsyncConnection[object], schema: str) -> list[in
             if await cur.fetchone() is not None:
                 continue
             for statement in statements:
-                await conn.execute(statement.format(s=s))  # type: ignore[arg-type]
+                await conn.execute(statement.format(s=s, name=schema))  # type: ignore[arg-type]
             await conn.execute(
                 f"INSERT INTO {s}.schema_migrations (version) VALUES (%s)", (version,)
             )

@@ -35,8 +35,12 @@ log = logging.getLogger("wdk.worlds.postgres")
 
 
 def channel_for(schema: str, topic: str) -> str:
-    """The NOTIFY channel of ``topic`` in ``schema``: ``wdk_`` plus 40 hex digits."""
-    digest = hashlib.sha1(f"{schema}\x00{topic}".encode(), usedforsecurity=False)
+    """The NOTIFY channel of ``topic`` in ``schema``: ``wdk_`` plus 32 hex digits.
+
+    The schema's SQL function ``channel(topic)`` computes the same name (migration 2), so
+    a commit made inside the database can NOTIFY without a round trip to ask.
+    """
+    digest = hashlib.md5(f"{schema}/{topic}".encode(), usedforsecurity=False)
     return f"wdk_{digest.hexdigest()}"
 
 

@@ -80,16 +80,24 @@ class QueueSQL:
                 WHERE id = ANY(%(ids)s) AND dirty RETURNING id),
             note AS ({notify} WHERE EXISTS (SELECT FROM shown))
             SELECT (SELECT count(*) FROM shown), (SELECT count(*) FROM note)"""
+        # The earliest pending row and the earliest expired lease, each the first row of
+        # its own partial index (migration 2); the claim takes the earlier of the two.
         self._claim = f"""
+            WITH pending AS (
+                SELECT id, not_before FROM {q}
+                WHERE lease_until IS NULL AND not_before <= %(now)s AND kind = ANY(%(kinds)s)
+                ORDER BY not_before, id LIMIT 1 FOR UPDATE SKIP LOCKED),
+            expired AS (
+                SELECT id, not_before FROM {q}
+                WHERE lease_until BETWEEN 0 AND %(now)s AND not_before <= %(now)s
+                    AND kind = ANY(%(kinds)s)
+                ORDER BY not_before, id LIMIT 1 FOR UPDATE SKIP LOCKED),
+            pick AS (
+                SELECT id, not_before FROM pending UNION ALL SELECT id, not_before FROM expired
+                ORDER BY not_before, id LIMIT 1)
             UPDATE {q} SET lease_until = %(until)s, owner = %(owner)s,
                 deliveries = deliveries + 1, dirty = false, dirty_not_before = NULL
-            WHERE id = (
-                SELECT id FROM {q}
-                WHERE kind = ANY(%(kinds)s) AND not_before <= %(now)s
-                    AND (lease_until IS NULL OR lease_until <= %(now)s)
-                ORDER BY not_before, id
-                LIMIT 1
-                FOR UPDATE SKIP LOCKED)
+            WHERE id = (SELECT id FROM pick)
             RETURNING {_COLUMNS}"""
         self._release = f"""
             WITH done AS (
@@ -103,9 +111,12 @@ class QueueSQL:
             UPDATE {q} SET lease_until = %s WHERE id = %s AND owner IS NOT NULL"""
         self._get = f"SELECT {_COLUMNS} FROM {q} WHERE key = %s"
         self._next_due = f"""
-            SELECT min(not_before) FROM {q}
-            WHERE kind = ANY(%(kinds)s) AND (lease_until IS NULL OR lease_until <= %(now)s)"""
-        self._drop_run = f"DELETE FROM {q} WHERE run_id = %s"
+            SELECT least(
+                (SELECT not_before FROM {q}
+                WHERE lease_until IS NULL AND kind = ANY(%(kinds)s)
+                ORDER BY not_before, id LIMIT 1),
+                (SELECT min(not_before) FROM {q}
+                WHERE lease_until BETWEEN 0 AND %(now)s AND kind = ANY(%(kinds)s)))"""
         self._leases = f"""
             SELECT {_COLUMNS} FROM {q}
             WHERE owner IS NOT NULL AND lease_until > %s ORDER BY id"""
@@ -194,7 +205,3 @@ class QueueSQL:
         """Messages under a current lease, lowest id first."""
         cur = await conn.execute(self._leases, (now,))
         return [_message(row) for row in await cur.fetchall()]
-
-    async def drop_run(self, conn: psycopg.AsyncConnection[Any], run_id: str) -> None:
-        """Delete every message of a finished run (acks in the same append become no-ops)."""
-        await conn.execute(self._drop_run, (run_id,))

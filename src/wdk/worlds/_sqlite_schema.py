@@ -158,7 +158,8 @@ ENQUEUE = """INSERT INTO queue (kind, run_id, key, payload, not_before, lease_un
             THEN excluded.lease_until ELSE lease_until END,
         deliveries = CASE WHEN owner IS NULL AND excluded.owner IS NOT NULL
             THEN deliveries + 1 ELSE deliveries END,
-        owner = coalesce(owner, excluded.owner)"""
+        owner = coalesce(owner, excluded.owner)
+    RETURNING id"""
 ACK_DIRTY = (
     "UPDATE queue SET not_before = dirty, dirty = NULL, owner = NULL, lease_until = 0,"
     " deliveries = 0 WHERE id = ? AND dirty IS NOT NULL"

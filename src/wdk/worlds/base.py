@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "Appended",
     "Chunk",
     "DuplicateEvent",
     "Event",
@@ -134,6 +135,19 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class Appended:
+    """What one ``append`` wrote.
+
+    ``seq`` is the run's last seq afterwards; ``message_ids`` holds the id of each enqueued
+    message's live row, in the order given (for a key that was already live, that row's id).
+    A worker that enqueued a message leased to itself learns the id here, with no read.
+    """
+
+    seq: int
+    message_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RunInfo:
     """The runs view, maintained by the world from run events in the same transaction."""
 
@@ -213,7 +227,8 @@ class World(Protocol):
     Semantics the conformance suite checks:
 
     * ``append`` is atomic: events, enqueued messages, acks all commit or none do.
-      It assigns dense ``seq`` numbers per run and returns the last one.
+      It assigns dense ``seq`` numbers per run and returns the last one with the enqueued
+      messages' ids (:class:`Appended`).
     * Run events maintain the runs view: ``run_created`` inserts it (``pending``; its data is a
       msgpack map with ``workflow_id`` and ``input``), ``run_started`` -> ``running``,
       ``run_completed`` (data = output) / ``run_failed`` (data = error) / ``run_cancelled``
@@ -244,7 +259,7 @@ class World(Protocol):
         ack: Sequence[int] = (),
         expect_seq: int | None = None,
         durable: bool = True,
-    ) -> int:
+    ) -> Appended:
         """Append events, enqueue messages and ack messages in one transaction.
 
         ``durable=False`` lets a world skip the flush to stable storage for this commit: it
@@ -254,7 +269,8 @@ class World(Protocol):
 
         ``expect_seq``: if given and the run's last seq differs, raise ``DuplicateEvent`` with
         key ``"seq"`` and write nothing. It must be a seq the caller has read (a log only
-        grows, so it is never ahead of the log). Returns the run's last seq after the append.
+        grows, so it is never ahead of the log). Returns the run's last seq after the append
+        and the ids of the enqueued messages.
         """
         ...
 
@@ -321,7 +337,7 @@ class World(Protocol):
     async def get_message(self, key: str) -> Message | None:
         """The live message with idempotency key ``key`` (pending or leased), or None.
 
-        Used after creating a message with ``lease_to`` (inline execution) to learn its id.
+        For inspection and tests; a writer learns its messages' ids from ``append``.
         """
         ...
 

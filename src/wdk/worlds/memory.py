@@ -22,6 +22,7 @@ from wdk.errors import WorldError
 from wdk.worlds._cursor import decode_cursor, encode_cursor
 from wdk.worlds._notify import ChangeHub
 from wdk.worlds.base import (
+    Appended,
     Chunk,
     DuplicateEvent,
     Event,
@@ -266,7 +267,7 @@ class MemoryWorld:
         ack: Sequence[int] = (),
         expect_seq: int | None = None,
         durable: bool = True,
-    ) -> int:
+    ) -> Appended:
         """Append events, then ack, then enqueue, atomically (see the class docstring).
 
         ``durable`` means nothing here: memory is never durable.
@@ -277,9 +278,9 @@ class MemoryWorld:
             topics = {f"run:{run_id}"}
             seq = self._append(store, run_id, events, expect_seq, now, topics)
             self._ack(store, ack, topics)
-            self._enqueue(store, enqueue, now, topics)
+            ids = self._enqueue(store, enqueue, now, topics)
         store.hub.notify(topics)
-        return seq
+        return Appended(seq, ids)
 
     def _append(
         self,
@@ -433,7 +434,8 @@ class MemoryWorld:
     # -- queue -----------------------------------------------------------------------
     def _enqueue(
         self, store: _Store, messages: Sequence[NewMessage], now: float, topics: set[str]
-    ) -> None:
+    ) -> tuple[int, ...]:
+        ids: list[int] = []
         for m in messages:
             not_before = m.not_before or now
             existing = store.keys.get(m.key)
@@ -453,8 +455,10 @@ class MemoryWorld:
                     if m.lease_to is not None:
                         msg.owner, msg.lease_until = m.lease_to, now + m.lease_s
                         msg.deliveries += 1
+            ids.append(msg.id)
             if m.lease_to is None:  # a message leased to its creator wakes nobody
                 topics.add("queue")
+        return tuple(ids)
 
     @staticmethod
     def _ack(store: _Store, message_ids: Sequence[int], topics: set[str]) -> None:

@@ -33,11 +33,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from wdk.errors import WorldError
 from wdk.worlds._cursor import decode_cursor, encode_cursor
-from wdk.worlds._pg_log import LogSQL
+from wdk.worlds._group_commit import GroupCommit
+from wdk.worlds._pg_log import LogSQL, Outcome, encode_request
 from wdk.worlds._pg_migrations import migrate, quote_schema
 from wdk.worlds._pg_notify import Listener, Notifier, channel_for
 from wdk.worlds._pg_queue import QueueSQL
 from wdk.worlds.base import (
+    Appended,
     Chunk,
     DuplicateEvent,
     Event,
@@ -48,6 +50,7 @@ from wdk.worlds.base import (
     Page,
     RunInfo,
     StreamInfo,
+    TokenConflict,
 )
 
 __all__ = ["PostgresWorld", "parse_url"]
@@ -111,6 +114,8 @@ class PostgresWorld:
         pool_max: connections at most.
         poll_interval: the fallback poll of :meth:`wait_for_change`, covering notifications
             missed across processes (a waiter never sleeps longer than this in one go).
+        append_batches: appends in flight at once; appends made meanwhile wait and go
+            together in the next one (group commit).
     """
 
     def __init__(
@@ -122,6 +127,7 @@ class PostgresWorld:
         pool_min: int = 1,
         pool_max: int = 10,
         poll_interval: float = 1.0,
+        append_batches: int = 1,
     ) -> None:
         self.url = url
         self._conninfo, url_schema = parse_url(url)
@@ -136,6 +142,9 @@ class PostgresWorld:
         self._migrated = False
         self._closed = False
         self._log = LogSQL(self._s)
+        self._appends: GroupCommit[tuple[dict[str, Any], bool], Outcome] = GroupCommit(
+            self._send_appends, max_in_flight=append_batches
+        )
         self._queue = QueueSQL(self._s, channel_for(self.schema, "queue"))
         self._notifier = Notifier()
         self._listener = Listener(self._conninfo, self.schema, self._notifier)
@@ -208,17 +217,11 @@ class PostgresWorld:
 
     @asynccontextmanager
     async def _tx(self, topics: set[str]) -> AsyncIterator[_Conn]:
-        """A transaction that NOTIFYs ``topics`` (filled in by the body) as it commits.
-
-        ``run:<id>`` topics wake only this process's waiters (others see them through the
-        fallback poll): a transaction that NOTIFYs takes a cluster-wide lock through its
-        commit, so one NOTIFY per step would serialize the steps of every worker.
-        """
+        """A transaction that NOTIFYs ``topics`` (filled in by the body) as it commits."""
         async with self._conn() as conn, conn.transaction():
             yield conn
-            shared = [t for t in topics if not t.startswith("run:")]
-            if shared:
-                ordered = sorted(shared)
+            if topics:
+                ordered = sorted(topics)
                 await conn.execute(
                     "SELECT pg_notify(c, t) FROM unnest(%s::text[], %s::text[]) AS x(c, t)",
                     ([channel_for(self.schema, t) for t in ordered], ordered),
@@ -235,50 +238,68 @@ class PostgresWorld:
         ack: Sequence[int] = (),
         expect_seq: int | None = None,
         durable: bool = True,
-    ) -> int:
-        """Append events, enqueue and ack messages in one transaction (see ``World``).
+    ) -> Appended:
+        """Append events, ack and enqueue messages atomically (see ``World``).
 
-        ``durable=False`` commits with ``synchronous_commit = off`` (no wait for the WAL
-        flush; a crash of the server may lose it, never a half of it).
+        One statement: the schema's ``append_batch`` function does it all. Appends made
+        while another is in flight share the next statement (group commit), each still
+        all-or-nothing on its own. ``durable=False`` commits with ``synchronous_commit =
+        off`` (no wait for the WAL flush; a crash of the server may lose it, never half of
+        it) unless it shares a commit with a durable append.
         """
-        topics: set[str] = set()
-        async with self._tx(topics) as conn:
-            if not durable:
-                await conn.execute("SET LOCAL synchronous_commit = off")
-            return await self._append(conn, topics, run_id, events, enqueue, ack, expect_seq)
+        request = encode_request(
+            run_id, events, enqueue=enqueue, ack=ack, expect_seq=expect_seq, now=self._clock()
+        )
+        outcome = await self._appends.submit((request, durable))
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    async def _append(
-        self,
-        conn: _Conn,
-        topics: set[str],
-        run_id: str,
-        events: Sequence[NewEvent],
-        enqueue: Sequence[NewMessage],
-        ack: Sequence[int],
-        expect_seq: int | None,
-    ) -> int:
-        now = self._clock()
-        ended = False
-        if events:
-            last = await self._log.insert(conn, run_id, events, now, expect_seq)
-            ended, closed = await self._log.apply(conn, run_id, events, now)
-            topics.add(f"run:{run_id}")
-            if ended:
-                topics.add(f"done:{run_id}")
-            topics.update(f"stream:{run_id}:{ns}" for ns in closed)
-        else:
-            last = await self._log.last_seq(conn, run_id)
-            if expect_seq is not None and last != expect_seq:
-                raise DuplicateEvent(run_id, "seq")
-        if ended:
-            await self._queue.drop_run(conn, run_id)
-        if await self._queue.ack(conn, ack):
-            topics.add("queue")
-        if await self._queue.enqueue(conn, enqueue, now) and any(
-            m.lease_to is None for m in enqueue
-        ):
-            topics.add("queue")  # a message leased to its creator wakes nobody
-        return last
+    async def _send_appends(
+        self, batch: Sequence[tuple[dict[str, Any], bool]]
+    ) -> list[Outcome | BaseException]:
+        """One round trip for a batch of appends (group commit's ``send``).
+
+        The batch goes in run id order, so two batches lock the runs they share in the same
+        order and cannot deadlock on them (a stable sort keeps one run's appends in order).
+        """
+        order = sorted(range(len(batch)), key=lambda i: batch[i][0]["r"])
+        requests = [batch[i][0] for i in order]
+        durable = any(d for _, d in batch)
+        try:
+            async with self._conn() as conn:
+                sent, topics = await self._log.append_batch(
+                    conn, requests, durable=durable, now=self._clock()
+                )
+        except (DuplicateEvent, TokenConflict) as exc:
+            return [exc]
+        except psycopg.Error:
+            if len(batch) == 1:
+                raise
+            # A deadlock between batches, or one request the server refused: every
+            # request on its own, so one failure fails one append.
+            return [await self._send_alone(item) for item in batch]
+        self._fire(requests, topics)
+        outcomes: list[Outcome | BaseException] = [None] * len(batch)  # type: ignore[list-item]
+        for i, outcome in zip(order, sent, strict=True):
+            outcomes[i] = outcome
+        return outcomes
+
+    async def _send_alone(self, item: tuple[dict[str, Any], bool]) -> Outcome | BaseException:
+        try:
+            return (await self._send_appends([item]))[0]
+        except Exception as exc:  # noqa: BLE001 - this append's own error
+            return exc
+
+    def _fire(self, requests: Sequence[dict[str, Any]], topics: list[str]) -> None:
+        """Wake this process's waiters of committed appends (others got the NOTIFYs).
+
+        ``run:<id>`` is never NOTIFYed: a transaction that NOTIFYs takes a cluster-wide lock
+        through its commit, so one NOTIFY per step would serialize every worker's steps.
+        Other processes see it through their fallback poll.
+        """
+        topics.extend(f"run:{r['r']}" for r in requests if r["e"])
+        self._notifier.fire(topics)
 
     async def read_events(self, run_id: str, after_seq: int = 0) -> list[Event]:
         """Events of a run with ``seq > after_seq``, in seq order."""
@@ -370,24 +391,30 @@ class PostgresWorld:
         and the hook looked up again under that lock, where a committed end or dispose is
         visible and no new one can start.
         """
-        topics: set[str] = set()
         sql = (
             f"SELECT {_HOOK_COLUMNS} FROM {self._s}.hooks WHERE token = %s AND disposed_at IS NULL"
         )
-        async with self._tx(topics) as conn:
-            locked: str | None = None
-            while True:
-                cur = await conn.execute(sql, (token,))  # type: ignore[arg-type]
-                row = await cur.fetchone()
-                if row is None:
-                    return None
-                hook = _hook(row)
-                if hook.run_id == locked:
-                    break
-                await self._log.lock_run(conn, hook.run_id)
-                locked = hook.run_id
-            await self._append(conn, topics, hook.run_id, events, enqueue, (), None)
-            return hook
+        async with self._conn() as conn:
+            async with conn.transaction():
+                locked: str | None = None
+                while True:
+                    cur = await conn.execute(sql, (token,))  # type: ignore[arg-type]
+                    row = await cur.fetchone()
+                    if row is None:
+                        return None
+                    hook = _hook(row)
+                    if hook.run_id == locked:
+                        break
+                    await self._log.lock_run(conn, hook.run_id)
+                    locked = hook.run_id
+                request = encode_request(
+                    hook.run_id, events, enqueue=enqueue, ack=(), expect_seq=None, now=self._clock()
+                )
+                outcomes, topics = await self._log.append_batch(
+                    conn, [request], durable=True, now=self._clock()
+                )
+        self._fire([request], topics)
+        return hook
 
     # -- queue -----------------------------------------------------------------------
     async def enqueue(self, messages: Sequence[NewMessage]) -> None:

@@ -16,7 +16,8 @@ Why it looks like this:
   guarded by a ``threading.Lock`` (opened with ``check_same_thread=False``), so calling one
   world from several threads or event loops is safe too, just serialized.
 * **Cheap per append.** Constant SQL strings (prepared once by the statement cache), one
-  ``SELECT max(seq)`` plus one ``INSERT`` per event, one upsert per enqueued message; the runs
+  ``INSERT`` per event (plus a ``SELECT max(seq)`` without ``expect_seq``), one upsert per
+  enqueued message; the runs
   view, hooks, streams and queue side effects only for the event types that have them.
 * **Change notification without NOTIFY.** Within a process, every commit wakes the waiters on
   its topics at once through a :class:`~wdk.worlds._notify.ChangeHub` shared by all instances
@@ -25,7 +26,10 @@ Why it looks like this:
   waiter polls ``PRAGMA data_version`` plus the sum of its buckets' versions: first after 2 ms,
   doubling to 50 ms while nothing happens anywhere, back to 2 ms after any foreign commit.
   ``data_version`` only moves on commits by *other* connections, so our own writes never cost
-  a poll hit. A commit in another process is therefore seen within 50 ms at worst.
+  a poll hit. A commit in another process is therefore seen within 50 ms at worst. ``run:<id>``
+  topics (every step) are not bumped, as PostgreSQL does not NOTIFY them: they wake this
+  process at once and other processes through the caller's timeout; every cross-process wait
+  in wdk is on ``done:``, ``stream:`` or ``queue``.
 
 Queue and run-view rules are the ones :class:`~wdk.worlds.memory.MemoryWorld` documents.
 """
@@ -48,6 +52,7 @@ from wdk.worlds import _sqlite_schema as q
 from wdk.worlds._cursor import decode_cursor, encode_cursor
 from wdk.worlds._notify import ACTIVE, HIT, IDLE, ChangeHub
 from wdk.worlds.base import (
+    Appended,
     Chunk,
     DuplicateEvent,
     Event,
@@ -267,8 +272,9 @@ class SqliteWorld:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = fn(conn, self._clock(), topics, *args, **kwargs)
-                    if topics:
-                        conn.executemany(q.BUMP, [(q.bucket(t),) for t in topics])
+                    shared = [(q.bucket(t),) for t in topics if not t.startswith("run:")]
+                    if shared:
+                        conn.executemany(q.BUMP, shared)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -316,7 +322,7 @@ class SqliteWorld:
         ack: Sequence[int] = (),
         expect_seq: int | None = None,
         durable: bool = True,
-    ) -> int:
+    ) -> Appended:
         """Append events, then ack, then enqueue, in one transaction (fsync'd if durable)."""
         return self._write_tx(self._tx_append, durable, run_id, events, enqueue, ack, expect_seq)
 
@@ -330,7 +336,7 @@ class SqliteWorld:
         enqueue: Sequence[NewMessage],
         ack: Sequence[int],
         expect_seq: int | None,
-    ) -> int:
+    ) -> Appended:
         if expect_seq is not None and events:
             # No max(seq) read on the hot path: if anything was appended since expect_seq,
             # inserting seq expect_seq + 1 breaks UNIQUE (run_id, seq).
@@ -347,9 +353,7 @@ class SqliteWorld:
             last = self._insert_events(conn, now, topics, run_id, last, events)
         if ack:
             self._tx_ack(conn, now, topics, ack)
-        if enqueue:
-            self._tx_enqueue(conn, now, topics, enqueue)
-        return last
+        return Appended(last, self._tx_enqueue(conn, now, topics, enqueue) if enqueue else ())
 
     def _insert_events(
         self,
@@ -515,27 +519,31 @@ class SqliteWorld:
     @staticmethod
     def _tx_enqueue(
         conn: _Conn, now: float, topics: set[str], messages: Sequence[NewMessage]
-    ) -> None:
-        conn.executemany(
-            q.ENQUEUE,
-            [
+    ) -> tuple[int, ...]:
+        ids = []
+        wake = False
+        for m in messages:
+            leased = m.lease_to is not None
+            row = conn.execute(
+                q.ENQUEUE,
                 (
                     m.kind,
                     m.run_id,
                     m.key,
                     m.payload,
                     m.not_before or now,
-                    0.0 if m.lease_to is None else now + m.lease_s,
+                    now + m.lease_s if leased else 0.0,
                     m.lease_to,
-                    0 if m.lease_to is None else 1,
-                )
-                for m in messages
-            ],
-        )
-        # A message leased to its creator (inline execution) is nobody else's business:
-        # waking every idle worker for it costs a round of empty claims per step.
-        if any(m.lease_to is None for m in messages):
+                    1 if leased else 0,
+                ),
+            ).fetchone()
+            ids.append(row[0])
+            # A message leased to its creator (inline execution) is nobody else's business:
+            # waking every idle worker for it costs a round of empty claims per step.
+            wake = wake or not leased
+        if wake:
             topics.add("queue")
+        return tuple(ids)
 
     @staticmethod
     def _tx_ack(conn: _Conn, now: float, topics: set[str], message_ids: Sequence[int]) -> None:
