@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 import pytest
@@ -32,6 +33,18 @@ class Store:
         return [ValueError(r) if r.startswith("bad") else r.upper() for r in requests]
 
 
+def caller(commit: GroupCommit[str, str], outcomes: dict[str, object]) -> Any:
+    """``submit(name)``: submits ``name`` and files its outcome (a result or a ValueError)."""
+
+    async def submit(name: str) -> None:
+        try:
+            outcomes[name] = await commit.submit(name)
+        except ValueError as exc:
+            outcomes[name] = exc
+
+    return submit
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -45,49 +58,34 @@ async def test_a_request_alone_goes_at_once() -> None:
     assert store.batches == [["a"], ["b"]]
 
 
-async def test_requests_made_during_a_batch_share_the_next_one() -> None:
-    store = Store()
-    store.hold = True
-    commit: GroupCommit[str, str] = GroupCommit(store.send, max_in_flight=1)
-    results: dict[str, str] = {}
-
-    async def submit(name: str) -> None:
-        results[name] = await commit.submit(name)
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(submit, "first")
-        await store.entered.wait()
-        for name in ("b", "c", "d"):
-            tg.start_soon(submit, name)
-        await anyio.wait_all_tasks_blocked()
-        store.hold = False
-        store.release.set()
-    assert store.batches == [["first"], ["b", "c", "d"]]
-    assert results == {"first": "FIRST", "b": "B", "c": "C", "d": "D"}
-
-
-async def test_a_failed_request_fails_alone() -> None:
+async def behind_one(names: list[str]) -> tuple[list[list[str]], dict[str, object]]:
+    """Submit "first", then ``names`` while its batch is in flight; the batches and outcomes."""
     store = Store()
     store.hold = True
     commit: GroupCommit[str, str] = GroupCommit(store.send, max_in_flight=1)
     outcomes: dict[str, object] = {}
-
-    async def submit(name: str) -> None:
-        try:
-            outcomes[name] = await commit.submit(name)
-        except ValueError as exc:
-            outcomes[name] = exc
-
+    submit = caller(commit, outcomes)
     async with anyio.create_task_group() as tg:
         tg.start_soon(submit, "first")
         await store.entered.wait()
-        tg.start_soon(submit, "bad")
-        tg.start_soon(submit, "good")
+        for name in names:
+            tg.start_soon(submit, name)
         await anyio.wait_all_tasks_blocked()
         store.release.set()
+    return store.batches, outcomes
+
+
+async def test_requests_made_during_a_batch_share_the_next_one() -> None:
+    batches, outcomes = await behind_one(["b", "c", "d"])
+    assert batches == [["first"], ["b", "c", "d"]]
+    assert outcomes == {"first": "FIRST", "b": "B", "c": "C", "d": "D"}
+
+
+async def test_a_failed_request_fails_alone() -> None:
+    batches, outcomes = await behind_one(["bad", "good"])
     assert isinstance(outcomes["bad"], ValueError)
     assert outcomes["good"] == "GOOD" and outcomes["first"] == "FIRST"
-    assert store.batches == [["first"], ["bad", "good"]]
+    assert batches == [["first"], ["bad", "good"]]
 
 
 async def test_a_send_that_raises_fails_its_batch_and_the_next_still_goes() -> None:
@@ -104,10 +102,8 @@ async def test_a_caller_cancelled_while_waiting_withdraws_its_request() -> None:
     store = Store()
     store.hold = True
     commit: GroupCommit[str, str] = GroupCommit(store.send, max_in_flight=1)
-    results: dict[str, str] = {}
-
-    async def submit(name: str) -> None:
-        results[name] = await commit.submit(name)
+    results: dict[str, object] = {}
+    submit = caller(commit, results)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(submit, "first")
@@ -129,10 +125,8 @@ async def test_a_cancelled_sender_still_delivers_its_batch() -> None:
     store = Store()
     store.hold = True
     commit: GroupCommit[str, str] = GroupCommit(store.send, max_in_flight=1)
-    results: dict[str, str] = {}
-
-    async def submit(name: str) -> None:
-        results[name] = await commit.submit(name)
+    results: dict[str, object] = {}
+    submit = caller(commit, results)
 
     sender = anyio.CancelScope()
 

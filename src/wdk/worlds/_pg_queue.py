@@ -12,7 +12,8 @@ wait for an older delayed wake-up) and, with ``lease_to``, it is leased to that 
 is leased (claimed and not acked or released, even when the lease has expired) it is marked
 *dirty*. Acknowledging a dirty message re-shows it (at the earliest ``not_before`` asked for
 meanwhile, ``deliveries`` back to 0) instead of deleting it; a claim or a release clears the
-mark. These rules match the memory and SQLite worlds; the conformance suite pins them.
+mark. These rules match the memory and SQLite worlds; the conformance suite pins them. The
+enqueue itself is part of an append (``append_one`` in ``_pg_functions``).
 
 All times are the world's clock, passed in as parameters: the SQL never reads ``now()``, so
 tests can drive leases with a fake clock.
@@ -25,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from wdk.worlds.base import Message, NewMessage
+from wdk.worlds.base import Message
 
 __all__ = ["QueueSQL"]
 
@@ -55,22 +56,6 @@ class QueueSQL:
         # ack and release are single statements (no transaction round trips); they NOTIFY
         # the queue channel themselves, in the same commit, when a message becomes visible.
         notify = f"SELECT pg_notify('{channel}', 'queue')"
-        self._enqueue = f"""
-            INSERT INTO {q} AS m
-                (kind, run_id, key, payload, not_before, lease_until, owner, deliveries,
-                 created_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-            ON CONFLICT (key) DO UPDATE SET
-                not_before = CASE WHEN m.owner IS NULL
-                    THEN least(m.not_before, excluded.not_before) ELSE m.not_before END,
-                owner = CASE WHEN m.owner IS NULL THEN excluded.owner ELSE m.owner END,
-                lease_until = CASE WHEN m.owner IS NULL
-                    THEN excluded.lease_until ELSE m.lease_until END,
-                deliveries = m.deliveries + CASE WHEN m.owner IS NULL
-                    THEN excluded.deliveries ELSE 0 END,
-                dirty = m.dirty OR m.owner IS NOT NULL,
-                dirty_not_before = CASE WHEN m.owner IS NULL THEN m.dirty_not_before
-                    ELSE least(m.dirty_not_before, excluded.not_before) END"""
         self._ack = f"""
             WITH gone AS (DELETE FROM {q} WHERE id = ANY(%(ids)s) AND NOT dirty RETURNING id),
             shown AS (
@@ -120,32 +105,6 @@ class QueueSQL:
         self._leases = f"""
             SELECT {_COLUMNS} FROM {q}
             WHERE owner IS NOT NULL AND lease_until > %s ORDER BY id"""
-
-    async def enqueue(
-        self, conn: psycopg.AsyncConnection[Any], messages: Sequence[NewMessage], now: float
-    ) -> bool:
-        """Insert ``messages`` (idempotently by key); True if one may be claimable now."""
-        if not messages:
-            return False
-        rows = []
-        for m in messages:
-            leased = m.lease_to is not None
-            rows.append(
-                (
-                    m.kind,
-                    m.run_id,
-                    m.key,
-                    m.payload,
-                    m.not_before or now,
-                    now + m.lease_s if leased else None,
-                    m.lease_to,
-                    1 if leased else 0,
-                    now,
-                )
-            )
-        async with conn.cursor() as cur:
-            await cur.executemany(self._enqueue, rows)
-        return any(m.lease_to is None for m in messages)
 
     async def ack(self, conn: psycopg.AsyncConnection[Any], ids: Sequence[int]) -> bool:
         """Delete (or re-show when dirty) these messages; True if one was re-shown.

@@ -5,10 +5,14 @@ runs view, live hooks, the queue and streams. The tables, and how each rule of t
 protocol maps onto a database guarantee, are described where the SQL lives:
 
 * ``_pg_migrations``: versioned, idempotent migrations serialised by an advisory lock.
-* ``_pg_log``: dense per-run seqs (a locked counter row), exactly-once recording (a unique
-  index on ``(run_id, dedup_key)``), the runs view and live-hook tokens (a partial unique
-  index).
-* ``_pg_queue``: ``FOR UPDATE SKIP LOCKED`` claims, leases, dirty re-shows, idempotency keys.
+* ``_pg_functions``: ``append`` as PL/pgSQL (migration 2): dense per-run seqs (a locked counter
+  row), exactly-once recording (a unique index on ``(run_id, dedup_key)``), the runs view,
+  live-hook tokens (a partial unique index), acks and enqueues, all in one statement.
+* ``_pg_log``: turns appends into that function's JSON requests and its answers back.
+* ``_group_commit``: appends made while one is in flight share the next statement (one round
+  trip and one WAL flush for all), each still all-or-nothing on its own.
+* ``_pg_queue``: ``FOR UPDATE SKIP LOCKED`` claims over partial indexes, leases, dirty re-shows,
+  idempotency keys.
 * ``_pg_notify``: LISTEN/NOTIFY fanned out to local waiters, with a slow fallback poll.
 
 Time: every timestamp and every lease or visibility comparison uses the world's ``clock``
@@ -418,11 +422,9 @@ class PostgresWorld:
 
     # -- queue -----------------------------------------------------------------------
     async def enqueue(self, messages: Sequence[NewMessage]) -> None:
-        """Enqueue outside an append (same idempotency rules)."""
-        topics: set[str] = set()
-        async with self._tx(topics) as conn:
-            if await self._queue.enqueue(conn, messages, self._clock()):
-                topics.add("queue")
+        """Enqueue outside an append (same idempotency rules): an append of no events."""
+        if messages:
+            await self.append(messages[0].run_id, [], enqueue=messages)
 
     async def claim(
         self, kinds: Sequence[str], *, worker_id: str, lease_s: float
