@@ -9,8 +9,10 @@ Shapes (the "Speed" section of the runtime issue):
 
 wdk: a ``SqliteWorld`` (``synchronous=FULL``, the default) and an in-process ``Worker``, as
 ``tests/runtime/harness.py`` runs them. DBOS: its default SQLite system database,
-``@DBOS.workflow()`` / ``@DBOS.step()``, ``DBOS.start_workflow``. Both are warmed up first;
-cheap shapes are repeated and the median taken. The floor, one bare ``synchronous=FULL`` WAL
+``@DBOS.workflow()`` / ``@DBOS.step()``, ``DBOS.start_workflow``. Both are set up side by
+side in one process and warmed up; then every sample of a shape is taken for each system in
+turn (who goes first swaps each round), so a host whose speed drifts during the run favours
+neither, and the median is taken. The floor, one bare ``synchronous=FULL`` WAL
 commit of a small row, is measured in the same run and wdk's per-step time is reported as a
 multiple of it.
 
@@ -27,7 +29,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,23 +78,14 @@ class Shapes:
         self.run_one, self.start, self.wait = run_one, start, wait
 
 
-async def median_time(fn: Callable[[], Awaitable[Any]], reps: int) -> float:
-    samples = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        await fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
+    t0 = time.perf_counter()
+    await fn()
+    return time.perf_counter() - t0
 
 
-async def measure(shapes: Shapes, reps: int, lengths: tuple[int, ...]) -> dict[str, Any]:
-    """Every shape on one system."""
-    for _ in range(3):  # warm up: code compiled, caches and connections hot
-        await shapes.run_one(5)
-    await shapes.run_one(100)
-    out: dict[str, Any] = {}
-    out["a_total"] = await median_time(lambda: shapes.run_one(100), reps)
-    out["a_step_ms"] = out["a_total"] / 100 * 1000
+def plan(shapes: Shapes, reps: int, lengths: tuple[int, ...]) -> list[tuple[str, Any, int]]:
+    """(key, what to time, repetitions) for every shape of one system."""
 
     async def in_turn() -> None:
         for _ in range(N_WORKFLOWS):
@@ -102,16 +96,50 @@ async def measure(shapes: Shapes, reps: int, lengths: tuple[int, ...]) -> dict[s
         for h in handles:
             await shapes.wait(h)
 
-    out["b_wfs"] = N_WORKFLOWS / await median_time(in_turn, max(1, reps // 2))
-    out["c_wfs"] = N_WORKFLOWS / await median_time(all_then_await, max(1, reps // 2))
-    out["d"] = {}
+    steps: list[tuple[str, Any, int]] = [
+        ("a", lambda: shapes.run_one(100), reps),
+        ("b", in_turn, max(1, reps // 2)),
+        ("c", all_then_await, max(1, reps // 2)),
+    ]
     for n in lengths:
-        out["d"][n] = await median_time(lambda n=n: shapes.run_one(n), reps if n < 1000 else 1)
+        steps.append((f"d{n}", lambda n=n: shapes.run_one(n), reps if n < 1000 else 1))
+    return steps
+
+
+async def measure(systems: dict[str, Shapes], reps: int, lengths: tuple[int, ...]) -> Any:
+    """Every shape on every system, the systems taking turns sample by sample.
+
+    Taking turns (and swapping who goes first each round) keeps a machine whose speed drifts
+    during the run (a shared host) from favouring whichever system happened to go first.
+    """
+    for shapes in systems.values():
+        for _ in range(3):  # warm up: code compiled, caches and connections hot
+            await shapes.run_one(5)
+        await shapes.run_one(100)
+    plans = {name: plan(shapes, reps, lengths) for name, shapes in systems.items()}
+    samples: dict[str, dict[str, list[float]]] = {name: {} for name in systems}
+    names = list(systems)
+    for i, (key, _, n_reps) in enumerate(plans[names[0]]):
+        for r in range(n_reps):
+            for name in names if r % 2 == 0 else names[::-1]:
+                fn = plans[name][i][1]
+                samples[name].setdefault(key, []).append(await timed(fn))
+    out: dict[str, Any] = {}
+    for name in names:
+        median = {key: statistics.median(v) for key, v in samples[name].items()}
+        out[name] = {
+            "a_total": median["a"],
+            "a_step_ms": median["a"] / 100 * 1000,
+            "b_wfs": N_WORKFLOWS / median["b"],
+            "c_wfs": N_WORKFLOWS / median["c"],
+            "d": {n: median[f"d{n}"] for n in lengths},
+        }
     return out
 
 
 # -- wdk -----------------------------------------------------------------------------------------
-async def measure_wdk(tmp: Path, reps: int, lengths: tuple[int, ...]) -> dict[str, Any]:
+@asynccontextmanager
+async def wdk_shapes(tmp: Path) -> AsyncIterator[Shapes]:
     from wdk.api import set_world, start
     from wdk.runtime import Project, Worker, set_default_project
     from wdk.worlds.sqlite import SqliteWorld
@@ -138,7 +166,7 @@ async def measure_wdk(tmp: Path, reps: int, lengths: tuple[int, ...]) -> dict[st
         async with anyio.create_task_group() as tg:
             tg.start_soon(worker.run)
             try:
-                return await measure(Shapes(run_one, start_chain, wait), reps, lengths)
+                yield Shapes(run_one, start_chain, wait)
             finally:
                 worker.stop()
     finally:
@@ -147,7 +175,8 @@ async def measure_wdk(tmp: Path, reps: int, lengths: tuple[int, ...]) -> dict[st
 
 
 # -- DBOS ----------------------------------------------------------------------------------------
-async def measure_dbos(tmp: Path, reps: int, lengths: tuple[int, ...]) -> dict[str, Any]:
+@asynccontextmanager
+async def dbos_shapes(tmp: Path) -> AsyncIterator[Shapes]:
     """The shapes on DBOS through its synchronous API (it runs workflows on its own threads;
     nothing else runs on this event loop meanwhile, so blocking it costs nothing)."""
     from dbos import DBOS
@@ -185,9 +214,19 @@ async def measure_dbos(tmp: Path, reps: int, lengths: tuple[int, ...]) -> dict[s
             assert value == n * (n + 1) // 2, value
             return value
 
-        return await measure(Shapes(run_one, start_chain, wait), reps, lengths)
+        yield Shapes(run_one, start_chain, wait)
     finally:
         DBOS.destroy(destroy_registry=True)
+
+
+async def measure_systems(
+    tmp: Path, names: list[str], reps: int, lengths: tuple[int, ...]
+) -> dict[str, Any]:
+    """Set up the named systems side by side in this process and measure them in turns."""
+    makers = {"wdk": wdk_shapes, "dbos": dbos_shapes}
+    async with AsyncExitStack() as stack:
+        systems = {name: await stack.enter_async_context(makers[name](tmp)) for name in names}
+        return dict(await measure(systems, reps, lengths))
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -212,7 +251,8 @@ def report(bare: float, wdk: dict[str, Any], dbos: dict[str, Any], reps: int) ->
             f"`bench/bench_runtime.py`; {machine()}. wdk: `SqliteWorld` (`synchronous=FULL`)",
             "and one in-process `Worker`; DBOS: its default SQLite system database,",
             "`@DBOS.workflow` / `@DBOS.step`, `DBOS.start_workflow`. Trivial steps (`i + 1`).",
-            "Both warmed up;",
+            "Both are set up side by side in one process, warmed up, then measured in turns,",
+            "sample by sample, who goes first swapping each round (the host's speed drifts);",
             f"(a) and (d) up to 100 steps are medians of {reps} runs, (b) and (c) of"
             f" {max(1, reps // 2)}, 1000 steps is one run.",
             "",
@@ -254,8 +294,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wdk-bench-") as tmp_name:
         tmp = Path(tmp_name)
         bare = bare_commit_ms(tmp / "bare.db")
-        wdk = anyio.run(measure_wdk, tmp, reps, lengths) if args.only != "dbos" else None
-        dbos = anyio.run(measure_dbos, tmp, reps, lengths) if args.only != "wdk" else None
+        names = [n for n in ("wdk", "dbos") if args.only in (None, n)]
+        results = anyio.run(measure_systems, tmp, names, reps, lengths)
+        wdk, dbos = results.get("wdk"), results.get("dbos")
     print(f"bare commit: {bare:.3f} ms")
     for name, r in (("wdk", wdk), ("dbos", dbos)):
         if r is not None:

@@ -95,3 +95,25 @@ async def test_two_appends_to_one_run_in_one_batch_keep_their_order_and_guards(
     assert results[2].dedup_key == "seq"
     events = await world.read_events("run")
     assert [(e.seq, e.correlation_id) for e in events] == [(1, None), (2, "a"), (3, "c")]
+
+
+async def test_only_what_must_be_durable_waits_for_the_wal_flush(world: Any) -> None:
+    async with world._conn() as conn:
+        server = await (
+            await conn.execute(
+                "SELECT reset_val FROM pg_settings WHERE name = 'synchronous_commit'"
+            )
+        ).fetchone()
+        # A pool connection commits claims, acks and lease extensions without waiting...
+        assert (await (await conn.execute("SHOW synchronous_commit")).fetchone())[0] == "off"
+        # ...while an append commits at the server's own level, or off when it need not.
+        for durable, level in ((True, server[0]), (False, "off")):
+            async with conn.transaction():
+                await world._log.append_batch(
+                    conn,
+                    [{"r": f"r-{durable}", "e": [], "s": False, "x": None, "a": [], "m": []}],
+                    synchronous_commit=world._sync(durable),
+                    now=0.0,
+                )
+                shown = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+                assert shown[0] == level

@@ -18,8 +18,10 @@ Errors carry their own SQLSTATE: ``WDK01`` a duplicate (message: the key, or ``s
 a token held by another run (message: the token, detail: the holder's run id). It returns the
 run's last seq, the enqueued messages' ids and the topics to NOTIFY.
 
-``append_batch(now, requests, durable)`` runs several requests in one transaction (group
-commit: one round trip and one WAL flush for all of them). Each request of a batch of more
+``append_batch(now, requests, synchronous_commit)`` runs several requests in one transaction
+(group commit: one round trip and one WAL flush for all of them), committed at the given
+``synchronous_commit`` level: the server's own for a durable batch, ``off`` for one that
+replay re-derives. Each request of a batch of more
 than one runs in its own subtransaction, so a duplicate fails that request alone; the batch
 reports per request ``[seq, ids]`` or ``[null, null, sqlstate, message, detail]``, then
 NOTIFYs the topics of the requests that went in.
@@ -188,7 +190,7 @@ END
 $fn$"""
 
 APPEND_BATCH = """CREATE FUNCTION {s}.append_batch(
-    p_now double precision, p_requests jsonb, p_durable boolean,
+    p_now double precision, p_requests jsonb, p_synchronous_commit text,
     OUT results jsonb, OUT topics text[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -202,9 +204,7 @@ DECLARE
 BEGIN
     results := '[]'::jsonb;
     topics := ARRAY[]::text[];
-    IF NOT p_durable THEN
-        PERFORM set_config('synchronous_commit', 'off', true);
-    END IF;
+    PERFORM set_config('synchronous_commit', p_synchronous_commit, true);
     FOR req IN SELECT jsonb_array_elements(p_requests) LOOP
         failed := false;
         IF alone THEN

@@ -116,7 +116,7 @@ class LogSQL:
 
     def __init__(self, quoted_schema: str) -> None:
         s = quoted_schema
-        self._batch = f"SELECT results, topics FROM {s}.append_batch(%s, %s::jsonb, %s)"
+        self._batch = f"SELECT results, topics FROM {s}.append_batch(%s, %s::jsonb, %s::text)"
         self._lock = f"""
             INSERT INTO {s}.run_seq AS r (run_id, last_seq) VALUES (%s, 0)
             ON CONFLICT (run_id) DO UPDATE SET last_seq = r.last_seq"""
@@ -130,17 +130,18 @@ class LogSQL:
         conn: psycopg.AsyncConnection[Any],
         requests: Sequence[dict[str, Any]],
         *,
-        durable: bool,
+        synchronous_commit: str,
         now: float,
     ) -> tuple[list[Outcome], list[str]]:
         """Run ``requests`` in one statement; their outcomes and the topics it NOTIFYed.
 
-        A batch of one raises its DuplicateEvent or TokenConflict; a larger batch reports
-        them per request (the others still commit).
+        ``synchronous_commit`` is the level the statement commits at. A batch of one raises
+        its DuplicateEvent or TokenConflict; a larger batch reports them per request (the
+        others still commit).
         """
         payload = json.dumps(requests, separators=(",", ":"))
         try:
-            cur = await conn.execute(self._batch, (now, payload, durable))
+            cur = await conn.execute(self._batch, (now, payload, synchronous_commit))
         except psycopg.Error as exc:
             if len(requests) == 1:
                 diag = exc.diag

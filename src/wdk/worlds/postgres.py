@@ -145,6 +145,7 @@ class PostgresWorld:
         self._setup_lock = anyio.Lock()
         self._migrated = False
         self._closed = False
+        self._durable_level: str | None = None
         self._log = LogSQL(self._s)
         self._appends: GroupCommit[tuple[dict[str, Any], bool], Outcome] = GroupCommit(
             self._send_appends, max_in_flight=append_batches
@@ -184,6 +185,7 @@ class PostgresWorld:
             min_size=self._pool_min,
             max_size=self._pool_max,
             kwargs={"autocommit": True},
+            configure=self._configure,
             open=False,
             name=f"wdk-{self.schema}",
         )
@@ -193,6 +195,24 @@ class PostgresWorld:
             await pool.close()
             raise WorldError(f"cannot connect to PostgreSQL at {self.url}: {exc}") from exc
         return pool
+
+    async def _configure(self, conn: _Conn) -> None:
+        """A new pool connection commits without waiting for the WAL flush, by default.
+
+        Claims, lease extensions, releases and bare acks lost to a server crash only make a
+        message claimable again, which at-least-once delivery allows, and the next durable
+        commit flushes them anyway (the WAL is one sequence). What must be durable says so:
+        appends commit at the server's own level, read here before it is overridden.
+        """
+        if self._durable_level is None:
+            cur = await conn.execute("SHOW synchronous_commit")
+            row = await cur.fetchone()
+            self._durable_level = str(row[0]) if row else "on"
+        await conn.execute("SET synchronous_commit = off")
+
+    def _sync(self, durable: bool) -> str:
+        """The ``synchronous_commit`` level of a commit that must (or need not) be durable."""
+        return (self._durable_level or "on") if durable else "off"
 
     async def close(self) -> None:
         """Stop listening and close every connection. The world is unusable afterwards."""
@@ -221,8 +241,11 @@ class PostgresWorld:
 
     @asynccontextmanager
     async def _tx(self, topics: set[str]) -> AsyncIterator[_Conn]:
-        """A transaction that NOTIFYs ``topics`` (filled in by the body) as it commits."""
+        """A durable transaction that NOTIFYs ``topics`` (filled in by the body) as it commits."""
         async with self._conn() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT set_config('synchronous_commit', %s, true)", (self._sync(True),)
+            )
             yield conn
             if topics:
                 ordered = sorted(topics)
@@ -273,7 +296,7 @@ class PostgresWorld:
         try:
             async with self._conn() as conn:
                 sent, topics = await self._log.append_batch(
-                    conn, requests, durable=durable, now=self._clock()
+                    conn, requests, synchronous_commit=self._sync(durable), now=self._clock()
                 )
         except (DuplicateEvent, TokenConflict) as exc:
             return [exc]
@@ -415,7 +438,7 @@ class PostgresWorld:
                     hook.run_id, events, enqueue=enqueue, ack=(), expect_seq=None, now=self._clock()
                 )
                 outcomes, topics = await self._log.append_batch(
-                    conn, [request], durable=True, now=self._clock()
+                    conn, [request], synchronous_commit=self._sync(True), now=self._clock()
                 )
         self._fire([request], topics)
         return hook
