@@ -9,12 +9,12 @@ Shapes (the "Speed" section of the runtime issue):
 
 wdk: a ``SqliteWorld`` (``synchronous=FULL``, the default) and an in-process ``Worker``, as
 ``tests/runtime/harness.py`` runs them. DBOS: its default SQLite system database,
-``@DBOS.workflow()`` / ``@DBOS.step()``, ``DBOS.start_workflow``. Both are set up side by
-side in one process and warmed up; then every sample of a shape is taken for each system in
-turn (who goes first swaps each round), so a host whose speed drifts during the run favours
-neither, and the median is taken. The floor, one bare ``synchronous=FULL`` WAL
-commit of a small row, is measured in the same run and wdk's per-step time is reported as a
-multiple of it.
+``@DBOS.workflow()`` / ``@DBOS.step()``, ``DBOS.start_workflow``. Each system is measured in
+blocks of its own (set up, warmed up, every shape, torn down): wdk, DBOS, DBOS, wdk, so a
+host whose speed drifts during the run favours neither; within a block cheap shapes are
+repeated and the median taken, and the two blocks of a system are averaged. The floor, one
+bare ``synchronous=FULL`` WAL commit of a small row, is measured in the same run and wdk's
+per-step time is reported as a multiple of it.
 
 Run: ``.venv/bin/python bench/bench_runtime.py [--quick]``; writes its section of
 docs/benchmarks.md (not with ``--quick``).
@@ -107,11 +107,7 @@ def plan(shapes: Shapes, reps: int, lengths: tuple[int, ...]) -> list[tuple[str,
 
 
 async def measure(systems: dict[str, Shapes], reps: int, lengths: tuple[int, ...]) -> Any:
-    """Every shape on every system, the systems taking turns sample by sample.
-
-    Taking turns (and swapping who goes first each round) keeps a machine whose speed drifts
-    during the run (a shared host) from favouring whichever system happened to go first.
-    """
+    """Every shape on every system given, the systems taking turns sample by sample."""
     for shapes in systems.values():
         for _ in range(3):  # warm up: code compiled, caches and connections hot
             await shapes.run_one(5)
@@ -219,6 +215,15 @@ async def dbos_shapes(tmp: Path) -> AsyncIterator[Shapes]:
         DBOS.destroy(destroy_registry=True)
 
 
+def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One system's blocks as one result: the mean of each figure over the blocks."""
+    out = {k: statistics.fmean(r[k] for r in results) for k in ("a_total", "a_step_ms")}
+    out["b_wfs"] = statistics.fmean(r["b_wfs"] for r in results)
+    out["c_wfs"] = statistics.fmean(r["c_wfs"] for r in results)
+    out["d"] = {n: statistics.fmean(r["d"][n] for r in results) for n in results[0]["d"]}
+    return out
+
+
 async def measure_systems(
     tmp: Path, names: list[str], reps: int, lengths: tuple[int, ...]
 ) -> dict[str, Any]:
@@ -251,8 +256,8 @@ def report(bare: float, wdk: dict[str, Any], dbos: dict[str, Any], reps: int) ->
             f"`bench/bench_runtime.py`; {machine()}. wdk: `SqliteWorld` (`synchronous=FULL`)",
             "and one in-process `Worker`; DBOS: its default SQLite system database,",
             "`@DBOS.workflow` / `@DBOS.step`, `DBOS.start_workflow`. Trivial steps (`i + 1`).",
-            "Both are set up side by side in one process, warmed up, then measured in turns,",
-            "sample by sample, who goes first swapping each round (the host's speed drifts);",
+            "Measured in blocks wdk, DBOS, DBOS, wdk (the host's speed drifts), each block",
+            "set up and warmed up alone; the two blocks of a system are averaged. In a block",
             f"(a) and (d) up to 100 steps are medians of {reps} runs, (b) and (c) of"
             f" {max(1, reps // 2)}, 1000 steps is one run.",
             "",
@@ -295,8 +300,17 @@ def main() -> None:
         tmp = Path(tmp_name)
         bare = bare_commit_ms(tmp / "bare.db")
         names = [n for n in ("wdk", "dbos") if args.only in (None, n)]
-        results = anyio.run(measure_systems, tmp, names, reps, lengths)
-        wdk, dbos = results.get("wdk"), results.get("dbos")
+        # Each system in its own block, set up and torn down alone (in one process they
+        # slow each other down: DBOS keeps threads polling); ABBA order with --full runs so
+        # a host whose speed drifts favours neither.
+        order = names if args.quick else names + names[::-1]
+        blocks: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+        for i, name in enumerate(order):
+            where = tmp / f"{i}-{name}"
+            where.mkdir()
+            blocks[name].append(anyio.run(measure_systems, where, [name], reps, lengths)[name])
+        wdk = combine(blocks["wdk"]) if "wdk" in blocks else None
+        dbos = combine(blocks["dbos"]) if "dbos" in blocks else None
     print(f"bare commit: {bare:.3f} ms")
     for name, r in (("wdk", wdk), ("dbos", dbos)):
         if r is not None:
