@@ -9,6 +9,7 @@ import anyio
 import msgpack
 import pytest
 
+from wdk.errors import WorldError
 from wdk.worlds.base import Appended, DuplicateEvent, EventType, NewEvent, NewMessage
 
 pytestmark = pytest.mark.anyio
@@ -37,7 +38,7 @@ async def together(
         run_id, events, kw = appends[i]
         try:
             results[i] = await world.append(run_id, events, **kw)
-        except DuplicateEvent as exc:
+        except Exception as exc:  # noqa: BLE001 - each append's outcome, whatever it is
             results[i] = exc
 
     async with anyio.create_task_group() as tg:
@@ -117,3 +118,16 @@ async def test_only_what_must_be_durable_waits_for_the_wal_flush(world: Any) -> 
                 )
                 shown = await (await conn.execute("SHOW synchronous_commit")).fetchone()
                 assert shown[0] == level
+
+
+async def test_an_append_the_server_refuses_fails_alone(world: Any) -> None:
+    # PostgreSQL text cannot hold NUL: the batch holding this append fails as a whole, and the
+    # world sends its appends again one by one.
+    appends = [(f"r{i}", [NewEvent("note", f"c{i}")], {}) for i in range(4)]
+    appends.insert(2, ("bad", [NewEvent("note", "nul\x00here")], {}))
+    results = await together(world, appends)
+    assert isinstance(results[2], WorldError), results[2]
+    message = str(results[2])
+    assert "append to run 'bad' failed" in message and "\\u0000 cannot be converted" in message
+    assert [r.seq for i, r in enumerate(results) if i != 2] == [1, 1, 1, 1]
+    assert await world.read_events("bad") == []

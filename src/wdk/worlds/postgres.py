@@ -300,9 +300,15 @@ class PostgresWorld:
                 )
         except (DuplicateEvent, TokenConflict) as exc:
             return [exc]
-        except psycopg.Error:
+        except psycopg.Error as exc:
             if len(batch) == 1:
-                raise
+                why = exc.diag.message_primary or str(exc)
+                if exc.diag.message_detail:
+                    why += f" ({exc.diag.message_detail})"
+                raise WorldError(
+                    f"PostgreSQL world {self.url}: the append to run {requests[0]['r']!r}"
+                    f" failed: {why}"
+                ) from exc
             # A deadlock between batches, or one request the server refused: every
             # request on its own, so one failure fails one append.
             return [await self._send_alone(item) for item in batch]
