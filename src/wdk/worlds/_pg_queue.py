@@ -65,8 +65,11 @@ class QueueSQL:
                 WHERE id = ANY(%(ids)s) AND dirty RETURNING id),
             note AS ({notify} WHERE EXISTS (SELECT FROM shown))
             SELECT (SELECT count(*) FROM shown), (SELECT count(*) FROM note)"""
-        # The earliest pending row and the earliest expired lease, each the first row of
-        # its own partial index (migration 2); the claim takes the earlier of the two.
+        # The earliest pending row and the earliest expired lease, each from its own partial
+        # index (migration 2); the claim takes the earlier of the two. "BETWEEN 0 AND now",
+        # not "<= now": on a table without statistics yet the planner guesses a third of the
+        # rows for a one-sided range and scans the table, but a small share for a two-sided
+        # one and reads the lease index.
         self._claim = f"""
             WITH pending AS (
                 SELECT id, not_before FROM {q}
