@@ -94,6 +94,9 @@ class GroupCommit(Generic[Req, Res]):
             if not isinstance(exc, Exception):
                 raise
         else:
+            if len(outcomes) != len(batch):  # a broken send must not strand its callers
+                error = RuntimeError(f"send answered {len(outcomes)} of {len(batch)} requests")
+                outcomes = [error] * len(batch)
             self._finish(batch, outcomes)
 
     def _finish(
