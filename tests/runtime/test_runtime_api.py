@@ -12,6 +12,7 @@ import pytest
 from harness import running
 
 from wdk.api import list_runs
+from wdk.errors import WorkflowError
 from wdk.runtime import StepFunction
 
 pytestmark = pytest.mark.anyio
@@ -101,3 +102,33 @@ def test_sync_twins(tmp_path):
 async def test_step_results_are_instances_of_the_runs_own_classes(world):
     async with running(world) as h:
         assert await h.result("dataclass_identity", "o-1") == [True, "o-1", 5]
+
+
+def test_sync_twins_keep_a_postgres_world_across_calls():
+    # Every blocking call runs on one background loop, so the world's connection pool, opened
+    # by the first call, still works for the next ones (a loop per call would strand it).
+    from pg import PG_URL, fresh_schema, require_postgres
+
+    from wdk.api import sync
+    from wdk.worlds.postgres import PostgresWorld
+
+    require_postgres()
+    world = PostgresWorld(PG_URL, schema=fresh_schema())
+    try:
+        first = sync.start("workflow//flows.py//sequential", [3], world=world)
+        second = sync.start("workflow//flows.py//sequential", [4], world=world)
+        second.cancel()
+        assert first.status() == "pending"
+        assert sync.get_run(second.run_id, world=world).status() == "cancelled"
+        listed = sync.list_runs(world=world)
+        assert {r.run_id for r in listed.runs} == {first.run_id, second.run_id}
+    finally:
+        sync._call(world.drop_schema)
+        sync._call(world.close)
+
+
+async def test_sync_twins_refuse_to_block_an_event_loop(world):
+    from wdk.api import sync
+
+    with pytest.raises(WorkflowError, match="await the same function from wdk.api"):
+        sync.list_runs(world=world)
