@@ -13,10 +13,9 @@ from base64 import b64encode
 from collections.abc import Sequence
 from typing import Any
 
-import msgpack
 import psycopg
 
-from wdk.errors import WorldError
+from wdk.worlds._payloads import hook_spec, run_spec
 from wdk.worlds.base import (
     Appended,
     DuplicateEvent,
@@ -45,30 +44,14 @@ def _b64(data: bytes | None) -> str | None:
     return None if data is None else b64encode(data).decode("ascii")
 
 
-def _bytes_or_none(value: object) -> bytes | None:
-    return value if isinstance(value, bytes) else None
-
-
-def _unpack_map(data: bytes | None) -> dict[str, Any]:
-    try:
-        value = msgpack.unpackb(data or b"\x80", raw=False, strict_map_key=False)
-    except Exception as exc:
-        raise WorldError(f"event data is not a msgpack map: {exc}") from exc
-    if not isinstance(value, dict):
-        raise WorldError("event data is not a msgpack map")
-    return value
-
-
 def _event(event: NewEvent) -> list[Any]:
     row: list[Any] = [event.type, event.correlation_id, _b64(event.data), event.dedup_key]
     if event.type == EventType.RUN_CREATED:
-        info = _unpack_map(event.data)
-        row += [str(info.get("workflow_id", "")), _b64(_bytes_or_none(info.get("input"))), None]
+        workflow_id, input_ = run_spec(event.data)
+        row += [workflow_id, _b64(input_), None]
     elif event.type == EventType.HOOK_CREATED:
-        info = _unpack_map(event.data)
-        token = str(info["token"]) if "token" in info else ""
-        metadata = _b64(_bytes_or_none(info.get("metadata")))
-        row += [token, metadata, str(info.get("kind") or "hook")]
+        hook = hook_spec(event.data)
+        row += [hook.token, _b64(hook.metadata), hook.kind]
     return row
 
 

@@ -16,11 +16,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import msgpack
-
 from wdk.errors import WorldError
 from wdk.worlds._cursor import decode_cursor, encode_cursor
 from wdk.worlds._notify import ChangeHub
+from wdk.worlds._payloads import hook_spec, run_spec
 from wdk.worlds.base import (
     Appended,
     Chunk,
@@ -160,8 +159,8 @@ class _HookPlan:
         return None if found is None or found in self.removed else found
 
     def create(self, correlation_id: str, data: bytes | None, now: float) -> None:
-        spec = _unpack(data)
-        token = str(spec["token"])
+        spec = hook_spec(data)
+        token = spec.token
         holder = self._live(token)
         if holder is not None:
             if holder.run_id == self.run_id and holder.correlation_id == correlation_id:
@@ -172,8 +171,8 @@ class _HookPlan:
             self.run_id,
             correlation_id,
             token,
-            _bytes_or_none(spec.get("metadata")),
-            str(spec.get("kind") or "hook"),
+            spec.metadata,
+            spec.kind,
             now,
         )
 
@@ -199,20 +198,6 @@ class _HookPlan:
             by_cid[hook.correlation_id] = token
         if not by_cid:
             del store.run_hooks[self.run_id]
-
-
-def _unpack(data: bytes | None) -> dict[str, object]:
-    try:
-        value = msgpack.unpackb(data or b"\x80", raw=False)
-    except Exception as exc:
-        raise WorldError(f"event data is not a msgpack map: {exc}") from exc
-    if not isinstance(value, dict):
-        raise WorldError("event data is not a msgpack map")
-    return value
-
-
-def _bytes_or_none(value: object) -> bytes | None:
-    return value if isinstance(value, bytes) else None
 
 
 class MemoryWorld:
@@ -317,9 +302,7 @@ class MemoryWorld:
                 hooks.dispose_all()
                 terminal = True
             elif ev.type == EventType.RUN_CREATED and new_run is None:
-                spec = _unpack(ev.data)
-                workflow_id = str(spec.get("workflow_id", ""))
-                input_ = _bytes_or_none(spec.get("input"))
+                workflow_id, input_ = run_spec(ev.data)
                 new_run = _Run(run_id, workflow_id, RunStatus.PENDING, now, input_)
         if log is None:
             log = store.events[run_id] = []

@@ -45,12 +45,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import msgpack
-
 from wdk.errors import WorldError
 from wdk.worlds import _sqlite_schema as q
 from wdk.worlds._cursor import decode_cursor, encode_cursor
 from wdk.worlds._notify import ACTIVE, HIT, IDLE, ChangeHub
+from wdk.worlds._payloads import hook_spec, run_spec
 from wdk.worlds.base import (
     Appended,
     Chunk,
@@ -128,16 +127,6 @@ def _poll_sql(n_buckets: int) -> str:
         "SELECT (SELECT data_version FROM pragma_data_version),"
         f" (SELECT total(version) FROM changes WHERE bucket IN {q.in_list(n_buckets)})"
     )
-
-
-def _unpack(data: bytes | None) -> dict[str, Any]:
-    try:
-        value = msgpack.unpackb(data or b"\x80", raw=False)
-    except Exception as exc:
-        raise WorldError(f"event data is not a msgpack map: {exc}") from exc
-    if not isinstance(value, dict):
-        raise WorldError("event data is not a msgpack map")
-    return value
 
 
 def _message(row: tuple[Any, ...]) -> Message:
@@ -386,39 +375,27 @@ class SqliteWorld:
         """Maintain the runs view, hooks, streams and queue for one special event."""
         t = ev.type
         if t == EventType.RUN_CREATED:
-            spec = _unpack(ev.data)
-            input_ = spec.get("input")
-            conn.execute(
-                q.INSERT_RUN,
-                (
-                    run_id,
-                    str(spec.get("workflow_id", "")),
-                    now,
-                    input_ if isinstance(input_, bytes) else None,
-                ),
-            )
+            workflow_id, input_ = run_spec(ev.data)
+            conn.execute(q.INSERT_RUN, (run_id, workflow_id, now, input_))
         elif t == EventType.RUN_STARTED:
             conn.execute(q.START_RUN, (now, run_id))
         elif t == EventType.HOOK_CREATED:
-            spec = _unpack(ev.data)
-            if "token" not in spec:
-                raise WorldError("hook_created data has no token")
-            token = str(spec["token"])
+            spec = hook_spec(ev.data)
+            token = spec.token
             cid = ev.correlation_id or ""
             holder = conn.execute(q.HOOK_HOLDER, (token,)).fetchone()
             if holder is not None:
                 if holder == (run_id, cid):
                     return  # the same hook registered again
                 raise TokenConflict(token, holder[0])
-            metadata = spec.get("metadata")
             conn.execute(
                 q.INSERT_HOOK,
                 (
                     token,
                     run_id,
                     cid,
-                    metadata if isinstance(metadata, bytes) else None,
-                    str(spec.get("kind") or "hook"),
+                    spec.metadata,
+                    spec.kind,
                     now,
                 ),
             )
