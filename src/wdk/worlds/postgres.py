@@ -241,18 +241,20 @@ class PostgresWorld:
 
     @asynccontextmanager
     async def _tx(self, topics: set[str]) -> AsyncIterator[_Conn]:
-        """A durable transaction that NOTIFYs ``topics`` (filled in by the body) as it commits."""
+        """A durable transaction that NOTIFYs ``topics`` (filled in by the body) as it commits.
+
+        The commit level is read at COMMIT, so it is set by the last statement, together with
+        the NOTIFYs: no round trip of its own.
+        """
         async with self._conn() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT set_config('synchronous_commit', %s, true)", (self._sync(True),)
-            )
             yield conn
-            if topics:
-                ordered = sorted(topics)
-                await conn.execute(
-                    "SELECT pg_notify(c, t) FROM unnest(%s::text[], %s::text[]) AS x(c, t)",
-                    ([channel_for(self.schema, t) for t in ordered], ordered),
-                )
+            ordered = sorted(topics)
+            await conn.execute(
+                """SELECT set_config('synchronous_commit', %s, true), (
+                    SELECT count(pg_notify(c, t))
+                    FROM unnest(%s::text[], %s::text[]) AS x(c, t))""",
+                (self._sync(True), [channel_for(self.schema, t) for t in ordered], ordered),
+            )
         self._notifier.fire(topics)
 
     # -- event log -------------------------------------------------------------------
@@ -440,11 +442,12 @@ class PostgresWorld:
                         break
                     await self._log.lock_run(conn, hook.run_id)
                     locked = hook.run_id
+                now = self._clock()
                 request = encode_request(
-                    hook.run_id, events, enqueue=enqueue, ack=(), expect_seq=None, now=self._clock()
+                    hook.run_id, events, enqueue=enqueue, ack=(), expect_seq=None, now=now
                 )
-                outcomes, topics = await self._log.append_batch(
-                    conn, [request], synchronous_commit=self._sync(True), now=self._clock()
+                _, topics = await self._log.append_batch(
+                    conn, [request], synchronous_commit=self._sync(True), now=now
                 )
         self._fire([request], topics)
         return hook
