@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from serve import WDK, launch, serve_env, stop_process
 
 HERE = Path(__file__).resolve().parent
 FLOWS = HERE / "flows"
-WDK = str(Path(sys.executable).parent / "wdk")
 
 
 @dataclass
@@ -37,61 +32,13 @@ def serve_chat(
     args: tuple[str, ...] = (),
 ) -> ChatServer:
     """Start `wdk serve --port 0 --chat CHAT` and return once it printed its address."""
-    full_env = {
-        **os.environ,
-        "PYTHONHASHSEED": "0",
-        "WDK_CACHE_DIR": str(tmp / "cache"),
-        "WDK_LOG_LEVEL": "WARNING",
-        **(env or {}),
-    }
-    full_env.pop("WDK_WORLD", None)
-    cmd = [
-        WDK,
-        "serve",
-        "--port",
-        "0",
-        "--root",
-        str(root),
-        "--world",
-        f"sqlite:///{tmp / 'wdk.db'}",
-    ]
-    proc = subprocess.Popen(
-        [*cmd, "--chat", chat, *args],
-        cwd=tmp,
-        env=full_env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-    log: list[str] = []
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            log.append(line)
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    while True:
-        line = lines.get(timeout=60)
-        if line is None:
-            raise RuntimeError("wdk serve exited:\n" + "".join(log))
-        if "listening on " in line:
-            return ChatServer(line.rsplit("listening on ", 1)[1].strip(), proc, log)
+    cmd = [WDK, "serve", "--port", "0", "--root", str(root), "--world"]
+    cmd += [f"sqlite:///{tmp / 'wdk.db'}", "--chat", chat, *args]
+    return ChatServer(*launch(cmd, tmp, serve_env(tmp, env)))
 
 
 def stop_chat(server: ChatServer) -> None:
-    server.proc.send_signal(signal.SIGTERM)
-    try:
-        server.proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait()
-    finally:
-        if server.proc.stderr is not None:
-            server.proc.stderr.close()
+    stop_process(server.proc)
 
 
 def user(text: str, ident: str = "u1") -> dict[str, Any]:

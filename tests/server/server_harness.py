@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import queue
-import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +12,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from serve import WDK, launch, serve_env, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures" / "server"
-WDK = str(Path(sys.executable).parent / "wdk")
 
 
 @dataclass
@@ -34,58 +29,15 @@ class Server:
 
 def serve(tmp: Path, *, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Server:
     """Start `wdk serve --port 0` and return once it printed its address."""
-    full_env = {
-        **os.environ,
-        "PYTHONHASHSEED": "0",
-        "WDK_CACHE_DIR": str(tmp / "cache"),
-        "WDK_LOG_LEVEL": "WARNING",
-        **(env or {}),
-    }
-    full_env.pop("WDK_WORLD", None)
+    full_env = serve_env(tmp, env)
     world = f"sqlite:///{tmp / 'wdk.db'}"
-    cmd = [
-        WDK,
-        "serve",
-        "--port",
-        "0",
-        "--root",
-        str(FIXTURES),
-        "--world",
-        world,
-        *args,
-    ]
-    proc = subprocess.Popen(
-        cmd, cwd=tmp, env=full_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-    log: list[str] = []
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            log.append(line)
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    while True:
-        line = lines.get(timeout=60)
-        if line is None:
-            raise RuntimeError("wdk serve exited:\n" + "".join(log))
-        if "listening on " in line:
-            return Server(line.rsplit("listening on ", 1)[1].strip(), proc, world, full_env, log)
+    cmd = [WDK, "serve", "--port", "0", "--root", str(FIXTURES), "--world", world, *args]
+    url, proc, log = launch(cmd, tmp, full_env)
+    return Server(url, proc, world, full_env, log)
 
 
 def stop(server: Server) -> None:
-    server.proc.send_signal(signal.SIGTERM)
-    try:
-        server.proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait()
-    finally:
-        if server.proc.stderr is not None:
-            server.proc.stderr.close()
+    stop_process(server.proc)
 
 
 def wf(name: str) -> str:
