@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -38,31 +37,12 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _floor import bare_commit_ms  # noqa: E402
 from _report import machine, write_section  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CHAIN = "workflow//benchflows.py//chain"
 N_WORKFLOWS = 200
-
-
-# -- the floor ---------------------------------------------------------------------------------
-def bare_commit_ms(path: Path, n: int = 300) -> float:
-    """Median ms of ``BEGIN IMMEDIATE; INSERT small row; COMMIT`` (WAL, synchronous=FULL)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, run_id TEXT, data BLOB)")
-        samples = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO t (run_id, data) VALUES (?, ?)", ("r", b"x" * 32))
-            conn.execute("COMMIT")
-            samples.append(time.perf_counter() - t0)
-        return statistics.median(samples) * 1000
-    finally:
-        conn.close()
 
 
 # -- shapes, written once for both systems -------------------------------------------------------

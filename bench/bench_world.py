@@ -15,7 +15,6 @@ Run: ``.venv/bin/python bench/bench_world.py [n]``; writes its section of docs/b
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _floor import bare_commit_ms  # noqa: E402
 from _report import machine, write_section  # noqa: E402
 
 from wdk.worlds.base import NewEvent, NewMessage  # noqa: E402
@@ -34,25 +34,6 @@ from wdk.worlds.sqlite import SqliteWorld  # noqa: E402
 
 def median_us(samples: list[int]) -> float:
     return statistics.median(samples) / 1000
-
-
-def bare_commit(path: Path, synchronous: str, n: int) -> float:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {synchronous}")
-        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, run_id TEXT, data BLOB)")
-        samples = []
-        for i in range(n):
-            t0 = time.perf_counter_ns()
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO t (run_id, data) VALUES (?, ?)", ("r", b"x" * 32))
-            conn.execute("COMMIT")
-            samples.append(time.perf_counter_ns() - t0)
-            del i
-        return median_us(samples)
-    finally:
-        conn.close()
 
 
 async def world_ops(world: Any, n: int) -> tuple[float, float]:
@@ -87,7 +68,7 @@ async def main(n: int) -> str:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for sync in ("FULL", "NORMAL"):
-            bare = bare_commit(Path(tmp) / f"bare-{sync}.db", sync, n)
+            bare = bare_commit_ms(Path(tmp) / f"bare-{sync}.db", sync, n) * 1000
             world = SqliteWorld(Path(tmp) / f"world-{sync}.db", synchronous=sync.lower())
             append, claim = await world_ops(world, n)
             rows.append(
