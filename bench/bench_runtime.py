@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,31 +86,21 @@ def plan(shapes: Shapes, reps: int, lengths: tuple[int, ...]) -> list[tuple[str,
     return steps
 
 
-async def measure(systems: dict[str, Shapes], reps: int, lengths: tuple[int, ...]) -> Any:
-    """Every shape on every system given, the systems taking turns sample by sample."""
-    for shapes in systems.values():
-        for _ in range(3):  # warm up: code compiled, caches and connections hot
-            await shapes.run_one(5)
-        await shapes.run_one(100)
-    plans = {name: plan(shapes, reps, lengths) for name, shapes in systems.items()}
-    samples: dict[str, dict[str, list[float]]] = {name: {} for name in systems}
-    names = list(systems)
-    for i, (key, _, n_reps) in enumerate(plans[names[0]]):
-        for r in range(n_reps):
-            for name in names if r % 2 == 0 else names[::-1]:
-                fn = plans[name][i][1]
-                samples[name].setdefault(key, []).append(await timed(fn))
-    out: dict[str, Any] = {}
-    for name in names:
-        median = {key: statistics.median(v) for key, v in samples[name].items()}
-        out[name] = {
-            "a_total": median["a"],
-            "a_step_ms": median["a"] / 100 * 1000,
-            "b_wfs": N_WORKFLOWS / median["b"],
-            "c_wfs": N_WORKFLOWS / median["c"],
-            "d": {n: median[f"d{n}"] for n in lengths},
-        }
-    return out
+async def measure(shapes: Shapes, reps: int, lengths: tuple[int, ...]) -> dict[str, Any]:
+    """Every shape on one system, after a warm-up; the median of each shape's samples."""
+    for _ in range(3):  # warm up: code compiled, caches and connections hot
+        await shapes.run_one(5)
+    await shapes.run_one(100)
+    median: dict[str, float] = {}
+    for key, fn, n_reps in plan(shapes, reps, lengths):
+        median[key] = statistics.median([await timed(fn) for _ in range(n_reps)])
+    return {
+        "a_total": median["a"],
+        "a_step_ms": median["a"] / 100 * 1000,
+        "b_wfs": N_WORKFLOWS / median["b"],
+        "c_wfs": N_WORKFLOWS / median["c"],
+        "d": {n: median[f"d{n}"] for n in lengths},
+    }
 
 
 # -- wdk -----------------------------------------------------------------------------------------
@@ -204,14 +194,13 @@ def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-async def measure_systems(
-    tmp: Path, names: list[str], reps: int, lengths: tuple[int, ...]
+async def measure_system(
+    tmp: Path, name: str, reps: int, lengths: tuple[int, ...]
 ) -> dict[str, Any]:
-    """Set up the named systems side by side in this process and measure them in turns."""
+    """Set up one system (``wdk`` or ``dbos``) alone in ``tmp``, measure it, tear it down."""
     makers = {"wdk": wdk_shapes, "dbos": dbos_shapes}
-    async with AsyncExitStack() as stack:
-        systems = {name: await stack.enter_async_context(makers[name](tmp)) for name in names}
-        return dict(await measure(systems, reps, lengths))
+    async with makers[name](tmp) as shapes:
+        return await measure(shapes, reps, lengths)
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -288,7 +277,7 @@ def main() -> None:
         for i, name in enumerate(order):
             where = tmp / f"{i}-{name}"
             where.mkdir()
-            blocks[name].append(anyio.run(measure_systems, where, [name], reps, lengths)[name])
+            blocks[name].append(anyio.run(measure_system, where, name, reps, lengths))
         wdk = combine(blocks["wdk"]) if "wdk" in blocks else None
         dbos = combine(blocks["dbos"]) if "dbos" in blocks else None
     print(f"bare commit: {bare:.3f} ms")
