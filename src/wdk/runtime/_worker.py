@@ -84,6 +84,11 @@ def wf_message(run_id: str, not_before: float = 0.0) -> NewMessage:
     return NewMessage("workflow", run_id, f"wf:{run_id}", not_before=not_before)
 
 
+def step_key(run_id: str, cid: str) -> str:
+    """The queue key of a step's message (one live per step call)."""
+    return f"step:{run_id}:{cid}"
+
+
 @dataclass
 class _StepJob:
     run_id: str
@@ -454,9 +459,7 @@ class Worker:
                 self._evict(run_id)
                 self._run_locks.pop(run_id, None)
             ids = dict(zip((m.key for m in enqueue), appended.message_ids, strict=True))
-            return [
-                self._inline_job(run_id, cmd, ids[f"step:{run_id}:{cmd.cid}"]) for cmd in inline
-            ]
+            return [self._inline_job(run_id, cmd, ids[step_key(run_id, cmd.cid)]) for cmd in inline]
         raise WorkflowError(f"run {run_id}: could not write its progress after 20 attempts")
 
     def _command_events(
@@ -470,7 +473,7 @@ class Worker:
         cid = cmd.cid
         if cmd.kind == "step":
             events.append(NewEvent(EventType.STEP_CREATED, cid, cmd.data, f"{cid}:c"))
-            key = f"step:{run_id}:{cid}"
+            key = step_key(run_id, cid)
             if self._inline + len(inline) < self.inline_limit and not self._done():
                 enqueue.append(
                     NewMessage(
