@@ -22,6 +22,11 @@ async def test_gather_of_steps(world):
         assert await h.result("fan_out", 6) == [0, 1, 4, 9, 16, 25]
 
 
+async def test_create_task_of_step_calls(world):
+    async with running(world) as h:
+        assert await h.result("tasks_of_steps") == ["b", 12]
+
+
 async def test_race_step_beats_long_sleep(world):
     async with running(world) as h:
         assert await h.result("race_step_vs_sleep") == "step won"

@@ -210,3 +210,42 @@ async def test_wait_woken_by_another_process(world: SqliteWorld) -> None:
         assert await world.wait_for_change(["stream:pinger:out"], 30.0) is True
         # the pinger keeps committing; a wait on a topic it does not touch times out
         assert await world.wait_for_change(["stream:quiet:out"], 0.2) is False
+
+
+async def test_blocking_writes_from_another_thread_wake_loop_waiters(world: SqliteWorld) -> None:
+    """append_blocking / ack_blocking (what a worker's step thread uses): the same writes as
+    append / ack, and a waiter on the event loop is woken by them."""
+    import anyio
+    import anyio.to_thread
+
+    from wdk.worlds.base import BlockingWrites
+
+    assert isinstance(world, BlockingWrites)
+    await world.enqueue([NewMessage("step", "r1", "s1")])
+    message = await world.claim(["step"], worker_id="w", lease_s=30)
+    assert message is not None
+    woken: list[bool] = []
+    async with anyio.create_task_group() as tg:
+
+        async def waiter() -> None:
+            woken.append(await world.wait_for_change(["run:r1"], 10.0))
+
+        tg.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        appended = await anyio.to_thread.run_sync(
+            lambda: world.append_blocking(
+                "r1",
+                [NewEvent("step_completed", "c1", b"x", "c1:d")],
+                enqueue=[NewMessage("step", "r1", "s2")],
+                ack=[message.id],
+                expect_seq=0,
+            )
+        )
+    assert woken == [True]
+    assert appended.seq == 1
+    assert [e.data for e in await world.read_events("r1")] == [b"x"]
+    assert await world.get_message("s1") is None
+    second = await world.get_message("s2")
+    assert second is not None and appended.message_ids == (second.id,)
+    await anyio.to_thread.run_sync(lambda: world.ack_blocking([second.id]))
+    assert await world.get_message("s2") is None

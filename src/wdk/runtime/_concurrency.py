@@ -53,9 +53,20 @@ def _as_future(scheduler: Scheduler, awaitable: Any) -> Future:
     raise TypeError(f"expected an awaitable, got {type(awaitable).__name__}")
 
 
-def create_task(coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> Task:
-    """Run ``coro`` concurrently with the caller; await the task for its result."""
-    return _scheduler("asyncio.create_task()").spawn(coro)
+def create_task(coro: Awaitable[Any], *, name: str | None = None) -> Task:
+    """Run ``coro`` concurrently with the caller; await the task for its result.
+
+    A step call (``create_task(charge(order))``) is accepted too: it looks like a coroutine
+    call in workflow code, so it is wrapped in a task like one.
+    """
+    scheduler = _scheduler("asyncio.create_task()")
+    if isinstance(coro, Coroutine):
+        return scheduler.spawn(coro)
+    if hasattr(coro, "__await__"):
+        return scheduler.spawn(_await(coro))
+    raise TypeError(
+        f"asyncio.create_task() needs a coroutine or a step call, got {type(coro).__name__}"
+    )
 
 
 def ensure_future(awaitable: Any) -> Future:

@@ -13,7 +13,7 @@ import functools
 import inspect
 import math
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,14 @@ from wdk.errors import FatalError, RetryableError, SerializationError, StepNotRe
 from wdk.runtime._metadata import StepMetadata, WorkflowMetadata, _step, _workflow
 from wdk.runtime._threads import StepThreads
 
-__all__ = ["DEFAULT_MAX_RETRIES", "RetryPolicy", "StepOutcome", "run_step"]
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "RetryPolicy",
+    "StepOutcome",
+    "run_step",
+    "run_step_blocking",
+    "settle_step",
+]
 
 DEFAULT_MAX_RETRIES = 3
 
@@ -83,14 +90,11 @@ async def run_step(
     threads: StepThreads | None = None,
 ) -> StepOutcome:
     """Run one attempt and classify it. Never raises for step errors."""
-    attempt = meta.attempt
     try:
         if resolve_error is not None:
             raise resolve_error
         assert fn is not None
-        ctx = contextvars.copy_context()
-        ctx.run(_step.set, meta)
-        ctx.run(_workflow.set, workflow)
+        ctx = _step_context(meta, workflow)
         if inspect.iscoroutinefunction(fn):
             result = await _run_async_in(ctx, fn, args, kwargs)
         else:
@@ -102,29 +106,89 @@ async def run_step(
                 result = await asyncio.get_running_loop().run_in_executor(None, call)
             if inspect.isawaitable(result):
                 result = await result
-    except (FatalError, StepNotRegisteredError) as exc:
-        return StepOutcome("failed", _encode_error(exc, clock(), attempt))
-    except RetryableError as exc:
-        now = clock()
-        if attempt > max_retries:
-            return StepOutcome("failed", _encode_error(exc, now, attempt))
-        retry_at = resolve_deadline(exc.retry_after if exc.retry_after is not None else 1.0, now)
-        return StepOutcome("retry", _encode_error(exc, now, attempt, retry_at=retry_at), retry_at)
     except Exception as exc:  # noqa: BLE001 - a step's own error is data, not a crash
-        now = clock()
-        if attempt > max_retries:
-            return StepOutcome("failed", _encode_error(exc, now, attempt))
-        retry_at = now + policy.delay(attempt)
-        return StepOutcome("retry", _encode_error(exc, now, attempt, retry_at=retry_at), retry_at)
+        return classify_error(exc, meta.attempt, max_retries, policy, clock)
+    return classify_result(result, meta, clock)
+
+
+def run_step_blocking(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    meta: StepMetadata,
+    workflow: WorkflowMetadata,
+    max_retries: int,
+    policy: RetryPolicy,
+    clock: Callable[[], float],
+) -> StepOutcome | Awaitable[Any]:
+    """Run one attempt of a sync step in the calling thread (a step thread) and classify it.
+
+    A sync function that returns an awaitable is not done yet: the awaitable is returned for
+    the event loop to finish with :func:`settle_step`.
+    """
     try:
-        data = serde.encode({"at": clock(), "result": result, "attempt": attempt})
+        result = _step_context(meta, workflow).run(fn, *args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - a step's own error is data, not a crash
+        return classify_error(exc, meta.attempt, max_retries, policy, clock)
+    if inspect.isawaitable(result):
+        return result
+    return classify_result(result, meta, clock)
+
+
+async def settle_step(
+    pending: Awaitable[Any],
+    *,
+    meta: StepMetadata,
+    max_retries: int,
+    policy: RetryPolicy,
+    clock: Callable[[], float],
+) -> StepOutcome:
+    """Await what a sync step returned (see :func:`run_step_blocking`) and classify it."""
+    try:
+        result = await pending
+    except Exception as exc:  # noqa: BLE001 - a step's own error is data, not a crash
+        return classify_error(exc, meta.attempt, max_retries, policy, clock)
+    return classify_result(result, meta, clock)
+
+
+def _step_context(meta: StepMetadata, workflow: WorkflowMetadata) -> contextvars.Context:
+    ctx = contextvars.copy_context()
+    ctx.run(_step.set, meta)
+    ctx.run(_workflow.set, workflow)
+    return ctx
+
+
+def classify_error(
+    exc: BaseException,
+    attempt: int,
+    max_retries: int,
+    policy: RetryPolicy,
+    clock: Callable[[], float],
+) -> StepOutcome:
+    """What a step's exception means: failed for good, or retry at a time."""
+    now = clock()
+    if isinstance(exc, FatalError | StepNotRegisteredError) or attempt > max_retries:
+        return StepOutcome("failed", _encode_error(exc, now, attempt))
+    if isinstance(exc, RetryableError):
+        after = exc.retry_after if exc.retry_after is not None else 1.0
+        retry_at = resolve_deadline(after, now)
+    else:
+        retry_at = now + policy.delay(attempt)
+    return StepOutcome("retry", _encode_error(exc, now, attempt, retry_at=retry_at), retry_at)
+
+
+def classify_result(result: Any, meta: StepMetadata, clock: Callable[[], float]) -> StepOutcome:
+    """A step's return value as its completion, or a failure if it cannot be stored."""
+    try:
+        data = serde.encode({"at": clock(), "result": result, "attempt": meta.attempt})
     except SerializationError as exc:
         err = SerializationError(
             f"step {meta.step_name} returned a value that cannot be stored: {exc}",
             path=exc.path,
             type_name=exc.type_name,
         )
-        return StepOutcome("failed", _encode_error(err, clock(), attempt))
+        return StepOutcome("failed", _encode_error(err, clock(), meta.attempt))
     return StepOutcome("completed", data)
 
 

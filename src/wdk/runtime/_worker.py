@@ -25,14 +25,17 @@ Where the speed comes from:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import signal
+import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -40,8 +43,15 @@ import anyio.abc
 import msgpack
 
 from wdk import serde
-from wdk.errors import RUNTIME_ERROR, StepNotRegisteredError, WorkflowError
-from wdk.runtime._executor import DEFAULT_MAX_RETRIES, RetryPolicy, run_step
+from wdk.errors import RUNTIME_ERROR, WorkflowError
+from wdk.runtime._executor import (
+    DEFAULT_MAX_RETRIES,
+    RetryPolicy,
+    StepOutcome,
+    run_step,
+    run_step_blocking,
+    settle_step,
+)
 from wdk.runtime._instance import (
     Command,
     RunStart,
@@ -53,8 +63,11 @@ from wdk.runtime._instance import (
 from wdk.runtime._loader import Project, default_project
 from wdk.runtime._metadata import StepMetadata, WorkflowMetadata
 from wdk.runtime._proxies import step_decorator
+from wdk.runtime._runlock import RunLock
 from wdk.runtime._threads import StepThreads
 from wdk.worlds.base import (
+    Appended,
+    BlockingWrites,
     DuplicateEvent,
     Event,
     EventType,
@@ -96,6 +109,59 @@ class _StepJob:
     data: bytes
     attempt: int
     message_id: int
+    #: created by this worker and counted in its inline slots (a claimed step message is not)
+    inline: bool = True
+
+
+@dataclass
+class _Attempt:
+    """One step attempt, decoded from its message (see ``Worker._prepare``)."""
+
+    fn: Any = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    max_retries: int = DEFAULT_MAX_RETRIES
+    resolve_error: BaseException | None = None
+    meta: Any = None
+    workflow: Any = None
+
+    @property
+    def blocking(self) -> bool:
+        """A sync step: it runs in a step thread, which may also record it."""
+        return self.fn is not None and not inspect.iscoroutinefunction(self.fn)
+
+
+@dataclass
+class _Plan:
+    """One append that records a run's progress (see ``Worker._plan``)."""
+
+    cmds: list[Command]
+    events: list[NewEvent]
+    enqueue: list[NewMessage]
+    inline: list[Command]
+    durable: bool = True
+
+
+@dataclass
+class _Handoff:
+    """What a step thread's chain gives back to the event loop.
+
+    ``jobs``: inline steps to run next (the loop launches them). ``job``: a step whose
+    attempt ran but which the thread did not record (a retry, a write that lost its race,
+    an awaitable result still to await: ``outcome``); the loop records and finishes it.
+    """
+
+    jobs: list[_StepJob]
+    job: _StepJob | None = None
+    attempt: _Attempt | None = None
+    outcome: StepOutcome | Awaitable[Any] | None = None
+
+
+def _resolution(cid: str, outcome: StepOutcome) -> tuple[NewEvent, float]:
+    """The event that records a finished (completed or failed) step attempt, and its time."""
+    etype = EventType.STEP_COMPLETED if outcome.status == "completed" else EventType.STEP_FAILED
+    at = float(serde.decode(outcome.data)["at"])
+    return NewEvent(etype, cid, outcome.data, f"{cid}:d"), at
 
 
 class Worker:
@@ -146,7 +212,9 @@ class Worker:
         self.clock: Callable[[], float] = getattr(world, "clock", time.time)
         self._threads = StepThreads(step_threads)
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
-        self._run_locks: dict[str, anyio.Lock] = {}
+        self._run_locks: dict[str, RunLock] = {}
+        self._blocking = world if isinstance(world, BlockingWrites) else None
+        self._count_lock = threading.Lock()
         self._held: set[int] = set()
         self._inline = 0
         self._stopping = False
@@ -267,8 +335,10 @@ class Worker:
                     )
                 ],
             )
-            job = _StepJob(msg.run_id, cid, msg.payload or b"", msg.deliveries, msg.id)
-            self._launch(await self._execute_step(job), keep_first=False)
+            job = _StepJob(
+                msg.run_id, cid, msg.payload or b"", msg.deliveries, msg.id, inline=False
+            )
+            self._launch(await self._execute_step(job, follow=False), keep_first=False)
         elif msg.kind == "timer":
             cid = (msg.payload or b"").decode()
             at = max(self.clock(), msg.not_before)
@@ -279,11 +349,11 @@ class Worker:
             await self.world.ack([msg.id])
 
     # -- runs ------------------------------------------------------------------------------
-    def _lock(self, run_id: str) -> anyio.Lock:
+    def _lock(self, run_id: str) -> RunLock:
+        """The run's lock (made here, on the event loop; step threads only look it up)."""
         lock = self._run_locks.get(run_id)
         if lock is None:
-            # fast_acquire: an uncontended lock (the usual case) costs no trip round the loop.
-            lock = self._run_locks[run_id] = anyio.Lock(fast_acquire=True)
+            lock = self._run_locks.setdefault(run_id, RunLock())
         return lock
 
     def _evict(self, run_id: str) -> None:
@@ -296,7 +366,9 @@ class Worker:
         self._cache.move_to_end(inst.run_id)
         while len(self._cache) > self.cache_size:
             _, old = self._cache.popitem(last=False)
-            old.close()
+            lock = self._run_locks.get(old.run_id)
+            if lock is None or not lock.locked():
+                old.close()  # else its holder (maybe a step thread) is using it: leave it be
 
     def _load_workflow(self, inst: WorkflowInstance) -> Callable[..., Any]:
         return load_workflow(self.project, inst.workflow_id, self.sandbox_config)
@@ -382,17 +454,21 @@ class Worker:
                 inline = await self._commit(inst, [event], ack=ack, speculative=True)
                 if inline is not None:
                     return inline
-            try:
-                await self.world.append(run_id, [event], enqueue=[wf_message(run_id)], ack=ack)
-            except DuplicateEvent:
-                log.info(
-                    "run %s: %s for %s was already recorded; discarding this one",
-                    run_id,
-                    event.type,
-                    event.correlation_id,
-                )
-                await self.world.ack(ack)
+            await self._record_alone(run_id, event, ack)
             return []
+
+    async def _record_alone(self, run_id: str, event: NewEvent, ack: list[int]) -> None:
+        """Record a resolution with a wake-up for the run; the next pass replays it."""
+        try:
+            await self.world.append(run_id, [event], enqueue=[wf_message(run_id)], ack=ack)
+        except DuplicateEvent:
+            log.info(
+                "run %s: %s for %s was already recorded; discarding this one",
+                run_id,
+                event.type,
+                event.correlation_id,
+            )
+            await self.world.ack(ack)
 
     async def _commit(
         self, inst: WorkflowInstance, pre: list[NewEvent], *, ack: list[int], speculative: bool
@@ -405,46 +481,29 @@ class Worker:
         """
         run_id = inst.run_id
         for _ in range(20):
-            if inst.ended:
-                self._evict(run_id)
-                await self.world.ack(ack)
-                return []
-            cmds = inst.take_unwritten()
-            events = list(pre)
-            enqueue: list[NewMessage] = []
-            inline: list[Command] = []
-            if inst.outcome is not None:
-                etype = (
-                    EventType.RUN_COMPLETED
-                    if inst.outcome.status == "completed"
-                    else EventType.RUN_FAILED
-                )
-                events.append(NewEvent(etype, None, inst.outcome.data, "run:end"))
-            else:
-                for cmd in cmds:
-                    self._command_events(run_id, cmd, events, enqueue, inline)
-            if not events:
+            plan = self._plan(inst, pre)
+            if plan is None:
                 if ack:
                     await self.world.ack(ack)
                 return []
             try:
                 appended = await self.world.append(
                     run_id,
-                    events,
-                    enqueue=enqueue,
+                    plan.events,
+                    enqueue=plan.enqueue,
                     ack=ack,
                     expect_seq=inst.last_seq,
-                    durable=not _REDERIVABLE.issuperset(e.type for e in events),
+                    durable=plan.durable,
                 )
             except TokenConflict as conflict:
-                inst.requeue_unwritten(cmds)
+                inst.requeue_unwritten(plan.cmds)
                 if speculative:
                     self._evict(run_id)
                     return None
                 await self._record_conflict(inst, conflict)
                 continue
             except DuplicateEvent:
-                inst.requeue_unwritten(cmds)
+                inst.requeue_unwritten(plan.cmds)
                 if speculative:
                     self._evict(run_id)
                     return None
@@ -452,24 +511,50 @@ class Worker:
                 # read what is new and try again.
                 self._feed(inst, await self.world.read_events(run_id, after_seq=inst.last_seq))
                 continue
-            inst.last_seq = appended.seq
-            for cmd in cmds:
-                cmd.written = True
-            if inst.outcome is not None:
-                self._evict(run_id)
-                self._run_locks.pop(run_id, None)
-            ids = dict(zip((m.key for m in enqueue), appended.message_ids, strict=True))
-            return [self._inline_job(run_id, cmd, ids[step_key(run_id, cmd.cid)]) for cmd in inline]
+            return self._written(inst, plan, appended)
         raise WorkflowError(f"run {run_id}: could not write its progress after 20 attempts")
 
-    def _command_events(
-        self,
-        run_id: str,
-        cmd: Command,
-        events: list[NewEvent],
-        enqueue: list[NewMessage],
-        inline: list[Command],
-    ) -> None:
+    def _plan(self, inst: WorkflowInstance, pre: list[NewEvent]) -> _Plan | None:
+        """The append that records ``pre`` and the instance's new commands (or its end).
+
+        None when there is nothing to write (only the ack is left to do).
+        """
+        if inst.ended:
+            self._evict(inst.run_id)
+            return None
+        cmds = inst.take_unwritten()
+        plan = _Plan(cmds, list(pre), [], [])
+        if inst.outcome is not None:
+            etype = (
+                EventType.RUN_COMPLETED
+                if inst.outcome.status == "completed"
+                else EventType.RUN_FAILED
+            )
+            plan.events.append(NewEvent(etype, None, inst.outcome.data, "run:end"))
+        else:
+            for cmd in cmds:
+                self._command_events(inst.run_id, cmd, plan)
+        if not plan.events:
+            return None
+        plan.durable = not _REDERIVABLE.issuperset(e.type for e in plan.events)
+        return plan
+
+    def _written(self, inst: WorkflowInstance, plan: _Plan, appended: Appended) -> list[_StepJob]:
+        """Bookkeeping after ``plan`` committed; returns the steps to run inline."""
+        run_id = inst.run_id
+        inst.last_seq = appended.seq
+        for cmd in plan.cmds:
+            cmd.written = True
+        if inst.outcome is not None:
+            self._evict(run_id)
+            self._run_locks.pop(run_id, None)
+        ids = dict(zip((m.key for m in plan.enqueue), appended.message_ids, strict=True))
+        return [
+            self._inline_job(run_id, cmd, ids[step_key(run_id, cmd.cid)]) for cmd in plan.inline
+        ]
+
+    def _command_events(self, run_id: str, cmd: Command, plan: _Plan) -> None:
+        events, enqueue, inline = plan.events, plan.enqueue, plan.inline
         cid = cmd.cid
         if cmd.kind == "step":
             events.append(NewEvent(EventType.STEP_CREATED, cid, cmd.data, f"{cid}:c"))
@@ -536,71 +621,113 @@ class Worker:
 
     def _inline_job(self, run_id: str, cmd: Command, message_id: int) -> _StepJob:
         """A step this worker created leased to itself (its queue row's id from the append)."""
-        self._inline += 1
+        with self._count_lock:
+            self._inline += 1
         self._held.add(message_id)
         return _StepJob(run_id, cmd.cid, cmd.data or b"", 1, message_id)
+
+    def _finish(self, job: _StepJob) -> None:
+        """Done with a step job: recorded, handed on, or given up (from any thread)."""
+        self._held.discard(job.message_id)
+        with self._count_lock:
+            self.processed_steps += 1
+            if job.inline:
+                self._inline -= 1
 
     async def _run_inline(self, job: _StepJob | None) -> None:
         """Run an inline step, then the next inline step its run made, and so on."""
         while job is not None:
             jobs: list[_StepJob] = []
             try:
-                jobs = await self._execute_step(job)
+                jobs = await self._execute_step(job, follow=True)
             except Exception:
                 log.exception("inline step %s of %s failed to record", job.cid, job.run_id)
-            finally:
-                self._held.discard(job.message_id)
-                self._inline -= 1
             job = self._launch(jobs, keep_first=True)
 
-    async def _execute_step(self, job: _StepJob) -> list[_StepJob]:
-        """Run one step attempt and record it; returns the inline steps its run made next."""
+    async def _execute_step(self, job: _StepJob, *, follow: bool) -> list[_StepJob]:
+        """Run one step attempt and record it; returns the inline steps its run made next.
+
+        A sync step on a world that can write from any thread goes to a step thread that
+        also records it and, with ``follow``, runs and records the run's next steps while
+        each makes exactly one more sync step (:meth:`_chain`): no trip through the event
+        loop per step. Every job is finished (:meth:`_finish`) by whoever recorded it.
+        """
+        try:
+            attempt = self._prepare(job)
+        except BaseException:
+            self._finish(job)
+            raise
+        pending: StepOutcome | Awaitable[Any] | None = None
+        if attempt.blocking and self._blocking is not None:
+            # From here the step thread owns the jobs it runs, up to the one it hands back.
+            chain = functools.partial(self._chain, job, attempt, follow)
+            handoff: _Handoff = await self._threads.run(chain)
+            if handoff.job is None or handoff.attempt is None:
+                return handoff.jobs
+            job, attempt, pending = handoff.job, handoff.attempt, handoff.outcome
+        try:
+            if pending is None:
+                outcome = await run_step(
+                    attempt.fn,
+                    attempt.args,
+                    attempt.kwargs,
+                    meta=attempt.meta,
+                    workflow=attempt.workflow,
+                    max_retries=attempt.max_retries,
+                    policy=self.retry_policy,
+                    clock=self.clock,
+                    resolve_error=attempt.resolve_error,
+                    threads=self._threads,
+                )
+            elif isinstance(pending, StepOutcome):
+                outcome = pending
+            else:
+                outcome = await settle_step(
+                    pending,
+                    meta=attempt.meta,
+                    max_retries=attempt.max_retries,
+                    policy=self.retry_policy,
+                    clock=self.clock,
+                )
+            return await self._record(job, outcome)
+        finally:
+            self._finish(job)
+
+    def _prepare(self, job: _StepJob) -> _Attempt:
+        """Decode a step message: the callable, its arguments, its retry budget, metadata."""
         info = msgpack.unpackb(job.data, raw=False)
         step_id = info["step"]
-        fn: Any = None
-        resolve_error: BaseException | None = None
-        max_retries = DEFAULT_MAX_RETRIES
+        attempt = _Attempt()
         try:
             closure = serde.decode(info["closure"]) if info.get("closure") else {}
-            fn = self.project.step_callable(step_id, closure)
-            args = tuple(serde.decode(info["args"]))
-            kwargs = serde.decode(info["kwargs"]) if info.get("kwargs") else {}
-            declared = getattr(fn, "max_retries", None)
+            attempt.fn = self.project.step_callable(step_id, closure)
+            attempt.args = tuple(serde.decode(info["args"]))
+            attempt.kwargs = serde.decode(info["kwargs"]) if info.get("kwargs") else {}
+            declared = getattr(attempt.fn, "max_retries", None)
             if declared is None:
                 declared = info.get("max_retries")
             if declared is None:
                 step_info = self.project.step_info(step_id)
                 declared = getattr(step_info, "max_retries", None)
             if isinstance(declared, int) and declared >= 0:
-                max_retries = declared
-        except StepNotRegisteredError as exc:
-            resolve_error, args, kwargs = exc, (), {}
+                attempt.max_retries = declared
         except Exception as exc:  # noqa: BLE001 - loading a step is part of its attempt
-            resolve_error, args, kwargs = exc, (), {}
+            attempt.fn, attempt.resolve_error = None, exc
         now = self.clock()
         inst = self._cache.get(job.run_id)
-        wf_meta = (inst.metadata if inst is not None else None) or WorkflowMetadata(
+        attempt.workflow = (inst.metadata if inst is not None else None) or WorkflowMetadata(
             workflow_name="", workflow_run_id=job.run_id, workflow_started_at=_utc(now), url=""
         )
-        meta = StepMetadata(
+        attempt.meta = StepMetadata(
             step_id=job.cid,
             step_name=step_id.rsplit("//", 1)[-1],
             attempt=job.attempt,
             step_started_at=_utc(now),
         )
-        outcome = await run_step(
-            fn,
-            args,
-            kwargs,
-            meta=meta,
-            workflow=wf_meta,
-            max_retries=max_retries,
-            policy=self.retry_policy,
-            clock=self.clock,
-            resolve_error=resolve_error,
-            threads=self._threads,
-        )
-        self.processed_steps += 1
+        return attempt
+
+    async def _record(self, job: _StepJob, outcome: StepOutcome) -> list[_StepJob]:
+        """Record a step attempt's outcome; returns the inline steps its run made next."""
         cid = job.cid
         if outcome.status == "retry":
             await self.world.append(
@@ -608,11 +735,91 @@ class Worker:
             )
             await self.world.release(job.message_id, not_before=outcome.retry_at)
             return []
-        etype = EventType.STEP_COMPLETED if outcome.status == "completed" else EventType.STEP_FAILED
-        at = float(serde.decode(outcome.data)["at"])
-        return await self._resolve(
-            job.run_id, NewEvent(etype, cid, outcome.data, f"{cid}:d"), at, ack=[job.message_id]
-        )
+        event, at = _resolution(cid, outcome)
+        return await self._resolve(job.run_id, event, at, ack=[job.message_id])
+
+    # -- the step-thread fast path -----------------------------------------------------------
+    def _chain(self, job: _StepJob, attempt: _Attempt, follow: bool) -> _Handoff:
+        """In a step thread: run ``job``'s sync step and record it, then the next, and so on.
+
+        It goes on (with ``follow``) while the run makes exactly one new step and that step
+        is sync too; the event loop stays free meanwhile. Whatever it cannot do here (a
+        retry to schedule, a write that lost a race, an async step, several new steps) goes
+        back to the loop in the :class:`_Handoff`. Every job it recorded it has finished.
+        """
+        blocking = self._blocking
+        assert blocking is not None
+        while True:
+            try:
+                assert attempt.fn is not None
+                outcome = run_step_blocking(
+                    attempt.fn,
+                    attempt.args,
+                    attempt.kwargs,
+                    meta=attempt.meta,
+                    workflow=attempt.workflow,
+                    max_retries=attempt.max_retries,
+                    policy=self.retry_policy,
+                    clock=self.clock,
+                )
+                if not isinstance(outcome, StepOutcome) or outcome.status == "retry":
+                    return _Handoff([], job, attempt, outcome)
+                jobs = self._resolve_blocking(blocking, job, outcome)
+                if jobs is None:
+                    return _Handoff([], job, attempt, outcome)
+            except BaseException:
+                self._finish(job)
+                raise
+            self._finish(job)
+            if not follow or len(jobs) != 1 or self._done():
+                return _Handoff(jobs)
+            job = jobs[0]
+            try:
+                attempt = self._prepare(job)
+            except BaseException:
+                self._finish(job)
+                raise
+            if not attempt.blocking:
+                # The loop runs it (and the job is still counted: handed on, not finished).
+                return _Handoff(jobs)
+
+    def _resolve_blocking(
+        self, blocking: BlockingWrites, job: _StepJob, outcome: StepOutcome
+    ) -> list[_StepJob] | None:
+        """:meth:`_resolve` in a step thread, when the run's instance is cached and current.
+
+        None when it could not record (the caller hands the outcome to the event loop).
+        """
+        run_id = job.run_id
+        lock = self._run_locks.get(run_id)
+        if lock is None:
+            return None
+        event, at = _resolution(job.cid, outcome)
+        with lock.blocking():
+            inst = self._cache.get(run_id)
+            if inst is None or inst.outcome is not None:
+                return None
+            self._apply(inst, event, at)
+            plan = self._plan(inst, [event])
+            if plan is None:
+                blocking.ack_blocking([job.message_id])
+                return []
+            try:
+                appended = blocking.append_blocking(
+                    run_id,
+                    plan.events,
+                    enqueue=plan.enqueue,
+                    ack=[job.message_id],
+                    expect_seq=inst.last_seq,
+                    durable=plan.durable,
+                )
+            except (TokenConflict, DuplicateEvent):
+                # The instance ran ahead of a log that moved: drop it; the loop records the
+                # outcome alone and the next pass replays.
+                inst.requeue_unwritten(plan.cmds)
+                self._evict(run_id)
+                return None
+            return self._written(inst, plan, appended)
 
     # -- helpers for clients ---------------------------------------------------------------
     async def cancel_run(self, run_id: str) -> None:
@@ -623,7 +830,8 @@ class Worker:
             )
         except DuplicateEvent:
             pass
-        self._evict(run_id)
+        async with self._lock(run_id):
+            self._evict(run_id)
 
 
 def _project_sandbox_config(project: Project) -> Any:

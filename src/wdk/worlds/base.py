@@ -26,6 +26,7 @@ from typing import Protocol, runtime_checkable
 
 __all__ = [
     "Appended",
+    "BlockingWrites",
     "Chunk",
     "DuplicateEvent",
     "Event",
@@ -390,4 +391,31 @@ class World(Protocol):
         not (within one process), and across processes a change is seen within a short
         poll interval at worst. Never busy-polls.
         """
+        ...
+
+
+@runtime_checkable
+class BlockingWrites(Protocol):
+    """A world whose appends and acks can also be made from any thread, blocking it.
+
+    Same contract as :meth:`World.append` and :meth:`World.ack`. The worker's step threads use
+    it to record a sync step and run the run's next step without a trip through the event
+    loop. A world that only has async I/O (PostgreSQL) does not offer it.
+    """
+
+    def append_blocking(
+        self,
+        run_id: str,
+        events: Sequence[NewEvent],
+        *,
+        enqueue: Sequence[NewMessage] = (),
+        ack: Sequence[int] = (),
+        expect_seq: int | None = None,
+        durable: bool = True,
+    ) -> Appended:
+        """:meth:`World.append`, in the calling thread."""
+        ...
+
+    def ack_blocking(self, message_ids: Sequence[int]) -> None:
+        """:meth:`World.ack`, in the calling thread."""
         ...

@@ -313,6 +313,21 @@ class SqliteWorld:
         durable: bool = True,
     ) -> Appended:
         """Append events, then ack, then enqueue, in one transaction (fsync'd if durable)."""
+        return self.append_blocking(
+            run_id, events, enqueue=enqueue, ack=ack, expect_seq=expect_seq, durable=durable
+        )
+
+    def append_blocking(
+        self,
+        run_id: str,
+        events: Sequence[NewEvent],
+        *,
+        enqueue: Sequence[NewMessage] = (),
+        ack: Sequence[int] = (),
+        expect_seq: int | None = None,
+        durable: bool = True,
+    ) -> Appended:
+        """:meth:`append` from any thread (the connection is shared under a lock)."""
         return self._write_tx(self._tx_append, durable, run_id, events, enqueue, ack, expect_seq)
 
     def _tx_append(
@@ -567,6 +582,10 @@ class SqliteWorld:
 
     async def ack(self, message_ids: Sequence[int]) -> None:
         """Delete these messages, or re-show the dirty ones. Unknown ids are ignored."""
+        self.ack_blocking(message_ids)
+
+    def ack_blocking(self, message_ids: Sequence[int]) -> None:
+        """:meth:`ack` from any thread."""
         if message_ids:
             self._write_light(self._tx_ack, message_ids)
 
