@@ -288,13 +288,17 @@ class Worker:
             handlers.start_soon(self._handle_claimed, msg, capacity)
 
     async def _handle_claimed(self, msg: Message, capacity: anyio.Semaphore) -> None:
+        jobs: list[_StepJob] = []
         try:
-            await self._handle(msg)
+            jobs = await self._handle(msg)
         except Exception:
             log.exception("worker %s failed handling %s %s", self.worker_id, msg.kind, msg.key)
         finally:
             self._held.discard(msg.id)
             capacity.release()
+        # The slot is free again; this task goes on as the runner of the inline steps the
+        # message led to (one task spawn fewer per message).
+        await self._run_inline(self._launch(jobs))
 
     async def _idle(self) -> None:
         if self._done():
@@ -320,10 +324,11 @@ class Worker:
                 except Exception:
                     log.exception("lease extension failed")
 
-    async def _handle(self, msg: Message) -> None:
+    async def _handle(self, msg: Message) -> list[_StepJob]:
+        """Handle one claimed message; returns the inline steps it led to (to run next)."""
         if msg.kind == "workflow":
-            await self._process_run(msg.run_id, ack=[msg.id])
-        elif msg.kind == "step":
+            return await self._process_run(msg.run_id, ack=[msg.id])
+        if msg.kind == "step":
             cid = msg.key.rsplit(":", 1)[-1]
             await self.world.append(
                 msg.run_id,
@@ -338,15 +343,16 @@ class Worker:
             job = _StepJob(
                 msg.run_id, cid, msg.payload or b"", msg.deliveries, msg.id, inline=False
             )
-            self._launch(await self._execute_step(job, follow=False), keep_first=False)
-        elif msg.kind == "timer":
+            # follow=False: the chain of next steps runs after this message's slot is freed.
+            return await self._execute_step(job, follow=False)
+        if msg.kind == "timer":
             cid = (msg.payload or b"").decode()
             at = max(self.clock(), msg.not_before)
             event = NewEvent(EventType.WAIT_COMPLETED, cid, serde.encode({"at": at}), f"{cid}:d")
-            self._launch(await self._resolve(msg.run_id, event, at, ack=[msg.id]), keep_first=False)
-        else:
-            log.warning("unknown message kind %r; dropping", msg.kind)
-            await self.world.ack([msg.id])
+            return await self._resolve(msg.run_id, event, at, ack=[msg.id])
+        log.warning("unknown message kind %r; dropping", msg.kind)
+        await self.world.ack([msg.id])
+        return []
 
     # -- runs ------------------------------------------------------------------------------
     def _lock(self, run_id: str) -> RunLock:
@@ -409,12 +415,16 @@ class Worker:
             inst.fail_with(div)
             inst.last_seq = events[-1].seq if events else inst.last_seq
 
-    async def _process_run(self, run_id: str, ack: list[int]) -> None:
+    async def _process_run(self, run_id: str, ack: list[int]) -> list[_StepJob]:
+        """A workflow pass: bring the run up to date, run its code, write what it did.
+
+        Returns the steps it created for inline execution (the caller runs them).
+        """
         async with self._lock(run_id):
             inst = await self._instance(run_id)
             if inst is None:
                 await self.world.ack(ack)
-                return
+                return []
             pre: list[NewEvent] = []
             if inst._main is None and inst.outcome is None:
                 at = self.clock()
@@ -425,14 +435,14 @@ class Worker:
                 pre.append(start)
             inline = await self._commit(inst, pre, ack=ack, speculative=bool(pre))
             if inline is not None:
-                self._launch(inline, keep_first=False)
-            else:
-                # The first pass lost its race (a token conflict or a concurrent write):
-                # record the start alone; the next pass continues from the log.
-                try:
-                    await self.world.append(run_id, pre, enqueue=[wf_message(run_id)], ack=ack)
-                except DuplicateEvent:
-                    await self.world.ack(ack)
+                return inline
+            # The first pass lost its race (a token conflict or a concurrent write):
+            # record the start alone; the next pass continues from the log.
+            try:
+                await self.world.append(run_id, pre, enqueue=[wf_message(run_id)], ack=ack)
+            except DuplicateEvent:
+                await self.world.ack(ack)
+            return []
 
     def _apply(self, inst: WorkflowInstance, event: NewEvent, at: float) -> None:
         try:
@@ -608,16 +618,15 @@ class Worker:
                 return
 
     # -- steps -----------------------------------------------------------------------------
-    def _launch(self, jobs: list[_StepJob], *, keep_first: bool) -> _StepJob | None:
-        """Start inline steps; with ``keep_first`` the first is returned for the caller to run.
+    def _launch(self, jobs: list[_StepJob]) -> _StepJob | None:
+        """Start inline steps in tasks of their own but the first, returned for the caller.
 
         Running the next step of a sequential run in the task that finished the previous one
         saves a task spawn and a loop hop per step.
         """
-        first = jobs[0] if keep_first and jobs else None
-        for job in jobs[1:] if first else jobs:
+        for job in jobs[1:]:
             self._tg.start_soon(self._run_inline, job)
-        return first
+        return jobs[0] if jobs else None
 
     def _inline_job(self, run_id: str, cmd: Command, message_id: int) -> _StepJob:
         """A step this worker created leased to itself (its queue row's id from the append)."""
@@ -642,7 +651,7 @@ class Worker:
                 jobs = await self._execute_step(job, follow=True)
             except Exception:
                 log.exception("inline step %s of %s failed to record", job.cid, job.run_id)
-            job = self._launch(jobs, keep_first=True)
+            job = self._launch(jobs)
 
     async def _execute_step(self, job: _StepJob, *, follow: bool) -> list[_StepJob]:
         """Run one step attempt and record it; returns the inline steps its run made next.
