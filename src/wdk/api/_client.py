@@ -19,6 +19,7 @@ from wdk.errors import (
     WorkflowRunNotFoundError,
 )
 from wdk.runtime._loader import workflow_id_of
+from wdk.runtime._local import taker_for
 from wdk.worlds.base import (
     DuplicateEvent,
     EventType,
@@ -201,14 +202,21 @@ async def start(
         },
         use_bin_type=True,
     )
+    # A worker of this process takes the run at once when it can (no claim through the queue).
+    taker = taker_for(w)
+    leased = taker.take_start(rid) if taker is not None else None
+    appended = None
     try:
-        await w.append(
+        appended = await w.append(
             rid,
             [NewEvent(EventType.RUN_CREATED, None, data, "run:created")],
-            enqueue=[NewMessage("workflow", rid, f"wf:{rid}")],
+            enqueue=[leased or NewMessage("workflow", rid, f"wf:{rid}")],
         )
     except DuplicateEvent:
         pass
+    finally:
+        if taker is not None and leased is not None:
+            taker.started(leased, appended.message_ids[0] if appended is not None else None)
     return Run(rid, w)
 
 

@@ -25,6 +25,7 @@ Where the speed comes from:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -44,6 +45,7 @@ import msgpack
 
 from wdk import serde
 from wdk.errors import RUNTIME_ERROR, WorkflowError
+from wdk.runtime import _local
 from wdk.runtime._executor import (
     DEFAULT_MAX_RETRIES,
     RetryPolicy,
@@ -92,9 +94,18 @@ _REDERIVABLE = frozenset(
 )
 
 
-def wf_message(run_id: str, not_before: float = 0.0) -> NewMessage:
+def wf_message(
+    run_id: str, not_before: float = 0.0, *, lease_to: str | None = None, lease_s: float = 0.0
+) -> NewMessage:
     """The wake-up message of a run (one live per run: see NewMessage's dirty flag)."""
-    return NewMessage("workflow", run_id, f"wf:{run_id}", not_before=not_before)
+    return NewMessage(
+        "workflow",
+        run_id,
+        f"wf:{run_id}",
+        not_before=not_before,
+        lease_to=lease_to,
+        lease_s=lease_s,
+    )
 
 
 def step_key(run_id: str, cid: str) -> str:
@@ -220,6 +231,9 @@ class Worker:
         self._stopping = False
         self._idle_scopes: set[anyio.CancelScope] = set()
         self._tg: Any = None
+        self._handlers: anyio.abc.TaskGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._capacity = anyio.Semaphore(self.concurrency)
         self.processed_steps = 0
 
     # -- loop --------------------------------------------------------------------------------
@@ -233,16 +247,26 @@ class Worker:
         """
         self.project.install_finder()
         self._until = until
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            if handle_signals:
-                tg.start_soon(self._watch_signals, tg.cancel_scope)
-            tg.start_soon(self._heartbeat)
-            async with anyio.create_task_group() as handlers:
-                await self._dispatch(handlers)
-            await self._drain()
-            tg.cancel_scope.cancel()
-        self._threads.shutdown()
+        self._loop = asyncio.get_running_loop()
+        self._capacity = anyio.Semaphore(self.concurrency)
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                if handle_signals:
+                    tg.start_soon(self._watch_signals, tg.cancel_scope)
+                tg.start_soon(self._heartbeat)
+                async with anyio.create_task_group() as handlers:
+                    self._handlers = handlers
+                    _local.register(self.world, self)
+                    try:
+                        await self._dispatch(handlers)
+                    finally:
+                        _local.unregister(self.world, self)
+                await self._drain()
+                tg.cancel_scope.cancel()
+        finally:
+            self._handlers = None
+            self._threads.shutdown()
 
     def stop(self) -> None:
         """Stop claiming new work; :meth:`run` returns once in-flight work is done."""
@@ -270,7 +294,7 @@ class Worker:
         One claimer per worker, not one per slot: a change notification wakes one task, and
         an idle worker makes one empty claim per wake-up instead of ``concurrency`` of them.
         """
-        capacity = anyio.Semaphore(self.concurrency)
+        capacity = self._capacity
         while not self._done():
             await capacity.acquire()
             try:
@@ -286,6 +310,37 @@ class Worker:
                 continue
             self._held.add(msg.id)
             handlers.start_soon(self._handle_claimed, msg, capacity)
+
+    # -- runs started in this process (see wdk.runtime._local) -------------------------------
+    def take_start(self, run_id: str) -> NewMessage | None:
+        """Reserve a slot for a run being started on this worker's loop (else None)."""
+        if self._handlers is None or self._done() or asyncio.get_running_loop() is not self._loop:
+            return None
+        try:
+            self._capacity.acquire_nowait()
+        except anyio.WouldBlock:
+            return None
+        return wf_message(run_id, lease_to=self.worker_id, lease_s=self.lease_s)
+
+    def started(self, message: NewMessage, message_id: int | None) -> None:
+        """Handle a run started with :meth:`take_start` as if claimed (or free the slot)."""
+        if message_id is None or self._handlers is None:
+            self._capacity.release()
+            return
+        now = self.clock()
+        msg = Message(
+            message_id,
+            message.kind,
+            message.run_id,
+            message.key,
+            None,
+            now,
+            1,
+            now + message.lease_s,
+            message.lease_to,
+        )
+        self._held.add(message_id)
+        self._handlers.start_soon(self._handle_claimed, msg, self._capacity)
 
     async def _handle_claimed(self, msg: Message, capacity: anyio.Semaphore) -> None:
         jobs: list[_StepJob] = []
