@@ -1,5 +1,5 @@
 """A run started in a process whose worker runs on the same event loop goes to that worker at
-once: its first message is written leased to it, so no claim goes through the queue."""
+once: its first pass commits with its creation, so no claim goes through the queue."""
 
 from __future__ import annotations
 
@@ -63,19 +63,26 @@ async def test_a_start_from_another_event_loop_goes_through_the_queue(
     assert claimed == ["workflow"]
 
 
-async def test_a_taken_start_its_worker_never_handles_is_claimed_once_the_lease_ends(
+async def test_a_run_whose_starter_dies_after_the_start_commit_is_finished_elsewhere(
     world: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The worker dies between writing the start and handling it: the message is leased to
-    it, the lease runs out, and another worker claims and finishes the run."""
+    """The start commit holds the first step, leased to the local worker; that worker dies
+    before running it: the lease runs out and another worker claims the step."""
     async with running(world) as h:
         await anyio.wait_all_tasks_blocked()
         dying = h.worker
         dying.lease_s = 0.5
-        monkeypatch.setattr(dying, "started", lambda message, message_id: None)
+
+        async def never_run(job: Any) -> None:
+            dying._finish(job)  # gone: never run, and no more heartbeats for its lease
+
+        monkeypatch.setattr(dying, "_run_inline", never_run)
         run = await h.start("sequential", 2)
-        message = await world.get_message(f"wf:{run.run_id}")
-        assert message is not None and message.owner == dying.worker_id
+        events = [e.type for e in await world.read_events(run.run_id)]
+        assert events == ["run_created", "run_started", "step_created", "step_started"]
+        assert await world.get_message(f"wf:{run.run_id}") is None
+        leases = await world.list_leases()
+        assert [(m.kind, m.owner) for m in leases] == [("step", dying.worker_id)]
         dying.stop()
     other = Worker(
         world, Project([FIXTURES]), retry_policy=RetryPolicy(base=0.01), idle_poll_s=0.2
@@ -86,3 +93,17 @@ async def test_a_taken_start_its_worker_never_handles_is_claimed_once_the_lease_
             assert await run.return_value(timeout=60) == [1, 2]
         finally:
             other.stop()
+
+
+async def test_an_idempotent_start_beside_its_worker_returns_the_existing_run(
+    world: Any,
+) -> None:
+    async with running(world) as h:
+        await anyio.wait_all_tasks_blocked()
+        first = await h.start("sequential", 2, run_id="wrun_same")
+        assert await first.return_value(timeout=60) == [1, 2]
+        again = await h.start("sequential", 5, run_id="wrun_same")
+        assert again.run_id == "wrun_same"
+        assert await again.return_value(timeout=60) == [1, 2]
+        created = [e for e in await world.read_events("wrun_same") if e.type == "run_created"]
+        assert len(created) == 1

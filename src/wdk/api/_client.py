@@ -202,21 +202,15 @@ async def start(
         },
         use_bin_type=True,
     )
-    # A worker of this process takes the run at once when it can (no claim through the queue).
+    created = NewEvent(EventType.RUN_CREATED, None, data, "run:created")
+    # A worker of this process takes the run at once when it can (see wdk.runtime._local).
     taker = taker_for(w)
-    leased = taker.take_start(rid) if taker is not None else None
-    appended = None
+    if taker is not None and await taker.start_run(rid, created):
+        return Run(rid, w)
     try:
-        appended = await w.append(
-            rid,
-            [NewEvent(EventType.RUN_CREATED, None, data, "run:created")],
-            enqueue=[leased or NewMessage("workflow", rid, f"wf:{rid}")],
-        )
+        await w.append(rid, [created], enqueue=[NewMessage("workflow", rid, f"wf:{rid}")])
     except DuplicateEvent:
         pass
-    finally:
-        if taker is not None and leased is not None:
-            taker.started(leased, appended.message_ids[0] if appended is not None else None)
     return Run(rid, w)
 
 

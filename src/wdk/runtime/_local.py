@@ -1,16 +1,17 @@
 """Workers running in this process, by world: where a run started here can go at once.
 
-``wdk.api.start`` asks the world's local worker (if one runs on the caller's event loop and
-has a free slot) to take the new run: the run's first message is then written already leased
-to that worker, which starts on it at once, with no claim and no wake-up through the queue.
-If that worker dies, the lease expires and any worker claims the message, as for any other.
+``wdk.api.start`` asks the world's local worker (if one runs on the caller's event loop) to
+take the new run: the worker runs the run's first pass at once and writes it in the same
+durable commit as ``run_created``, so the run needs no workflow message, no claim and no
+commit of its own for the first pass. Steps it creates are leased to that worker and run at
+once; if the worker dies, their leases expire and any worker takes them over.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from wdk.worlds.base import NewMessage
+from wdk.worlds.base import NewEvent
 
 __all__ = ["StartTaker", "register", "taker_for", "unregister"]
 
@@ -18,17 +19,11 @@ __all__ = ["StartTaker", "register", "taker_for", "unregister"]
 class StartTaker(Protocol):
     """A worker that can take a run the moment it is started in its process."""
 
-    def take_start(self, run_id: str) -> NewMessage | None:
-        """Reserve a slot for ``run_id``; returns the message to enqueue, or None.
+    async def start_run(self, run_id: str, created: NewEvent) -> bool:
+        """Write the run's creation together with its first pass; False if it cannot.
 
-        None when there is no room, or the caller is not on the worker's event loop.
-        """
-        ...
-
-    def started(self, message: NewMessage, message_id: int | None) -> None:
-        """The start was written (``message_id``: its message's row) or not (None).
-
-        With None the reserved slot is given back.
+        False means nothing was written and the caller appends ``created`` itself. True
+        means the run exists (created here, or already there).
         """
         ...
 

@@ -94,18 +94,9 @@ _REDERIVABLE = frozenset(
 )
 
 
-def wf_message(
-    run_id: str, not_before: float = 0.0, *, lease_to: str | None = None, lease_s: float = 0.0
-) -> NewMessage:
+def wf_message(run_id: str, not_before: float = 0.0) -> NewMessage:
     """The wake-up message of a run (one live per run: see NewMessage's dirty flag)."""
-    return NewMessage(
-        "workflow",
-        run_id,
-        f"wf:{run_id}",
-        not_before=not_before,
-        lease_to=lease_to,
-        lease_s=lease_s,
-    )
+    return NewMessage("workflow", run_id, f"wf:{run_id}", not_before=not_before)
 
 
 def step_key(run_id: str, cid: str) -> str:
@@ -231,9 +222,7 @@ class Worker:
         self._stopping = False
         self._idle_scopes: set[anyio.CancelScope] = set()
         self._tg: Any = None
-        self._handlers: anyio.abc.TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._capacity = anyio.Semaphore(self.concurrency)
         self.processed_steps = 0
 
     # -- loop --------------------------------------------------------------------------------
@@ -248,7 +237,6 @@ class Worker:
         self.project.install_finder()
         self._until = until
         self._loop = asyncio.get_running_loop()
-        self._capacity = anyio.Semaphore(self.concurrency)
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -256,7 +244,6 @@ class Worker:
                     tg.start_soon(self._watch_signals, tg.cancel_scope)
                 tg.start_soon(self._heartbeat)
                 async with anyio.create_task_group() as handlers:
-                    self._handlers = handlers
                     _local.register(self.world, self)
                     try:
                         await self._dispatch(handlers)
@@ -265,7 +252,6 @@ class Worker:
                 await self._drain()
                 tg.cancel_scope.cancel()
         finally:
-            self._handlers = None
             self._threads.shutdown()
 
     def stop(self) -> None:
@@ -294,7 +280,7 @@ class Worker:
         One claimer per worker, not one per slot: a change notification wakes one task, and
         an idle worker makes one empty claim per wake-up instead of ``concurrency`` of them.
         """
-        capacity = self._capacity
+        capacity = anyio.Semaphore(self.concurrency)
         while not self._done():
             await capacity.acquire()
             try:
@@ -312,35 +298,51 @@ class Worker:
             handlers.start_soon(self._handle_claimed, msg, capacity)
 
     # -- runs started in this process (see wdk.runtime._local) -------------------------------
-    def take_start(self, run_id: str) -> NewMessage | None:
-        """Reserve a slot for a run being started on this worker's loop (else None)."""
-        if self._handlers is None or self._done() or asyncio.get_running_loop() is not self._loop:
-            return None
-        try:
-            self._capacity.acquire_nowait()
-        except anyio.WouldBlock:
-            return None
-        return wf_message(run_id, lease_to=self.worker_id, lease_s=self.lease_s)
+    async def start_run(self, run_id: str, created: NewEvent) -> bool:
+        """Start a run here: its first pass runs now and commits with ``run_created``.
 
-    def started(self, message: NewMessage, message_id: int | None) -> None:
-        """Handle a run started with :meth:`take_start` as if claimed (or free the slot)."""
-        if message_id is None or self._handlers is None:
-            self._capacity.release()
-            return
-        now = self.clock()
-        msg = Message(
-            message_id,
-            message.kind,
-            message.run_id,
-            message.key,
-            None,
-            now,
-            1,
-            now + message.lease_s,
-            message.lease_to,
-        )
-        self._held.add(message_id)
-        self._handlers.start_soon(self._handle_claimed, msg, self._capacity)
+        One durable commit holds the run's creation, its start and what its code did first
+        (say, its first step, leased to this worker and run at once): no workflow message, no
+        claim, no separate first-pass commit. Returns False, writing nothing, when this
+        worker cannot take the run (the caller is not on its event loop, it is stopping, or
+        the first pass met a hook token held elsewhere); True once the run exists.
+        """
+        if _local.taker_for(self.world) is not self or self._done():
+            return False
+        if asyncio.get_running_loop() is not self._loop:
+            return False
+        async with self._lock(run_id):
+            now = self.clock()
+            inst = self._new_instance(
+                run_id,
+                RunStart.from_event(
+                    Event(run_id, 1, created.type, created.correlation_id, created.data, now)
+                ),
+            )
+            started = NewEvent(
+                EventType.RUN_STARTED, None, serde.encode({"at": now}), "run:started"
+            )
+            self._apply(inst, started, now)
+            plan = self._plan(inst, [created, started])
+            assert plan is not None  # it holds the two events at least
+            try:
+                appended = await self.world.append(
+                    run_id, plan.events, enqueue=plan.enqueue, expect_seq=0
+                )
+            except DuplicateEvent:
+                inst.close()
+                return True  # the run exists already (an idempotent start)
+            except TokenConflict:
+                inst.close()
+                return False  # the normal path records the conflict in the run
+            except BaseException:
+                inst.close()
+                raise
+            self._remember(inst)
+            jobs = self._written(inst, plan, appended)
+        for job in jobs:
+            self._tg.start_soon(self._run_inline, job)
+        return True
 
     async def _handle_claimed(self, msg: Message, capacity: anyio.Semaphore) -> None:
         jobs: list[_StepJob] = []
@@ -449,18 +451,21 @@ class Worker:
             return None
         if any(e.type in EventType.RUN_TERMINAL for e in events):
             return None
-        inst = WorkflowInstance(
+        inst = self._new_instance(run_id, RunStart.from_event(events[0]))
+        inst.mark_replay(events)
+        self._feed(inst, events)
+        self._remember(inst)
+        return inst
+
+    def _new_instance(self, run_id: str, start: RunStart) -> WorkflowInstance:
+        return WorkflowInstance(
             run_id,
-            RunStart.from_event(events[0]),
+            start,
             load_workflow=self._load_workflow,
             log_sink=self.log_sink,
             base_url=self.base_url,
             is_user_module=lambda name: self.project.locate(name) is not None,
         )
-        inst.mark_replay(events)
-        self._feed(inst, events)
-        self._remember(inst)
-        return inst
 
     @staticmethod
     def _feed(inst: WorkflowInstance, events: list[Event]) -> None:
