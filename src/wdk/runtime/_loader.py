@@ -75,6 +75,7 @@ class Project:
         self.roots = [Path(r).resolve() for r in (roots or [os.getcwd()])]
         self._locations: dict[str, ModuleLocation | None] = {}
         self._compiled: dict[str, Any] = {}
+        self._step_infos: dict[str, Any] = {}
         self._steps: dict[str, Callable[..., Any]] = {}
         self._lock = threading.RLock()
         self._finder: _StepBundleFinder | None = None
@@ -212,7 +213,14 @@ class Project:
         return fn
 
     def step_info(self, step_id: str) -> Any:
-        """The compiler's StepInfo for a step ID, or None."""
+        """The compiler's StepInfo for a step ID, or None.
+
+        Remembered once found, like :meth:`compiled`: a worker asks on every step attempt.
+        """
+        try:
+            return self._step_infos[step_id]
+        except KeyError:
+            pass
         if step_id in BUILTIN_STEPS:
             return None
         try:
@@ -221,8 +229,9 @@ class Project:
             return None
         result = self.compiled(module_name_of(relpath))
         if result is None:
-            return None
-        return next((s for s in result.steps if s.id == step_id), None)
+            return None  # not found (yet): not remembered
+        info = self._step_infos[step_id] = next((s for s in result.steps if s.id == step_id), None)
+        return info
 
     def step_id_of(self, fn: types.FunctionType) -> str | None:
         """The step ID of a plain function, or None if it is not a step."""
