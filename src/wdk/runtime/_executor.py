@@ -59,6 +59,7 @@ class StepOutcome:
     status: str
     data: bytes
     retry_at: float = math.inf
+    at: float = 0.0  # when the attempt ended (also inside ``data``)
 
 
 def _encode_error(exc: BaseException, at: float, attempt: int, **extra: Any) -> bytes:
@@ -169,27 +170,29 @@ def classify_error(
     """What a step's exception means: failed for good, or retry at a time."""
     now = clock()
     if isinstance(exc, FatalError | StepNotRegisteredError) or attempt > max_retries:
-        return StepOutcome("failed", _encode_error(exc, now, attempt))
+        return StepOutcome("failed", _encode_error(exc, now, attempt), at=now)
     if isinstance(exc, RetryableError):
         after = exc.retry_after if exc.retry_after is not None else 1.0
         retry_at = resolve_deadline(after, now)
     else:
         retry_at = now + policy.delay(attempt)
-    return StepOutcome("retry", _encode_error(exc, now, attempt, retry_at=retry_at), retry_at)
+    data = _encode_error(exc, now, attempt, retry_at=retry_at)
+    return StepOutcome("retry", data, retry_at, at=now)
 
 
 def classify_result(result: Any, meta: StepMetadata, clock: Callable[[], float]) -> StepOutcome:
     """A step's return value as its completion, or a failure if it cannot be stored."""
+    now = clock()
     try:
-        data = serde.encode({"at": clock(), "result": result, "attempt": meta.attempt})
+        data = serde.encode({"at": now, "result": result, "attempt": meta.attempt})
     except SerializationError as exc:
         err = SerializationError(
             f"step {meta.step_name} returned a value that cannot be stored: {exc}",
             path=exc.path,
             type_name=exc.type_name,
         )
-        return StepOutcome("failed", _encode_error(err, clock(), meta.attempt))
-    return StepOutcome("completed", data)
+        return StepOutcome("failed", _encode_error(err, now, meta.attempt), at=now)
+    return StepOutcome("completed", data, at=now)
 
 
 async def _run_async_in(

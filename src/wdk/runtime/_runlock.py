@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 
 import anyio
@@ -65,21 +63,42 @@ class RunLock:
         self._mutex.release()
         self._tasks.release()
 
-    @contextmanager
-    def blocking(self) -> Iterator[None]:
-        """Hold the lock from a thread other than the event loop's, blocking until it is free."""
-        self._mutex.acquire()
-        try:
-            yield
-        finally:
-            self._mutex.release()
-            waiter, self._waiter = self._waiter, None
-            if waiter is not None:
-                loop, future = waiter
-                try:
-                    loop.call_soon_threadsafe(_wake, future)
-                except RuntimeError:
-                    pass  # the loop is closed: nobody waits any more
+    def blocking(self) -> _Blocking:
+        """Hold the lock from a thread other than the event loop's, blocking until it is free.
+
+        ``with lock.blocking(): ...``
+        """
+        return _Blocking(self)
+
+    def _release_from_thread(self) -> None:
+        self._mutex.release()
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            loop, future = waiter
+            try:
+                loop.call_soon_threadsafe(_wake, future)
+            except RuntimeError:
+                pass  # the loop is closed: nobody waits any more
+
+
+class _Blocking:
+    """The context manager of :meth:`RunLock.blocking` (a class: cheaper than a generator)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: RunLock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock._mutex.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._lock._release_from_thread()
 
 
 def _wake(future: asyncio.Future[None]) -> None:

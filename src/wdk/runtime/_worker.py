@@ -162,8 +162,7 @@ class _Handoff:
 def _resolution(cid: str, outcome: StepOutcome) -> tuple[NewEvent, float]:
     """The event that records a finished (completed or failed) step attempt, and its time."""
     etype = EventType.STEP_COMPLETED if outcome.status == "completed" else EventType.STEP_FAILED
-    at = float(serde.decode(outcome.data)["at"])
-    return NewEvent(etype, cid, outcome.data, f"{cid}:d"), at
+    return NewEvent(etype, cid, outcome.data, f"{cid}:d"), outcome.at
 
 
 class Worker:
