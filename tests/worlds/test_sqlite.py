@@ -249,3 +249,22 @@ async def test_blocking_writes_from_another_thread_wake_loop_waiters(world: Sqli
     assert second is not None and appended.message_ids == (second.id,)
     await anyio.to_thread.run_sync(lambda: world.ack_blocking([second.id]))
     assert await world.get_message("s2") is None
+
+
+async def test_a_multi_row_event_insert_names_the_duplicate_and_writes_nothing(
+    world: SqliteWorld,
+) -> None:
+    """Events of one append go in as one multi-row INSERT; a broken unique key still names
+    the event that broke it, stored before or repeated within the append."""
+    from wdk.worlds.base import DuplicateEvent
+
+    await world.append("r1", [NewEvent("step_created", "c1", None, "c1:c")])
+    stored = [NewEvent("step_started", "c2"), NewEvent("step_created", "c1", None, "c1:c")]
+    with pytest.raises(DuplicateEvent) as info:
+        await world.append("r1", stored)
+    assert info.value.dedup_key == "c1:c"
+    repeated = [NewEvent("step_created", "c3", None, "c3:c")] * 2
+    with pytest.raises(DuplicateEvent) as info:
+        await world.append("r1", repeated)
+    assert info.value.dedup_key == "c3:c"
+    assert [e.seq for e in await world.read_events("r1")] == [1]

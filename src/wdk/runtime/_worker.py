@@ -21,6 +21,12 @@ Where the speed comes from:
   transaction, guarded by ``expect_seq``. If anything else reached the log meanwhile the guard
   fails, the instance (now ahead of the log) is dropped, and the completion is recorded on its
   own; the next workflow pass replays. Both paths write the same log.
+* **Step-thread chains**: on a world that can write from any thread (SQLite), a sync step's
+  thread records the step itself and goes on with the run's next sync step (``_chain``): no
+  trip through the event loop per step. The run's :class:`RunLock` serialises it with the
+  loop's tasks.
+* **Starts beside the worker**: a run started on this worker's event loop commits its first
+  pass together with ``run_created`` (:meth:`Worker.start_run`): no workflow message, no claim.
 """
 
 from __future__ import annotations

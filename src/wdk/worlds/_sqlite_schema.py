@@ -113,6 +113,19 @@ INSERT_EVENT = (
     "INSERT INTO events (run_id, seq, type, correlation_id, data, dedup_key, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+#: Rows per multi-row event INSERT (one prepared statement per row count up to this).
+EVENT_ROWS = 8
+
+
+def insert_events(n: int) -> str:
+    """``INSERT INTO events ...`` for ``n`` rows (1 <= n <= EVENT_ROWS).
+
+    One statement per step commit instead of one per event.
+    """
+    return INSERT_EVENT + ", (?, ?, ?, ?, ?, ?, ?)" * (n - 1)
+
+
+EVENT_TAKEN = "SELECT 1 FROM events WHERE run_id = ? AND (seq = ? OR dedup_key = ?)"
 SELECT_EVENTS = (
     "SELECT seq, type, correlation_id, data, created_at FROM events"
     " WHERE run_id = ? AND seq > ? ORDER BY seq"

@@ -78,6 +78,7 @@ _TERMINAL_STATUS = {
     EventType.RUN_FAILED: "failed",
     EventType.RUN_CANCELLED: "cancelled",
 }
+_INSERT_EVENTS = {n: q.insert_events(n) for n in range(1, q.EVENT_ROWS + 1)}
 _SPECIAL = frozenset(
     {
         EventType.RUN_CREATED,
@@ -372,18 +373,39 @@ class SqliteWorld:
         if any(ev.type in EventType.RUN_TERMINAL for ev in events):
             topics.add("done:" + run_id)
         execute = conn.execute
-        for ev in events:
-            last += 1
+        for start in range(0, len(events), q.EVENT_ROWS):
+            chunk = events[start : start + q.EVENT_ROWS]
+            rows: list[Any] = []
+            for ev in chunk:
+                last += 1
+                rows += (run_id, last, ev.type, ev.correlation_id, ev.data, ev.dedup_key, now)
             try:
-                execute(
-                    q.INSERT_EVENT,
-                    (run_id, last, ev.type, ev.correlation_id, ev.data, ev.dedup_key, now),
-                )
+                execute(_INSERT_EVENTS[len(chunk)], rows)
             except sqlite3.IntegrityError:
-                raise DuplicateEvent(run_id, ev.dedup_key or "seq") from None
-            if ev.type in _SPECIAL:
-                self._apply_event(conn, now, topics, run_id, ev)
+                # The statement inserted nothing; say which event broke a unique key.
+                raise self._duplicate(conn, run_id, last - len(chunk), chunk) from None
+            for ev in chunk:
+                if ev.type in _SPECIAL:
+                    self._apply_event(conn, now, topics, run_id, ev)
         return last
+
+    @staticmethod
+    def _duplicate(
+        conn: _Conn, run_id: str, before: int, events: Sequence[NewEvent]
+    ) -> DuplicateEvent:
+        """The DuplicateEvent for a multi-row insert that broke a unique key.
+
+        The insert wrote nothing: the culprit is a seq or dedup key already stored, or one
+        repeated within ``events``.
+        """
+        keys: set[str] = set()
+        for seq, ev in enumerate(events, before + 1):
+            key = ev.dedup_key
+            if key in keys or conn.execute(q.EVENT_TAKEN, (run_id, seq, key)).fetchone():
+                return DuplicateEvent(run_id, key or "seq")
+            if key is not None:
+                keys.add(key)
+        return DuplicateEvent(run_id, "seq")
 
     @staticmethod
     def _apply_event(conn: _Conn, now: float, topics: set[str], run_id: str, ev: NewEvent) -> None:
