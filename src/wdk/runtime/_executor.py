@@ -14,7 +14,7 @@ import inspect
 import math
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wdk import serde
@@ -26,6 +26,7 @@ from wdk.runtime._threads import StepThreads
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "RetryPolicy",
+    "StepCall",
     "StepOutcome",
     "run_step",
     "run_step_blocking",
@@ -77,86 +78,97 @@ def _encode_error(exc: BaseException, at: float, attempt: int, **extra: Any) -> 
         )
 
 
+@dataclass(slots=True)
+class StepCall:
+    """One step attempt, decoded from its message: what to call, with what, and its budget.
+
+    ``resolve_error`` is set (and ``fn`` None) when the step could not be loaded: the attempt
+    then fails with it.
+    """
+
+    fn: Callable[..., Any] | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    meta: StepMetadata | None = None
+    workflow: WorkflowMetadata | None = None
+    max_retries: int = DEFAULT_MAX_RETRIES
+    resolve_error: BaseException | None = None
+
+    @property
+    def blocking(self) -> bool:
+        """A sync step: it runs in a step thread (see :func:`run_step_blocking`)."""
+        return self.fn is not None and not inspect.iscoroutinefunction(self.fn)
+
+
 async def run_step(
-    fn: Callable[..., Any] | None,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    call: StepCall,
     *,
-    meta: StepMetadata,
-    workflow: WorkflowMetadata,
-    max_retries: int,
     policy: RetryPolicy,
     clock: Callable[[], float],
-    resolve_error: BaseException | None = None,
     threads: StepThreads | None = None,
 ) -> StepOutcome:
     """Run one attempt and classify it. Never raises for step errors."""
+    assert call.meta is not None
     try:
-        if resolve_error is not None:
-            raise resolve_error
+        if call.resolve_error is not None:
+            raise call.resolve_error
+        fn = call.fn
         assert fn is not None
-        ctx = _step_context(meta, workflow)
+        ctx = _step_context(call)
         if inspect.iscoroutinefunction(fn):
-            result = await _run_async_in(ctx, fn, args, kwargs)
+            result = await _run_async_in(ctx, fn, call.args, call.kwargs)
         else:
             # A sync step runs in a worker thread: a blocking call never stalls other runs.
-            call = functools.partial(ctx.run, fn, *args, **kwargs)
+            run = functools.partial(ctx.run, fn, *call.args, **call.kwargs)
             if threads is not None:
-                result = await threads.run(call)
+                result = await threads.run(run)
             else:
-                result = await asyncio.get_running_loop().run_in_executor(None, call)
+                result = await asyncio.get_running_loop().run_in_executor(None, run)
             if inspect.isawaitable(result):
                 result = await result
     except Exception as exc:  # noqa: BLE001 - a step's own error is data, not a crash
-        return classify_error(exc, meta.attempt, max_retries, policy, clock)
-    return classify_result(result, meta, clock)
+        return classify_error(exc, call.meta.attempt, call.max_retries, policy, clock)
+    return classify_result(result, call.meta, clock)
 
 
 def run_step_blocking(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    *,
-    meta: StepMetadata,
-    workflow: WorkflowMetadata,
-    max_retries: int,
-    policy: RetryPolicy,
-    clock: Callable[[], float],
+    call: StepCall, *, policy: RetryPolicy, clock: Callable[[], float]
 ) -> StepOutcome | Awaitable[Any]:
     """Run one attempt of a sync step in the calling thread (a step thread) and classify it.
 
     A sync function that returns an awaitable is not done yet: the awaitable is returned for
     the event loop to finish with :func:`settle_step`.
     """
+    assert call.fn is not None and call.meta is not None
     try:
-        result = _step_context(meta, workflow).run(fn, *args, **kwargs)
+        result = _step_context(call).run(call.fn, *call.args, **call.kwargs)
     except Exception as exc:  # noqa: BLE001 - a step's own error is data, not a crash
-        return classify_error(exc, meta.attempt, max_retries, policy, clock)
+        return classify_error(exc, call.meta.attempt, call.max_retries, policy, clock)
     if inspect.isawaitable(result):
         return result
-    return classify_result(result, meta, clock)
+    return classify_result(result, call.meta, clock)
 
 
 async def settle_step(
     pending: Awaitable[Any],
+    call: StepCall,
     *,
-    meta: StepMetadata,
-    max_retries: int,
     policy: RetryPolicy,
     clock: Callable[[], float],
 ) -> StepOutcome:
     """Await what a sync step returned (see :func:`run_step_blocking`) and classify it."""
+    assert call.meta is not None
     try:
         result = await pending
     except Exception as exc:  # noqa: BLE001 - a step's own error is data, not a crash
-        return classify_error(exc, meta.attempt, max_retries, policy, clock)
-    return classify_result(result, meta, clock)
+        return classify_error(exc, call.meta.attempt, call.max_retries, policy, clock)
+    return classify_result(result, call.meta, clock)
 
 
-def _step_context(meta: StepMetadata, workflow: WorkflowMetadata) -> contextvars.Context:
+def _step_context(call: StepCall) -> contextvars.Context:
     ctx = contextvars.copy_context()
-    ctx.run(_step.set, meta)
-    ctx.run(_workflow.set, workflow)
+    ctx.run(_step.set, call.meta)
+    ctx.run(_workflow.set, call.workflow)
     return ctx
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import logging
 import os
 import signal
@@ -42,7 +41,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -53,8 +52,8 @@ from wdk import serde
 from wdk.errors import RUNTIME_ERROR, WorkflowError
 from wdk.runtime import _local
 from wdk.runtime._executor import (
-    DEFAULT_MAX_RETRIES,
     RetryPolicy,
+    StepCall,
     StepOutcome,
     run_step,
     run_step_blocking,
@@ -122,24 +121,6 @@ class _StepJob:
 
 
 @dataclass
-class _Attempt:
-    """One step attempt, decoded from its message (see ``Worker._prepare``)."""
-
-    fn: Any = None
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    max_retries: int = DEFAULT_MAX_RETRIES
-    resolve_error: BaseException | None = None
-    meta: Any = None
-    workflow: Any = None
-
-    @property
-    def blocking(self) -> bool:
-        """A sync step: it runs in a step thread, which may also record it."""
-        return self.fn is not None and not inspect.iscoroutinefunction(self.fn)
-
-
-@dataclass
 class _Plan:
     """One append that records a run's progress (see ``Worker._plan``)."""
 
@@ -161,7 +142,7 @@ class _Handoff:
 
     jobs: list[_StepJob]
     job: _StepJob | None = None
-    attempt: _Attempt | None = None
+    attempt: StepCall | None = None
     outcome: StepOutcome | Awaitable[Any] | None = None
 
 
@@ -742,36 +723,23 @@ class Worker:
         try:
             if pending is None:
                 outcome = await run_step(
-                    attempt.fn,
-                    attempt.args,
-                    attempt.kwargs,
-                    meta=attempt.meta,
-                    workflow=attempt.workflow,
-                    max_retries=attempt.max_retries,
-                    policy=self.retry_policy,
-                    clock=self.clock,
-                    resolve_error=attempt.resolve_error,
-                    threads=self._threads,
+                    attempt, policy=self.retry_policy, clock=self.clock, threads=self._threads
                 )
             elif isinstance(pending, StepOutcome):
                 outcome = pending
             else:
                 outcome = await settle_step(
-                    pending,
-                    meta=attempt.meta,
-                    max_retries=attempt.max_retries,
-                    policy=self.retry_policy,
-                    clock=self.clock,
+                    pending, attempt, policy=self.retry_policy, clock=self.clock
                 )
             return await self._record(job, outcome)
         finally:
             self._finish(job)
 
-    def _prepare(self, job: _StepJob) -> _Attempt:
+    def _prepare(self, job: _StepJob) -> StepCall:
         """Decode a step message: the callable, its arguments, its retry budget, metadata."""
         info = msgpack.unpackb(job.data, raw=False)
         step_id = info["step"]
-        attempt = _Attempt()
+        attempt = StepCall()
         try:
             closure = serde.decode(info["closure"]) if info.get("closure") else {}
             attempt.fn = self.project.step_callable(step_id, closure)
@@ -813,7 +781,7 @@ class Worker:
         return await self._resolve(job.run_id, event, at, ack=[job.message_id])
 
     # -- the step-thread fast path -----------------------------------------------------------
-    def _chain(self, job: _StepJob, attempt: _Attempt, follow: bool) -> _Handoff:
+    def _chain(self, job: _StepJob, attempt: StepCall, follow: bool) -> _Handoff:
         """In a step thread: run ``job``'s sync step and record it, then the next, and so on.
 
         It goes on (with ``follow``) while the run makes exactly one new step and that step
@@ -825,17 +793,7 @@ class Worker:
         assert blocking is not None
         while True:
             try:
-                assert attempt.fn is not None
-                outcome = run_step_blocking(
-                    attempt.fn,
-                    attempt.args,
-                    attempt.kwargs,
-                    meta=attempt.meta,
-                    workflow=attempt.workflow,
-                    max_retries=attempt.max_retries,
-                    policy=self.retry_policy,
-                    clock=self.clock,
-                )
+                outcome = run_step_blocking(attempt, policy=self.retry_policy, clock=self.clock)
                 if not isinstance(outcome, StepOutcome) or outcome.status == "retry":
                     return _Handoff([], job, attempt, outcome)
                 jobs = self._resolve_blocking(blocking, job, outcome)
