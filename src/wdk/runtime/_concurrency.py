@@ -43,14 +43,22 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-def _as_future(scheduler: Scheduler, awaitable: Any) -> Future:
-    if isinstance(awaitable, Future):
-        return awaitable
+def _spawn(scheduler: Scheduler, awaitable: Any) -> Task | None:
+    """A task awaiting ``awaitable`` (a coroutine, a step call, ...); None if not awaitable."""
     if isinstance(awaitable, Coroutine):
         return scheduler.spawn(awaitable)
     if hasattr(awaitable, "__await__"):
         return scheduler.spawn(_await(awaitable))
-    raise TypeError(f"expected an awaitable, got {type(awaitable).__name__}")
+    return None
+
+
+def _as_future(scheduler: Scheduler, awaitable: Any) -> Future:
+    if isinstance(awaitable, Future):
+        return awaitable
+    task = _spawn(scheduler, awaitable)
+    if task is None:
+        raise TypeError(f"expected an awaitable, got {type(awaitable).__name__}")
+    return task
 
 
 def create_task(coro: Awaitable[Any], *, name: str | None = None) -> Task:
@@ -59,14 +67,12 @@ def create_task(coro: Awaitable[Any], *, name: str | None = None) -> Task:
     A step call (``create_task(charge(order))``) is accepted too: it looks like a coroutine
     call in workflow code, so it is wrapped in a task like one.
     """
-    scheduler = _scheduler("asyncio.create_task()")
-    if isinstance(coro, Coroutine):
-        return scheduler.spawn(coro)
-    if hasattr(coro, "__await__"):
-        return scheduler.spawn(_await(coro))
-    raise TypeError(
-        f"asyncio.create_task() needs a coroutine or a step call, got {type(coro).__name__}"
-    )
+    task = _spawn(_scheduler("asyncio.create_task()"), coro)
+    if task is None:
+        raise TypeError(
+            f"asyncio.create_task() needs a coroutine or a step call, got {type(coro).__name__}"
+        )
+    return task
 
 
 def ensure_future(awaitable: Any) -> Future:

@@ -146,6 +146,11 @@ class _Handoff:
     outcome: StepOutcome | Awaitable[Any] | None = None
 
 
+def _run_started(at: float) -> NewEvent:
+    """The event that starts a run (its first pass), at workflow time ``at``."""
+    return NewEvent(EventType.RUN_STARTED, None, serde.encode({"at": at}), "run:started")
+
+
 def _resolution(cid: str, outcome: StepOutcome) -> tuple[NewEvent, float]:
     """The event that records a finished (completed or failed) step attempt, and its time."""
     etype = EventType.STEP_COMPLETED if outcome.status == "completed" else EventType.STEP_FAILED
@@ -305,9 +310,7 @@ class Worker:
                     Event(run_id, 1, created.type, created.correlation_id, created.data, now)
                 ),
             )
-            started = NewEvent(
-                EventType.RUN_STARTED, None, serde.encode({"at": now}), "run:started"
-            )
+            started = _run_started(now)
             self._apply(inst, started, now)
             plan = self._plan(inst, [created, started])
             assert plan is not None  # it holds the two events at least
@@ -474,9 +477,7 @@ class Worker:
             pre: list[NewEvent] = []
             if inst._main is None and inst.outcome is None:
                 at = self.clock()
-                start = NewEvent(
-                    EventType.RUN_STARTED, None, serde.encode({"at": at}), "run:started"
-                )
+                start = _run_started(at)
                 self._apply(inst, start, at)
                 pre.append(start)
             inline = await self._commit(inst, pre, ack=ack, speculative=bool(pre))
