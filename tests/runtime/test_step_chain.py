@@ -25,14 +25,14 @@ from wdk.worlds import open_world
 pytestmark = pytest.mark.anyio
 
 #: outside the project (its modules may not make objects at import time)
-LIB = '''
+LIB = """
 import threading
 
 #: set by the test; ``hold`` waits for it
 RELEASE = threading.Event()
-'''
+"""
 
-GATE = '''"use step"
+GATE = """"use step"
 
 from wdk import FatalError
 
@@ -43,12 +43,12 @@ def hold() -> str:
     if not RELEASE.wait(60):
         raise FatalError("the test never released this step")
     return "released"
-'''
+"""
 
-SOURCE = '''
+SOURCE = """
 import asyncio
 
-from wdk import create_hook
+from wdk import RetryableError, create_hook, get_step_metadata
 
 from {gate} import hold
 
@@ -87,11 +87,24 @@ async def hook_during_step(token: str) -> list:
     return [noted, await held]
 
 
+def flaky() -> int:
+    "use step"
+    attempt = get_step_metadata().attempt
+    if attempt == 1:
+        raise RetryableError("first attempt fails", retry_after=0)
+    return attempt
+
+
+async def flaky_then_inc() -> int:
+    "use workflow"
+    return await flaky() + await inc(0)
+
+
 async def held_then_more() -> int:
     "use workflow"
     await hold()
     return await inc(1)
-'''
+"""
 
 EXPECTED_COUNTING = sum(i + 1 for i in range(10)) * 2 + 1 + 6
 
@@ -158,6 +171,42 @@ async def test_sequential_sync_steps_run_in_one_chain_with_the_same_log(
     # SQLite: the first 10 steps in one thread chain (the memory world has no blocking
     # writes), the async step on the loop, the last 3 in a second chain.
     assert chains == [10, 3]
+
+
+async def test_a_known_sync_step_runs_detached_and_hands_back_what_the_loop_must_do(
+    tmp_path: Path, project: tuple[Path, str], chains: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a step is known to be sync, its run's inline job goes to a step thread with no
+    task of the loop waiting (Worker._detached). What the chain cannot do (an async step, a
+    retry) comes back to the loop, and the run ends as it would on the loop's path."""
+    detached: list[str] = []
+    real = _worker.Worker._detached
+
+    def spy(self: Any, job: Any) -> None:
+        detached.append(job.step_id.rsplit("//", 1)[-1])
+        real(self, job)
+
+    monkeypatch.setattr(_worker.Worker, "_detached", spy)
+    root, module = project
+    world: Any = open_world(f"sqlite:///{tmp_path / 'wdk.db'}")
+    async with running(world, root=root, relpath=f"{module}.py") as h:
+        for _ in range(2):
+            run = await h.start("counting", 10)
+            assert await run.return_value(timeout=60) == EXPECTED_COUNTING
+            await h.check_replay(run)
+        # The first run meets ``inc`` on the loop's path; after its async step (run by the
+        # loop) ``inc`` is known: detached. The second run is detached from its first step.
+        assert detached == ["inc", "inc", "inc"]
+        assert chains == [10, 3, 10, 3]
+        for _ in range(2):
+            run = await h.start("flaky_then_inc")
+            assert await run.return_value(timeout=60) == 3
+            await h.check_replay(run)
+        assert detached[3:] == ["inc", "flaky", "inc"]
+        events = await _events(world, run.run_id)
+        assert events.count(("step_retrying", "flaky")) == 1
+        assert events.count(("step_completed", "flaky")) == 1
+    await world.close()
 
 
 async def test_a_hook_resumes_the_run_while_a_chained_step_runs(

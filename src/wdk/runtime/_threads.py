@@ -3,12 +3,14 @@
 A sync step must not block the event loop, so it runs in a thread; for a trivial step that
 hop is a large part of the step's cost. ``ThreadPoolExecutor`` plus ``run_in_executor``
 creates a ``concurrent.futures.Future``, chains it to an asyncio future and takes a semaphore
-per call; here a call is one queue put and one ``call_soon_threadsafe`` back.
+per call; here a call is one queue put and one ``call_soon_threadsafe`` back (none for a
+detached call, whose caller needs no answer: ``submit``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -16,7 +18,10 @@ from typing import Any
 
 __all__ = ["StepThreads"]
 
-_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
+#: (loop, future, call); loop and future are None for a detached call (see ``submit``).
+_Job = tuple[asyncio.AbstractEventLoop | None, "asyncio.Future[Any] | None", Callable[[], Any]]
+
+log = logging.getLogger("wdk.worker")
 
 
 class StepThreads:
@@ -35,6 +40,17 @@ class StepThreads:
         """Run ``call()`` in a thread; the returned future (of the running loop) gets its result."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        self._put((loop, future, call))
+        return future
+
+    def submit(self, call: Callable[[], Any]) -> None:
+        """Run ``call()`` in a thread with nobody awaiting it (no event loop woken at its end).
+
+        ``call`` reports its own outcome; an exception escaping it is logged.
+        """
+        self._put((None, None, call))
+
+    def _put(self, job: _Job) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the step threads are shut down")
@@ -46,8 +62,7 @@ class StepThreads:
                 )
                 self._threads.append(thread)
                 thread.start()
-            self._jobs.put((loop, future, call))
-        return future
+            self._jobs.put(job)
 
     def shutdown(self) -> None:
         """Let every thread exit once the jobs already queued are done."""
@@ -62,9 +77,13 @@ class StepThreads:
             try:
                 result = call()
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-                _post(loop, future, None, exc)
+                if loop is None or future is None:
+                    log.exception("a detached step-thread call failed")
+                else:
+                    _post(loop, future, None, exc)
             else:
-                _post(loop, future, result, None)
+                if loop is not None and future is not None:
+                    _post(loop, future, result, None)
             with self._lock:
                 self._idle += 1
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import os
 import signal
 import threading
@@ -47,6 +48,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import msgpack
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from wdk import serde
 from wdk.errors import RUNTIME_ERROR, WorkflowError
@@ -118,6 +120,8 @@ class _StepJob:
     message_id: int
     #: created by this worker and counted in its inline slots (a claimed step message is not)
     inline: bool = True
+    #: the step's id when known without decoding ``data`` (inline jobs)
+    step_id: str = ""
 
 
 @dataclass
@@ -135,9 +139,10 @@ class _Plan:
 class _Handoff:
     """What a step thread's chain gives back to the event loop.
 
-    ``jobs``: inline steps to run next (the loop launches them). ``job``: a step whose
-    attempt ran but which the thread did not record (a retry, a write that lost its race,
-    an awaitable result still to await: ``outcome``); the loop records and finishes it.
+    ``jobs``: inline steps to run next (the loop launches them). ``job``: a step the thread
+    did not record: its attempt ran (a retry, a write that lost its race, an awaitable
+    result still to await: ``outcome``) or, with ``outcome`` None, is not a sync step and
+    is still to run; the loop runs or settles it, records it and finishes the job.
     """
 
     jobs: list[_StepJob]
@@ -207,12 +212,15 @@ class Worker:
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         self._run_locks: dict[str, RunLock] = {}
         self._blocking = world if isinstance(world, BlockingWrites) else None
+        #: step id -> sync, learnt from each step's first call (see _launch)
+        self._sync_steps: dict[str, bool] = {}
         self._count_lock = threading.Lock()
         self._held: set[int] = set()
         self._inline = 0
         self._stopping = False
         self._idle_scopes: set[anyio.CancelScope] = set()
         self._tg: Any = None
+        self._handbacks: MemoryObjectSendStream[_Handoff] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.processed_steps = 0
 
@@ -228,12 +236,14 @@ class Worker:
         self.project.install_finder()
         self._until = until
         self._loop = asyncio.get_running_loop()
+        self._handbacks, handbacks = anyio.create_memory_object_stream[_Handoff](math.inf)
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 if handle_signals:
                     tg.start_soon(self._watch_signals, tg.cancel_scope)
                 tg.start_soon(self._heartbeat)
+                tg.start_soon(self._take_handbacks, handbacks)
                 async with anyio.create_task_group() as handlers:
                     _local.register(self.world, self)
                     try:
@@ -244,6 +254,8 @@ class Worker:
                 tg.cancel_scope.cancel()
         finally:
             self._threads.shutdown()
+            self._handbacks.close()
+            handbacks.close()
 
     def stop(self) -> None:
         """Stop claiming new work; :meth:`run` returns once in-flight work is done."""
@@ -329,8 +341,9 @@ class Worker:
                 raise
             self._remember(inst)
             jobs = self._written(inst, plan, appended)
-        for job in jobs:
-            self._tg.start_soon(self._run_inline, job)
+        first = self._launch(jobs)
+        if first is not None:
+            self._tg.start_soon(self._run_inline, first)
         return True
 
     async def _handle_claimed(self, msg: Message, capacity: anyio.Semaphore) -> None:
@@ -666,21 +679,29 @@ class Worker:
 
     # -- steps -----------------------------------------------------------------------------
     def _launch(self, jobs: list[_StepJob]) -> _StepJob | None:
-        """Start inline steps in tasks of their own but the first, returned for the caller.
+        """Start inline steps; the first one that needs a task of the loop is returned.
 
-        Running the next step of a sequential run in the task that finished the previous one
-        saves a task spawn and a loop hop per step.
+        A step known to be sync, on a world that can write from any thread, goes straight to
+        a step thread that runs and records it with no task of the loop waiting for it
+        (:meth:`_detached`); the others run in tasks of their own, but the first, which the
+        caller runs next in its own task (a task spawn and a loop hop fewer per step).
         """
-        for job in jobs[1:]:
-            self._tg.start_soon(self._run_inline, job)
-        return jobs[0] if jobs else None
+        first = None
+        for job in jobs:
+            if self._blocking is not None and self._sync_steps.get(job.step_id, False):
+                self._threads.submit(functools.partial(self._detached, job))
+            elif first is None:
+                first = job
+            else:
+                self._tg.start_soon(self._run_inline, job)
+        return first
 
     def _inline_job(self, run_id: str, cmd: Command, message_id: int) -> _StepJob:
         """A step this worker created leased to itself (its queue row's id from the append)."""
         with self._count_lock:
             self._inline += 1
         self._held.add(message_id)
-        return _StepJob(run_id, cmd.cid, cmd.data or b"", 1, message_id)
+        return _StepJob(run_id, cmd.cid, cmd.data or b"", 1, message_id, step_id=cmd.name)
 
     def _finish(self, job: _StepJob) -> None:
         """Done with a step job: recorded, handed on, or given up (from any thread)."""
@@ -713,14 +734,23 @@ class Worker:
         except BaseException:
             self._finish(job)
             raise
-        pending: StepOutcome | Awaitable[Any] | None = None
         if attempt.blocking and self._blocking is not None:
             # From here the step thread owns the jobs it runs, up to the one it hands back.
             chain = functools.partial(self._chain, job, attempt, follow)
             handoff: _Handoff = await self._threads.run(chain)
-            if handoff.job is None or handoff.attempt is None:
-                return handoff.jobs
-            job, attempt, pending = handoff.job, handoff.attempt, handoff.outcome
+            return await self._take_back(handoff)
+        return await self._conclude(job, attempt, None)
+
+    async def _take_back(self, handoff: _Handoff) -> list[_StepJob]:
+        """Finish what a chain handed back; returns the inline steps to run next."""
+        if handoff.job is None or handoff.attempt is None:
+            return handoff.jobs
+        return await self._conclude(handoff.job, handoff.attempt, handoff.outcome)
+
+    async def _conclude(
+        self, job: _StepJob, attempt: StepCall, pending: StepOutcome | Awaitable[Any] | None
+    ) -> list[_StepJob]:
+        """Run (``pending`` None) or settle a step attempt, record it and finish the job."""
         try:
             if pending is None:
                 outcome = await run_step(
@@ -754,6 +784,7 @@ class Worker:
                 declared = getattr(step_info, "max_retries", None)
             if isinstance(declared, int) and declared >= 0:
                 attempt.max_retries = declared
+            self._sync_steps[step_id] = attempt.blocking
         except Exception as exc:  # noqa: BLE001 - loading a step is part of its attempt
             attempt.fn, attempt.resolve_error = None, exc
         now = self.clock()
@@ -782,6 +813,44 @@ class Worker:
         return await self._resolve(job.run_id, event, at, ack=[job.message_id])
 
     # -- the step-thread fast path -----------------------------------------------------------
+    def _detached(self, job: _StepJob) -> None:
+        """In a step thread, with no task of the loop waiting: :meth:`_chain` from ``job``.
+
+        Only what the chain hands back (a retry, a lost race, an async step, several steps)
+        wakes the event loop, in a task that takes it over (:meth:`_taken_back`).
+        """
+        try:
+            attempt = self._prepare(job)
+        except BaseException:
+            self._finish(job)
+            log.exception("inline step %s of %s could not be prepared", job.cid, job.run_id)
+            return
+        if not attempt.blocking:
+            handoff = _Handoff([], job, attempt)  # not a sync step after all: the loop runs it
+        else:
+            try:
+                handoff = self._chain(job, attempt, True)
+            except Exception:
+                log.exception("inline step %s of %s failed to record", job.cid, job.run_id)
+                return
+        if handoff.jobs or handoff.job is not None:
+            assert self._loop is not None and self._handbacks is not None
+            self._loop.call_soon_threadsafe(self._handbacks.send_nowait, handoff)
+
+    async def _take_handbacks(self, handbacks: MemoryObjectReceiveStream[_Handoff]) -> None:
+        """The loop's side of :meth:`_detached`: a task per chain's hand-back."""
+        async for handoff in handbacks:
+            self._tg.start_soon(self._taken_back, handoff)
+
+    async def _taken_back(self, handoff: _Handoff) -> None:
+        """Finish what a detached chain handed back, then go on with the run's next steps."""
+        jobs: list[_StepJob] = []
+        try:
+            jobs = await self._take_back(handoff)
+        except Exception:
+            log.exception("a step handed back by its thread failed to record")
+        await self._run_inline(self._launch(jobs))
+
     def _chain(self, job: _StepJob, attempt: StepCall, follow: bool) -> _Handoff:
         """In a step thread: run ``job``'s sync step and record it, then the next, and so on.
 
@@ -813,8 +882,7 @@ class Worker:
                 self._finish(job)
                 raise
             if not attempt.blocking:
-                # The loop runs it (and the job is still counted: handed on, not finished).
-                return _Handoff(jobs)
+                return _Handoff([], job, attempt)  # the loop runs it
 
     def _resolve_blocking(
         self, blocking: BlockingWrites, job: _StepJob, outcome: StepOutcome
