@@ -557,6 +557,51 @@ async def test_dirty_message_is_reshown_on_ack(world: Any, clock: FakeClock) -> 
     assert await world.get_message("k1") is None
 
 
+async def test_a_step_recorded_with_the_next_one_leaves_no_stale_id(world: Any) -> None:
+    """Ack a leased message and enqueue a leased one in one append (how a worker records a
+    step together with its run's next step): the old id is dead for every later call, and a
+    stale ack, release or lease extension of it leaves the new message alone."""
+    await world.enqueue([msg(kind="step", key="s1")])
+    old = await world.claim(["step"], worker_id="w", lease_s=30)
+    assert old is not None
+    appended = await world.append(
+        "r1",
+        [ev(EventType.STEP_COMPLETED, key="c1:d")],
+        ack=[old.id],
+        enqueue=[msg(kind="step", key="s2", payload=b"p2", lease_to="w", lease_s=30)],
+    )
+    (new_id,) = appended.message_ids
+    assert new_id != old.id
+    assert await world.get_message("s1") is None
+    new = await world.get_message("s2")
+    assert new is not None and (new.id, new.owner, new.payload) == (new_id, "w", b"p2")
+    assert await world.extend_lease(old.id, lease_s=60) is False
+    await world.release(old.id, not_before=0)
+    await world.ack([old.id])
+    still = await world.get_message("s2")
+    assert still is not None and (still.id, still.owner) == (new_id, "w")
+    assert await world.extend_lease(new_id, lease_s=60) is True
+    await world.ack([new_id])
+    assert await world.get_message("s2") is None
+
+
+async def test_a_step_recorded_with_a_next_message_whose_key_is_live(world: Any) -> None:
+    """The same append when the new message's key already has a live message: the usual
+    enqueue rules apply to it (the pending one is leased to the writer) and the old one goes."""
+    await world.enqueue([msg(kind="step", key="s1"), msg(kind="step", key="s2", payload=b"p")])
+    old = await world.claim(["step"], worker_id="w", lease_s=30)
+    assert old is not None and old.key == "s1"
+    appended = await world.append(
+        "r1",
+        [ev(EventType.STEP_COMPLETED, key="c1:d")],
+        ack=[old.id],
+        enqueue=[msg(kind="step", key="s2", payload=b"p", lease_to="w", lease_s=30)],
+    )
+    assert await world.get_message("s1") is None
+    live = await world.get_message("s2")
+    assert live is not None and appended.message_ids == (live.id,) and live.owner == "w"
+
+
 async def test_dirty_message_reshown_at_requested_time(world: Any, clock: FakeClock) -> None:
     await world.enqueue([msg()])
     got = await world.claim(["workflow"], worker_id="w1", lease_s=30)

@@ -268,3 +268,82 @@ async def test_a_multi_row_event_insert_names_the_duplicate_and_writes_nothing(
         await world.append("r1", repeated)
     assert info.value.dedup_key == "c3:c"
     assert [e.seq for e in await world.read_events("r1")] == [1]
+
+
+async def test_a_step_recorded_with_the_next_one_reuses_its_queue_row(
+    world: SqliteWorld,
+) -> None:
+    """The leased row is handed over to the next step (one generation up): no delete and
+    insert. The conformance suite pins what callers see; this pins that the row is reused."""
+    from wdk.worlds._sqlite_schema import message_ref
+
+    await world.enqueue([NewMessage("step", "r1", "s1")])
+    message = await world.claim(["step"], worker_id="w", lease_s=30)
+    assert message is not None
+    ids = [message.id]
+    for n in range(2, 5):
+        appended = await world.append(
+            "r1",
+            [NewEvent("step_completed", f"c{n}", b"x", f"c{n}:d")],
+            ack=[ids[-1]],
+            enqueue=[NewMessage("step", "r1", f"s{n}", lease_to="w", lease_s=30)],
+        )
+        ids += appended.message_ids
+    refs = [message_ref(i) for i in ids]
+    assert {rowid for rowid, _ in refs} == {refs[0][0]}
+    assert [gen for _, gen in refs] == [0, 1, 2, 3]
+    with sqlite3.connect(world.path) as conn:
+        assert conn.execute("SELECT count(*) FROM queue").fetchone() == (1,)
+
+
+def _make_v1_file(path: Path) -> None:
+    """A database as schema version 1 left it: no ``gen`` column, one leased message."""
+    from wdk.worlds import _sqlite_schema as q
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        for statement in q.SCHEMA:
+            conn.execute(statement.replace(",\n        gen INTEGER NOT NULL DEFAULT 0", ""))
+        assert "gen" not in {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
+        conn.execute(
+            "INSERT INTO queue (kind, run_id, key, payload, not_before) VALUES"
+            " ('step', 'r1', 's1', x'01', 0)"
+        )
+        conn.execute("PRAGMA user_version = 1")
+    finally:
+        conn.close()
+
+
+async def test_a_version_1_file_is_migrated_and_keeps_its_messages(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _make_v1_file(path)
+    world = SqliteWorld(path)
+    await world.setup()
+    try:
+        message = await world.claim(["step"], worker_id="w", lease_s=30)
+        assert message is not None and (message.key, message.payload) == ("s1", b"\x01")
+        appended = await world.append(
+            "r1",
+            [NewEvent("step_completed", "c1", b"x", "c1:d")],
+            ack=[message.id],
+            enqueue=[NewMessage("step", "r1", "s2", lease_to="w", lease_s=30)],
+        )
+        assert await world.get_message("s1") is None
+        await world.ack(appended.message_ids)
+        assert await world.get_message("s2") is None
+    finally:
+        await world.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+
+
+async def test_a_file_of_a_newer_wdk_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    world = SqliteWorld(path)
+    with pytest.raises(WorldError, match=r"newer wdk \(schema version 99.*upgrade wdk"):
+        await world.setup()
+    await world.close()

@@ -35,6 +35,9 @@ __all__ = [
 
 DEFAULT_MAX_RETRIES = 3
 
+#: Result types that are never awaitable (skips ``inspect.isawaitable``'s ABC check).
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict})
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -93,11 +96,8 @@ class StepCall:
     workflow: WorkflowMetadata | None = None
     max_retries: int = DEFAULT_MAX_RETRIES
     resolve_error: BaseException | None = None
-
-    @property
-    def blocking(self) -> bool:
-        """A sync step: it runs in a step thread (see :func:`run_step_blocking`)."""
-        return self.fn is not None and not inspect.iscoroutinefunction(self.fn)
+    #: a sync step: it runs in a step thread (see :func:`run_step_blocking`); set with ``fn``
+    blocking: bool = False
 
 
 async def run_step(
@@ -144,7 +144,7 @@ def run_step_blocking(
         result = _step_context(call).run(call.fn, *call.args, **call.kwargs)
     except Exception as exc:  # noqa: BLE001 - a step's own error is data, not a crash
         return classify_error(exc, call.meta.attempt, call.max_retries, policy, clock)
-    if inspect.isawaitable(result):
+    if type(result) not in _PLAIN and inspect.isawaitable(result):
         return result
     return classify_result(result, call.meta, clock)
 
@@ -167,9 +167,13 @@ async def settle_step(
 
 def _step_context(call: StepCall) -> contextvars.Context:
     ctx = contextvars.copy_context()
-    ctx.run(_step.set, call.meta)
-    ctx.run(_workflow.set, call.workflow)
+    ctx.run(_enter_step, call.meta, call.workflow)
     return ctx
+
+
+def _enter_step(meta: StepMetadata | None, workflow: WorkflowMetadata | None) -> None:
+    _step.set(meta)
+    _workflow.set(workflow)
 
 
 def classify_error(

@@ -206,12 +206,13 @@ class WorkflowInstance:
         position, cid = self._next("step")
         fut = Future(self.scheduler, cid)
         try:
+            closure = step.closure_values()
             data = _pack(
                 step=step.step_id,
                 pos=position,
                 args=serde.encode(tuple(args), path="args"),
                 kwargs=serde.encode(dict(kwargs), path="kwargs") if kwargs else None,
-                closure=serde.encode(step.closure_values(), path="closure"),
+                closure=serde.encode(closure, path="closure") if closure else None,
                 max_retries=getattr(step, "max_retries", None),
             )
         except SerializationError as exc:

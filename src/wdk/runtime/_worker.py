@@ -32,7 +32,9 @@ Where the speed comes from:
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
+import inspect
 import logging
 import math
 import os
@@ -784,7 +786,10 @@ class Worker:
                 declared = getattr(step_info, "max_retries", None)
             if isinstance(declared, int) and declared >= 0:
                 attempt.max_retries = declared
-            self._sync_steps[step_id] = attempt.blocking
+            sync = self._sync_steps.get(step_id)
+            if sync is None or closure:
+                sync = self._sync_steps[step_id] = not inspect.iscoroutinefunction(attempt.fn)
+            attempt.blocking = sync
         except Exception as exc:  # noqa: BLE001 - loading a step is part of its attempt
             attempt.fn, attempt.resolve_error = None, exc
         now = self.clock()
@@ -985,10 +990,8 @@ async def replay(world: World, run_id: str, project: Project | None = None) -> A
         inst.close()
 
 
-def _utc(ts: float) -> Any:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ts, dt.UTC)
+def _utc(ts: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC)
 
 
 def _policy_from_env() -> RetryPolicy:

@@ -16,9 +16,15 @@ Why it looks like this:
   guarded by a ``threading.Lock`` (opened with ``check_same_thread=False``), so calling one
   world from several threads or event loops is safe too, just serialized.
 * **Cheap per append.** Constant SQL strings (prepared once by the statement cache), one
-  ``INSERT`` per event (plus a ``SELECT max(seq)`` without ``expect_seq``), one upsert per
-  enqueued message; the runs
-  view, hooks, streams and queue side effects only for the event types that have them.
+  multi-row ``INSERT`` for the events (plus a ``SELECT max(seq)`` without ``expect_seq``), one
+  upsert per enqueued message; the runs view, hooks, streams and queue side effects only for
+  the event types that have them. What a commit costs beyond its fsync grows with the pages it
+  dirties (each is a WAL frame: a checksum and two writes), so a step recorded together with
+  its run's next step hands its leased queue row over to the next step (``HAND_OVER``) rather
+  than deleting one row and inserting another. A message id carries the row's generation
+  (:func:`~wdk.worlds._sqlite_schema.message_ref`), so an ack of the old id stays harmless.
+* **Schema versions.** ``PRAGMA user_version`` holds the schema version; a file of an older
+  version is migrated when opened (``MIGRATIONS``), one of a newer wdk refused.
 * **Change notification without NOTIFY.** Within a process, every commit wakes the waiters on
   its topics at once through a :class:`~wdk.worlds._notify.ChangeHub` shared by all instances
   on the same file. Across processes, each write transaction also bumps a version counter in
@@ -196,16 +202,8 @@ class SqliteWorld:
             if str(mode).lower() != "wal":
                 raise WorldError(f"{self.path}: cannot switch to WAL (journal_mode={mode})")
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
-            if conn.execute("PRAGMA user_version").fetchone()[0] < q.SCHEMA_VERSION:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in q.SCHEMA:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {q.SCHEMA_VERSION}")
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+            if conn.execute("PRAGMA user_version").fetchone()[0] != q.SCHEMA_VERSION:
+                self._migrate(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise WorldError(f"cannot open {self.path}: {exc}") from exc
@@ -214,6 +212,30 @@ class SqliteWorld:
             raise
         self._conn = conn
         return conn
+
+    def _migrate(self, conn: _Conn) -> None:
+        """Create the schema in a new file, or bring an older file's up to date."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # others may have
+            if version > q.SCHEMA_VERSION:
+                raise WorldError(
+                    f"{self.path} was written by a newer wdk (schema version {version}; this"
+                    f" wdk knows up to {q.SCHEMA_VERSION}): upgrade wdk to open it"
+                )
+            if version == 0:
+                statements: list[str] = list(q.SCHEMA)
+            else:
+                statements = [
+                    sql for v in range(version + 1, q.SCHEMA_VERSION + 1) for sql in q.MIGRATIONS[v]
+                ]
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {q.SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _write(
         self,
@@ -356,9 +378,46 @@ class SqliteWorld:
             if expect_seq is not None and last != expect_seq:
                 raise DuplicateEvent(run_id, "seq")
             last = self._insert_events(conn, now, topics, run_id, last, events)
+        if len(ack) == 1 and enqueue:
+            handed = self._tx_hand_over(conn, now, topics, ack[0], enqueue)
+            if handed is not None:
+                return Appended(last, handed)
         if ack:
             self._tx_ack(conn, now, topics, ack)
         return Appended(last, self._tx_enqueue(conn, now, topics, enqueue) if enqueue else ())
+
+    def _tx_hand_over(
+        self, conn: _Conn, now: float, topics: set[str], acked: int, enqueue: Sequence[NewMessage]
+    ) -> tuple[int, ...] | None:
+        """Ack ``acked`` by turning its row into the first of ``enqueue`` (see q.HAND_OVER).
+
+        For a leased message acked with a leased message of its run enqueued: a step recorded
+        with its run's next step. Returns the ids of ``enqueue``, or None, having written
+        nothing, when the row cannot be reused.
+        """
+        first = enqueue[0]
+        if first.lease_to is None or first.not_before:
+            return None
+        try:
+            rows = conn.execute(
+                q.HAND_OVER,
+                (
+                    first.key,
+                    first.kind,
+                    first.payload,
+                    now + first.lease_s,
+                    first.lease_to,
+                    *q.message_ref(acked),
+                    first.run_id,
+                    q.GEN_MAX,
+                ),
+            ).fetchall()
+        except sqlite3.IntegrityError:
+            return None  # the key is taken: the upsert's rules apply
+        if not rows:
+            return None  # unknown, of another run, dirty, not leased, at its last generation
+        rest = self._tx_enqueue(conn, now, topics, enqueue[1:]) if len(enqueue) > 1 else ()
+        return (rows[0][0], *rest)
 
     def _insert_events(
         self,
@@ -561,7 +620,7 @@ class SqliteWorld:
 
     @staticmethod
     def _tx_ack(conn: _Conn, now: float, topics: set[str], message_ids: Sequence[int]) -> None:
-        ids = [(i,) for i in message_ids]
+        ids = [q.message_ref(i) for i in message_ids]
         # Delete first: re-showing clears the dirty mark. Only a message that was not
         # deleted (dirty, or unknown) needs the second statement.
         if conn.executemany(q.ACK_DELETE, ids).rowcount == len(ids):
@@ -615,7 +674,7 @@ class SqliteWorld:
         """Unlease; visible again at ``not_before`` (earlier if it was dirty earlier)."""
 
         def tx(conn: _Conn, now: float, topics: set[str]) -> None:
-            conn.execute(q.RELEASE, (not_before, not_before, message_id))
+            conn.execute(q.RELEASE, (not_before, not_before, *q.message_ref(message_id)))
             topics.add("queue")
 
         self._write_light(tx)
@@ -624,7 +683,7 @@ class SqliteWorld:
         """Push the lease out; False if the message is gone or not leased."""
 
         def tx(conn: _Conn, now: float, topics: set[str]) -> bool:
-            return conn.execute(q.EXTEND, (now + lease_s, message_id)).rowcount > 0
+            return conn.execute(q.EXTEND, (now + lease_s, *q.message_ref(message_id))).rowcount > 0
 
         return self._write_light(tx)
 
