@@ -620,6 +620,8 @@ class Worker:
         if inst.outcome is not None:
             self._evict(run_id)
             self._run_locks.pop(run_id, None)
+        if not plan.inline:
+            return []
         ids = dict(zip((m.key for m in plan.enqueue), appended.message_ids, strict=True))
         return [
             self._inline_job(run_id, cmd, ids[step_key(run_id, cmd.cid)]) for cmd in plan.inline

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
@@ -24,18 +23,24 @@ _resolver: ContextVar[Callable[[str], ModuleType | None] | None] = ContextVar(
 )
 
 
-@contextmanager
-def module_resolver(resolve_module: Callable[[str], ModuleType | None]) -> Iterator[None]:
+class module_resolver:  # noqa: N801 - used like a function: ``with module_resolver(f):``
     """Decode classes from the modules ``resolve_module`` returns, where it returns one.
 
     A workflow run imports the user's modules fresh in its sandbox; values decoded for it
     must be instances of *those* classes, or ``isinstance`` in workflow code would fail.
+    (A class, not a generator: it wraps every decode of a workflow's values.)
     """
-    token = _resolver.set(resolve_module)
-    try:
-        yield
-    finally:
-        _resolver.reset(token)
+
+    __slots__ = ("_resolve", "_token")
+
+    def __init__(self, resolve_module: Callable[[str], ModuleType | None]) -> None:
+        self._resolve = resolve_module
+
+    def __enter__(self) -> None:
+        self._token = _resolver.set(self._resolve)
+
+    def __exit__(self, *exc: object) -> None:
+        _resolver.reset(self._token)
 
 
 class Unsupported(Exception):
