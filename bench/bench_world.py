@@ -46,11 +46,11 @@ async def world_ops(world: Any, n: int) -> tuple[float, float]:
     for i in range(n):
         event = NewEvent("step_completed", f"c{i}", b"x" * 32, f"c{i}:d")
         t0 = time.perf_counter_ns()
-        await world.append(
+        appended = await world.append(
             "r", [event], enqueue=[NewMessage("workflow", "r", f"k{i + 1}")], ack=[prev]
         )
         appends.append(time.perf_counter_ns() - t0)
-        prev += 1
+        (prev,) = appended.message_ids
     await world.ack([prev])
     await world.enqueue([NewMessage("step", "q", f"s{i}") for i in range(n)])
     claims = []

@@ -124,6 +124,7 @@ def test_cli_migrate_refuses_other_worlds(monkeypatch: pytest.MonkeyPatch) -> No
     result = CliRunner().invoke(db, ["migrate", "--url", "sqlite:///x.db"])
     assert result.exit_code == 2
     assert "needs a postgresql:// URL" in result.output
+    assert "upgraded by wdk itself when it is opened" in " ".join(result.output.split())
 
 
 async def test_drop_schema_removes_everything(pg_url: str, schema: str) -> None:

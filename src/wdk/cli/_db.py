@@ -31,7 +31,10 @@ def migrate(url: str | None, schema: str | None) -> None:
     if not url:
         raise click.UsageError("no database: pass --url or set WDK_WORLD")
     if not url.startswith(("postgresql://", "postgres://")):
-        raise click.UsageError(f"wdk db migrate needs a postgresql:// URL, got {url!r}")
+        raise click.UsageError(
+            f"wdk db migrate needs a postgresql:// URL, got {url!r} (a SQLite file is created"
+            " and upgraded by wdk itself when it is opened)"
+        )
 
     async def run() -> tuple[str, list[int]]:
         import psycopg
