@@ -31,25 +31,34 @@ IDLE, ACTIVE, HIT = 0, 1, 2
 
 
 class Waiter:
-    """One pending ``wait_for_change``: a future on the waiter's loop, woken by ``notify``."""
+    """One pending ``wait_for_change``, woken by ``notify`` from any thread.
 
-    __slots__ = ("_future", "_loop", "_thread", "topics")
+    The waiting task awaits one future per slice of its wait (resolved True by a wake-up,
+    False by the slice's timer): a wake-up reaches the task in one turn of its event loop.
+    """
+
+    __slots__ = ("_loop", "_slice", "_thread", "_woken", "topics")
 
     def __init__(self, topics: tuple[str, ...]) -> None:
         self.topics = topics
         self._loop = asyncio.get_running_loop()
-        self._future: asyncio.Future[None] = self._loop.create_future()
         self._thread = threading.get_ident()
+        self._woken = False
+        self._slice: asyncio.Future[bool] | None = None
 
     def wake(self) -> None:
         """Wake the waiter (idempotent; callable from any thread)."""
         if threading.get_ident() == self._thread:
-            _resolve(self._future)
+            self._set()
         else:
             try:
-                self._loop.call_soon_threadsafe(_resolve, self._future)
+                self._loop.call_soon_threadsafe(self._set)
             except RuntimeError:  # the waiter's loop is closed: nobody to wake
                 pass
+
+    def _set(self) -> None:
+        self._woken = True
+        _settle(self._slice, True)
 
     async def wait(
         self,
@@ -60,33 +69,39 @@ class Waiter:
         poll_max: float = 0.05,
     ) -> bool:
         """Sleep until woken, ``poll()`` reports ``HIT``, or ``timeout`` seconds pass."""
-        future = self._future
-        if future.done():
+        if self._woken:
             return True
         if timeout <= 0:
             return False
-        if poll is None:
-            done, _ = await asyncio.wait((future,), timeout=timeout)
-            return bool(done)
         loop = self._loop
         deadline = loop.time() + timeout
-        interval = poll_min
+        interval = poll_min if poll is not None else timeout
         while True:
+            if self._woken:  # a wake-up that came after its slice's timer fired
+                return True
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            done, _ = await asyncio.wait((future,), timeout=min(interval, remaining))
-            if done:
-                return True
+            future: asyncio.Future[bool] = loop.create_future()
+            timer = loop.call_later(min(interval, remaining), _settle, future, False)
+            self._slice = future
+            try:
+                if await future:
+                    return True
+            finally:
+                timer.cancel()
+                self._slice = None
+            if poll is None:
+                continue
             seen = poll()
             if seen == HIT:
                 return True
             interval = poll_min if seen == ACTIVE else min(interval * 2, poll_max)
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _settle(future: asyncio.Future[bool] | None, woken: bool) -> None:
+    if future is not None and not future.done():
+        future.set_result(woken)
 
 
 class ChangeHub:
