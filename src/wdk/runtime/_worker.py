@@ -222,7 +222,7 @@ class Worker:
         self._stopping = False
         self._idle_scopes: set[anyio.CancelScope] = set()
         self._tg: Any = None
-        self._handbacks: MemoryObjectSendStream[_Handoff] | None = None
+        self._handoffs: MemoryObjectSendStream[_Handoff] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.processed_steps = 0
 
@@ -238,14 +238,14 @@ class Worker:
         self.project.install_finder()
         self._until = until
         self._loop = asyncio.get_running_loop()
-        self._handbacks, handbacks = anyio.create_memory_object_stream[_Handoff](math.inf)
+        self._handoffs, handoffs = anyio.create_memory_object_stream[_Handoff](math.inf)
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 if handle_signals:
                     tg.start_soon(self._watch_signals, tg.cancel_scope)
                 tg.start_soon(self._heartbeat)
-                tg.start_soon(self._take_handbacks, handbacks)
+                tg.start_soon(self._receive_handoffs, handoffs)
                 async with anyio.create_task_group() as handlers:
                     _local.register(self.world, self)
                     try:
@@ -256,8 +256,8 @@ class Worker:
                 tg.cancel_scope.cancel()
         finally:
             self._threads.shutdown()
-            self._handbacks.close()
-            handbacks.close()
+            self._handoffs.close()
+            handoffs.close()
 
     def stop(self) -> None:
         """Stop claiming new work; :meth:`run` returns once in-flight work is done."""
@@ -742,10 +742,10 @@ class Worker:
             # From here the step thread owns the jobs it runs, up to the one it hands back.
             chain = functools.partial(self._chain, job, attempt, follow)
             handoff: _Handoff = await self._threads.run(chain)
-            return await self._take_back(handoff)
+            return await self._finish_handoff(handoff)
         return await self._conclude(job, attempt, None)
 
-    async def _take_back(self, handoff: _Handoff) -> list[_StepJob]:
+    async def _finish_handoff(self, handoff: _Handoff) -> list[_StepJob]:
         """Finish what a chain handed back; returns the inline steps to run next."""
         if handoff.job is None or handoff.attempt is None:
             return handoff.jobs
@@ -824,7 +824,7 @@ class Worker:
         """In a step thread, with no task of the loop waiting: :meth:`_chain` from ``job``.
 
         Only what the chain hands back (a retry, a lost race, an async step, several steps)
-        wakes the event loop, in a task that takes it over (:meth:`_taken_back`).
+        wakes the event loop, in a task that takes it over (:meth:`_continue_handoff`).
         """
         try:
             attempt = self._prepare(job)
@@ -841,19 +841,30 @@ class Worker:
                 log.exception("inline step %s of %s failed to record", job.cid, job.run_id)
                 return
         if handoff.jobs or handoff.job is not None:
-            assert self._loop is not None and self._handbacks is not None
-            self._loop.call_soon_threadsafe(self._handbacks.send_nowait, handoff)
+            assert self._loop is not None
+            try:
+                self._loop.call_soon_threadsafe(self._post_handoff, handoff)
+            except RuntimeError:
+                pass  # the loop is closed: the jobs' leases lapse and another worker retries
 
-    async def _take_handbacks(self, handbacks: MemoryObjectReceiveStream[_Handoff]) -> None:
+    def _post_handoff(self, handoff: _Handoff) -> None:
+        """On the loop: queue a detached chain's hand-off for :meth:`_receive_handoffs`."""
+        try:
+            assert self._handoffs is not None
+            self._handoffs.send_nowait(handoff)
+        except anyio.ClosedResourceError:
+            pass  # the worker stopped without waiting: the jobs' leases lapse, as above
+
+    async def _receive_handoffs(self, handoffs: MemoryObjectReceiveStream[_Handoff]) -> None:
         """The loop's side of :meth:`_detached`: a task per chain's hand-back."""
-        async for handoff in handbacks:
-            self._tg.start_soon(self._taken_back, handoff)
+        async for handoff in handoffs:
+            self._tg.start_soon(self._continue_handoff, handoff)
 
-    async def _taken_back(self, handoff: _Handoff) -> None:
+    async def _continue_handoff(self, handoff: _Handoff) -> None:
         """Finish what a detached chain handed back, then go on with the run's next steps."""
         jobs: list[_StepJob] = []
         try:
-            jobs = await self._take_back(handoff)
+            jobs = await self._finish_handoff(handoff)
         except Exception:
             log.exception("a step handed back by its thread failed to record")
         await self._run_inline(self._launch(jobs))
