@@ -296,6 +296,34 @@ async def test_a_step_recorded_with_the_next_one_reuses_its_queue_row(
         assert conn.execute("SELECT count(*) FROM queue").fetchone() == (1,)
 
 
+async def test_a_row_at_its_last_generation_is_replaced_not_handed_over(
+    world: SqliteWorld,
+) -> None:
+    """Generations stop at GEN_MAX so that ids stay below 2**53 (exact in any JSON reader):
+    a row that reached it is acked and a new row inserted instead."""
+    from wdk.worlds._sqlite_schema import GEN_MAX, message_ref
+
+    await world.enqueue([NewMessage("step", "r1", "s1")])
+    message = await world.claim(["step"], worker_id="w", lease_s=30)
+    assert message is not None
+    rowid, _ = message_ref(message.id)
+    with sqlite3.connect(world.path) as conn:
+        conn.execute("UPDATE queue SET gen = ? WHERE id = ?", (GEN_MAX, rowid))
+    old = await world.get_message("s1")
+    assert old is not None and message_ref(old.id) == (rowid, GEN_MAX) and old.id < 2**53
+    appended = await world.append(
+        "r1",
+        [NewEvent("step_completed", "c1", b"x", "c1:d")],
+        ack=[old.id],
+        enqueue=[NewMessage("step", "r1", "s2", lease_to="w", lease_s=30)],
+    )
+    (new_id,) = appended.message_ids
+    assert message_ref(new_id)[1] == 0 and message_ref(new_id)[0] > rowid
+    assert await world.get_message("s1") is None
+    new = await world.get_message("s2")
+    assert new is not None and (new.id, new.owner) == (new_id, "w")
+
+
 def _make_v1_file(path: Path) -> None:
     """A database as schema version 1 left it: no ``gen`` column, one leased message."""
     from wdk.worlds import _sqlite_schema as q

@@ -102,10 +102,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE queue ADD COLUMN gen INTEGER NOT NULL DEFAULT 0",),
 }
 
-#: A message id as the world hands it out is ``id + (gen << GEN_SHIFT)``: rowids below
-#: 2**44, generations below 2**19, so it stays a positive 64-bit integer.
+#: A message id as the world hands it out is ``id + (gen << GEN_SHIFT)``: rowids below 2**44
+#: (AUTOINCREMENT: decades of messages), generations up to GEN_MAX (a row that reached it
+#: is deleted and a new one inserted instead), so an id stays below 2**53 and survives JSON
+#: readers that parse numbers as doubles (``wdk inspect workers --json``).
 GEN_SHIFT = 44
-GEN_MAX = (1 << 19) - 1
+GEN_MAX = (1 << 9) - 1
 _ROWID_MASK = (1 << GEN_SHIFT) - 1
 #: the id of a queue row's message, in SQL
 MESSAGE_ID = f"id + (gen << {GEN_SHIFT})"
