@@ -46,7 +46,12 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def running(
-    world: World, *, root: Path = FIXTURES, relpath: str = "flows.py", concurrency: int = 4
+    world: World,
+    *,
+    root: Path = FIXTURES,
+    relpath: str = "flows.py",
+    concurrency: int = 4,
+    step_threads: int = 32,
 ) -> AsyncIterator[Harness]:
     project = Project([root])
     set_default_project(project)
@@ -57,6 +62,7 @@ async def running(
         project,
         retry_policy=RetryPolicy(base=0.01),
         concurrency=concurrency,
+        step_threads=step_threads,
         idle_poll_s=1.0,
     )
     async with anyio.create_task_group() as tg:

@@ -84,9 +84,7 @@ async def test_a_run_whose_starter_dies_after_the_start_commit_is_finished_elsew
         leases = await world.list_leases()
         assert [(m.kind, m.owner) for m in leases] == [("step", dying.worker_id)]
         dying.stop()
-    other = Worker(
-        world, Project([FIXTURES]), retry_policy=RetryPolicy(base=0.01), idle_poll_s=0.2
-    )
+    other = Worker(world, Project([FIXTURES]), retry_policy=RetryPolicy(base=0.01), idle_poll_s=0.2)
     async with anyio.create_task_group() as tg:
         tg.start_soon(other.run)
         try:

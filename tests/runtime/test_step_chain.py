@@ -30,19 +30,25 @@ import threading
 
 #: set by the test; ``hold`` waits for it
 RELEASE = threading.Event()
+#: (tag, i) of every ``mark`` step, in the order they ran
+MARKS = []
 """
 
 GATE = """"use step"
 
 from wdk import FatalError
 
-from {lib} import RELEASE
+from {lib} import MARKS, RELEASE
 
 
 def hold() -> str:
     if not RELEASE.wait(60):
         raise FatalError("the test never released this step")
     return "released"
+
+
+def mark(tag: str, i: int) -> None:
+    MARKS.append((tag, i))
 """
 
 SOURCE = """
@@ -50,7 +56,7 @@ import asyncio
 
 from wdk import RetryableError, create_hook, get_step_metadata
 
-from {gate} import hold
+from {gate} import hold, mark
 
 
 def inc(i: int) -> int:
@@ -98,6 +104,14 @@ def flaky() -> int:
 async def flaky_then_inc() -> int:
     "use workflow"
     return await flaky() + await inc(0)
+
+
+async def marks(tag: str, n: int, held: bool) -> None:
+    "use workflow"
+    if held:
+        await hold()
+    for i in range(n):
+        await mark(tag, i)
 
 
 async def held_then_more() -> int:
@@ -207,6 +221,28 @@ async def test_a_known_sync_step_runs_detached_and_hands_back_what_the_loop_must
         assert events.count(("step_retrying", "flaky")) == 1
         assert events.count(("step_completed", "flaky")) == 1
     await world.close()
+
+
+async def test_a_chain_lets_other_runs_have_its_thread_when_they_wait_for_one(
+    tmp_path: Path, project: tuple[Path, str]
+) -> None:
+    """One step thread, two runs of sync steps: once the second run waits for the thread,
+    the first run's chain queues its next step behind it, and the two take turns."""
+    root, module = project
+    world: Any = open_world(f"sqlite:///{tmp_path / 'wdk.db'}")
+    async with running(world, root=root, relpath=f"{module}.py", step_threads=1) as h:
+        first = await h.start("marks", "A", 5, True)
+        while ("step_started", "hold") not in await _events(world, first.run_id):
+            await world.wait_for_change([f"run:{first.run_id}"], 5)
+        second = await h.start("marks", "B", 5, False)
+        await anyio.wait_all_tasks_blocked()  # its first step waits for the thread
+        lib = sys.modules[f"{module}_lib"]
+        lib.RELEASE.set()
+        for run in (first, second):
+            assert await run.return_value(timeout=60) is None
+            await h.check_replay(run)
+    await world.close()
+    assert lib.MARKS == [(tag, i) for i in range(5) for tag in "BA"]
 
 
 async def test_a_hook_resumes_the_run_while_a_chained_step_runs(

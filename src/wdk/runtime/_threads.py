@@ -33,7 +33,8 @@ class StepThreads:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._idle = 0
+        self._idle = 0  # threads done with a job and not yet promised to a new one
+        self._running = 0  # threads running a job
         self._closed = False
 
     def run(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
@@ -49,6 +50,10 @@ class StepThreads:
         ``call`` reports its own outcome; an exception escaping it is logged.
         """
         self._put((None, None, call))
+
+    def busy(self) -> bool:
+        """Work waits for a thread: every thread runs a job and more are queued (a hint)."""
+        return self._running >= self._max and not self._jobs.empty()
 
     def _put(self, job: _Job) -> None:
         with self._lock:
@@ -73,6 +78,8 @@ class StepThreads:
 
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
+            with self._lock:
+                self._running += 1
             loop, future, call = job
             try:
                 result = call()
@@ -85,6 +92,7 @@ class StepThreads:
                 if loop is not None and future is not None:
                     _post(loop, future, result, None)
             with self._lock:
+                self._running -= 1
                 self._idle += 1
 
 

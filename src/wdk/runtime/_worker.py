@@ -873,7 +873,8 @@ class Worker:
         """In a step thread: run ``job``'s sync step and record it, then the next, and so on.
 
         It goes on (with ``follow``) while the run makes exactly one new step and that step
-        is sync too; the event loop stays free meanwhile. Whatever it cannot do here (a
+        is sync too, and no other work waits for a step thread (else the next step queues
+        behind that work); the event loop stays free meanwhile. Whatever it cannot do here (a
         retry to schedule, a write that lost a race, an async step, several new steps) goes
         back to the loop in the :class:`_Handoff`. Every job it recorded it has finished.
         """
@@ -894,6 +895,11 @@ class Worker:
             if not follow or len(jobs) != 1 or self._done():
                 return _Handoff(jobs)
             job = jobs[0]
+            if self._threads.busy():
+                # Other runs' steps wait for a thread: this run goes on behind them, so a
+                # long run of sync steps does not keep its thread from everyone else.
+                self._threads.submit(functools.partial(self._detached, job))
+                return _Handoff([])
             try:
                 attempt = self._prepare(job)
             except BaseException:
