@@ -24,7 +24,8 @@ Where the speed comes from:
 * **Step-thread chains**: on a world that can write from any thread (SQLite), a sync step's
   thread records the step itself and goes on with the run's next sync step (``_chain``): no
   trip through the event loop per step. The run's :class:`RunLock` serialises it with the
-  loop's tasks.
+  loop's tasks. A step known to be sync starts its chain with no task of the loop waiting
+  (``_detached``), and a chain yields its thread when other work waits for one.
 * **Starts beside the worker**: a run started on this worker's event loop commits its first
   pass together with ``run_created`` (:meth:`Worker.start_run`): no workflow message, no claim.
 """
