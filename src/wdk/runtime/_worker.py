@@ -828,19 +828,10 @@ class Worker:
         wakes the event loop, in a task that takes it over (:meth:`_continue_handoff`).
         """
         try:
-            attempt = self._prepare(job)
-        except BaseException:
-            self._finish(job)
-            log.exception("inline step %s of %s could not be prepared", job.cid, job.run_id)
+            handoff = self._chain(job, None, True)
+        except Exception:
+            log.exception("inline step %s of %s failed to record", job.cid, job.run_id)
             return
-        if not attempt.blocking:
-            handoff = _Handoff([], job, attempt)  # not a sync step after all: the loop runs it
-        else:
-            try:
-                handoff = self._chain(job, attempt, True)
-            except Exception:
-                log.exception("inline step %s of %s failed to record", job.cid, job.run_id)
-                return
         if handoff.jobs or handoff.job is not None:
             assert self._loop is not None
             try:
@@ -870,8 +861,10 @@ class Worker:
             log.exception("a step handed back by its thread failed to record")
         await self._run_inline(self._launch(jobs))
 
-    def _chain(self, job: _StepJob, attempt: StepCall, follow: bool) -> _Handoff:
+    def _chain(self, job: _StepJob, attempt: StepCall | None, follow: bool) -> _Handoff:
         """In a step thread: run ``job``'s sync step and record it, then the next, and so on.
+
+        ``attempt`` is ``job`` decoded, or None to decode it here.
 
         It goes on (with ``follow``) while the run makes exactly one new step and that step
         is sync too, and no other work waits for a step thread (else the next step queues
@@ -883,6 +876,10 @@ class Worker:
         assert blocking is not None
         while True:
             try:
+                if attempt is None:
+                    attempt = self._prepare(job)
+                    if not attempt.blocking:
+                        return _Handoff([], job, attempt)  # the loop runs it
                 outcome = run_step_blocking(attempt, policy=self.retry_policy, clock=self.clock)
                 if not isinstance(outcome, StepOutcome) or outcome.status == "retry":
                     return _Handoff([], job, attempt, outcome)
@@ -895,19 +892,12 @@ class Worker:
             self._finish(job)
             if not follow or len(jobs) != 1 or self._done():
                 return _Handoff(jobs)
-            job = jobs[0]
+            job, attempt = jobs[0], None
             if self._threads.busy():
                 # Other runs' steps wait for a thread: this run goes on behind them, so a
                 # long run of sync steps does not keep its thread from everyone else.
                 self._threads.submit(functools.partial(self._detached, job))
                 return _Handoff([])
-            try:
-                attempt = self._prepare(job)
-            except BaseException:
-                self._finish(job)
-                raise
-            if not attempt.blocking:
-                return _Handoff([], job, attempt)  # the loop runs it
 
     def _resolve_blocking(
         self, blocking: BlockingWrites, job: _StepJob, outcome: StepOutcome
