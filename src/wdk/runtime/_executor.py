@@ -96,7 +96,8 @@ class StepCall:
     workflow: WorkflowMetadata | None = None
     max_retries: int = DEFAULT_MAX_RETRIES
     resolve_error: BaseException | None = None
-    #: a sync step: it runs in a step thread (see :func:`run_step_blocking`); set with ``fn``
+    #: a sync step (not a coroutine function): it runs in a step thread. Set together with
+    #: ``fn`` (the worker knows it per step id); :func:`run_step` goes by it.
     blocking: bool = False
 
 
@@ -115,7 +116,7 @@ async def run_step(
         fn = call.fn
         assert fn is not None
         ctx = _step_context(call)
-        if inspect.iscoroutinefunction(fn):
+        if not call.blocking:
             result = await _run_async_in(ctx, fn, call.args, call.kwargs)
         else:
             # A sync step runs in a worker thread: a blocking call never stalls other runs.
