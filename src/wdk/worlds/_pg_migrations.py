@@ -144,22 +144,20 @@ async def migrate(conn: psycopg.AsyncConnection[object], schema: str) -> list[in
 
     ``conn`` must be in autocommit mode; each migration runs in its own transaction.
     """
-    s = quote_schema(schema)
-    applied: list[int] = []
     # One migrator at a time for the whole sequence (a session lock, released by the
     # finally or by the session's end): the first applies every missing version, the others
     # then find them all. Per-version locks let two processes split the versions.
     await conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
     try:
-        await _apply_missing(conn, schema, s, applied)
+        return await _apply_missing(conn, schema)
     finally:
         await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-    return applied
 
 
-async def _apply_missing(
-    conn: psycopg.AsyncConnection[object], schema: str, s: str, applied: list[int]
-) -> None:
+async def _apply_missing(conn: psycopg.AsyncConnection[object], schema: str) -> list[int]:
+    """The migrations ``schema`` lacks, each in its own transaction; the versions applied."""
+    s = quote_schema(schema)
+    applied: list[int] = []
     for version, statements in enumerate(MIGRATIONS, start=1):
         async with conn.transaction():
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
@@ -180,3 +178,4 @@ async def _apply_missing(
                 f"INSERT INTO {s}.schema_migrations (version) VALUES (%s)", (version,)
             )
             applied.append(version)
+    return applied
