@@ -18,6 +18,9 @@ Every error wdk raises on purpose derives from :class:`WorkflowError`::
     ├── WorkflowNotRegisteredError  no workflow has the id
     ├── StepNotRegisteredError      no step has the id
     ├── ReplayDivergenceError       the workflow code no longer matches its event log
+    ├── PatchError                  ``patched()`` misused (not in a workflow, a bad name...)
+    ├── RunStateError               the run cannot do that as it stands (retry a finished run)
+    ├── AmbiguousRunIdError         a run id prefix matches more than one run
     └── WorldError                  a storage backend was misconfigured or failed
 
 Extra fields are keyword-only. Every error pickles and round-trips through ``wdk.serde``:
@@ -35,15 +38,18 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "AmbiguousRunIdError",
     "BuildError",
     "DurationError",
     "FatalError",
     "HookConflictError",
     "HookNotFoundError",
     "HookPayloadError",
+    "PatchError",
     "ReplayDivergenceError",
     "RetryableError",
     "RunErrorCause",
+    "RunStateError",
     "SandboxError",
     "SerializationError",
     "StepNotRegisteredError",
@@ -60,6 +66,9 @@ USER_ERROR = "USER_ERROR"
 RUNTIME_ERROR = "RUNTIME_ERROR"
 REPLAY_DIVERGENCE = "REPLAY_DIVERGENCE"
 CORRUPTED_EVENT_LOG = "CORRUPTED_EVENT_LOG"
+#: Codes of a *blocked* run (``RunInfo.error`` while its status is ``blocked``).
+WORKFLOW_NOT_REGISTERED = "WORKFLOW_NOT_REGISTERED"
+STEP_NOT_REGISTERED = "STEP_NOT_REGISTERED"
 
 
 class WorkflowError(Exception):
@@ -234,6 +243,36 @@ class ReplayDivergenceError(WorkflowError):
         self.position = position
         self.expected = expected
         self.actual = actual
+
+
+class PatchError(WorkflowError):
+    """``patched()`` / ``deprecate_patch()`` misused: outside workflow code, a name that is not
+    a non-empty string, or one name answered both ways in one run."""
+
+    def __init__(self, message: str = "", *, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class RunStateError(WorkflowError):
+    """The run exists but cannot do what was asked as it stands (``status`` says why):
+    retrying a run that is not blocked, forking from a step it never reached."""
+
+    def __init__(self, message: str = "", *, run_id: str = "", status: str = "") -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.status = status
+
+
+class AmbiguousRunIdError(WorkflowError):
+    """A run id prefix matches more than one run; ``matches`` lists some of them."""
+
+    def __init__(
+        self, message: str = "", *, prefix: str = "", matches: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.prefix = prefix
+        self.matches = matches
 
 
 class WorldError(WorkflowError):

@@ -62,6 +62,17 @@ class EventType:
     HOOK_RECEIVED = "hook_received"  # data: encoded payload
     HOOK_DISPOSED = "hook_disposed"
     HOOK_CONFLICT = "hook_conflict"  # the token was held by another run
+    #: The run's code no longer matches its log, or is missing on the worker that tried it.
+    #: data: serde-encoded block dict (message, code, event, location, modules...). Not
+    #: terminal: the log, hooks, streams and queue messages stay; the run waits for a retry.
+    RUN_BLOCKED = "run_blocked"
+    RUN_UNBLOCKED = "run_unblocked"  # a retry: status back to running; data: serde {"at", "by"}
+    #: ``patched(name)`` answered True at the frontier; data: msgpack {"name", "pos"};
+    #: dedup_key ``patch:<name>``.
+    PATCHED = "patched"
+    #: A worker with ``--adopt`` moved the run to its deployment; data: msgpack
+    #: {"deployment_id"}.
+    RUN_ADOPTED = "run_adopted"
 
     RUN_TERMINAL = frozenset({RUN_COMPLETED, RUN_FAILED, RUN_CANCELLED})
 
@@ -71,11 +82,15 @@ class RunStatus:
 
     PENDING = "pending"
     RUNNING = "running"
+    #: its code diverged from its log, or is missing on the worker that tried it
+    BLOCKED = "blocked"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
     TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+    #: every status a run can have, in lifecycle order (what ``--status`` accepts)
+    ALL = (PENDING, RUNNING, BLOCKED, COMPLETED, FAILED, CANCELLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +175,12 @@ class RunInfo:
     completed_at: float | None = None
     input: bytes | None = None  # encoded args
     output: bytes | None = None  # encoded return value (completed)
-    error: bytes | None = None  # encoded error (failed)
+    error: bytes | None = None  # encoded error (failed), or the block (blocked)
+    #: the code version the run is on (``run_created``'s ``deployment_id``, or the
+    #: deployment that adopted it)
+    deployment_id: str | None = None
+    #: the run this one was forked from (``run_created``'s ``forked_from``)
+    forked_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +251,10 @@ class World(Protocol):
       It assigns dense ``seq`` numbers per run and returns the last one with the enqueued
       messages' ids (:class:`Appended`).
     * Run events maintain the runs view: ``run_created`` inserts it (``pending``; its data is a
-      msgpack map with ``workflow_id`` and ``input``), ``run_started`` -> ``running``,
+      msgpack map with ``workflow_id`` and ``input``, and optionally ``deployment_id`` and
+      ``forked_from``), ``run_started`` -> ``running``, ``run_blocked`` -> ``blocked`` (its
+      data becomes ``error``), ``run_unblocked`` -> ``running`` (``error`` cleared),
+      ``run_adopted`` sets ``deployment_id``; none of these changes a terminal status.
       ``run_completed`` (data = output) / ``run_failed`` (data = error) / ``run_cancelled``
       set the terminal status. A terminal event also disposes every live hook of the run,
       closes its open streams, and deletes its queue messages except the ones acked in the
@@ -290,8 +313,14 @@ class World(Protocol):
         status: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        id_prefix: str | None = None,
+        deployment_id: str | None = None,
     ) -> Page:
-        """Runs newest first (by ``created_at`` then id), filtered, paged by an opaque cursor."""
+        """Runs newest first (by ``created_at`` then id), filtered, paged by an opaque cursor.
+
+        ``id_prefix`` keeps runs whose id starts with it (taken literally: ``%`` and ``_``
+        are not wildcards); ``deployment_id`` keeps the runs on that deployment.
+        """
         ...
 
     # -- hooks -----------------------------------------------------------------------
@@ -318,9 +347,18 @@ class World(Protocol):
         ...
 
     async def claim(
-        self, kinds: Sequence[str], *, worker_id: str, lease_s: float
+        self,
+        kinds: Sequence[str],
+        *,
+        worker_id: str,
+        lease_s: float,
+        deployment_id: str | None = None,
     ) -> Message | None:
-        """Lease the oldest visible message of one of ``kinds`` (earliest ``not_before``)."""
+        """Lease the oldest visible message of one of ``kinds`` (earliest ``not_before``).
+
+        With ``deployment_id``, only messages of runs whose ``deployment_id`` is that one
+        (a pinned worker leaves other deployments' runs to their own workers).
+        """
         ...
 
     async def ack(self, message_ids: Sequence[int]) -> None:
@@ -342,8 +380,13 @@ class World(Protocol):
         """
         ...
 
-    async def next_due(self, kinds: Sequence[str]) -> float | None:
-        """The earliest ``not_before`` among unleased messages of ``kinds``, or None."""
+    async def next_due(
+        self, kinds: Sequence[str], *, deployment_id: str | None = None
+    ) -> float | None:
+        """The earliest ``not_before`` among unleased messages of ``kinds``, or None.
+
+        ``deployment_id`` filters as in :meth:`claim`.
+        """
         ...
 
     async def list_leases(self) -> list[Message]:
