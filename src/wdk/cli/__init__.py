@@ -22,6 +22,10 @@ _COMMANDS: dict[str, str] = {
     "db": "wdk.cli._db:db",
     "hooks": "wdk.cli._hooks:hooks",
     "serve": "wdk.cli._serve:serve",
+    "retry": "wdk.cli._retry:retry",
+    "fork": "wdk.cli._fork:fork",
+    "export": "wdk.cli._export:export",
+    "replay": "wdk.cli._replay:replay",
 }
 
 

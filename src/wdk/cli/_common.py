@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,9 +13,22 @@ from typing import Any, TypeVar
 import anyio
 import click
 
-from wdk.errors import WorkflowError
+from wdk.errors import (
+    AmbiguousRunIdError,
+    RunStateError,
+    WorkflowError,
+    WorkflowRunNotFoundError,
+)
 
 T = TypeVar("T")
+
+#: Errors that mean the user named a run that is not there (or several), or asked for what the
+#: run cannot do as it stands: ``run_async(..., bad_input=RUN_INPUT_ERRORS)`` exits 2 on them.
+RUN_INPUT_ERRORS: tuple[type[Exception], ...] = (
+    WorkflowRunNotFoundError,
+    AmbiguousRunIdError,
+    RunStateError,
+)
 
 world_option = click.option(
     "--world",
@@ -30,6 +44,62 @@ root_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="Source root(s) holding your workflow modules. Default: the current directory.",
 )
+
+
+_DEPLOYMENT_RE = re.compile(r"[A-Za-z0-9_.:+@/-]{1,128}")
+
+
+def _check_deployment(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None or value.strip() == "":
+        return None
+    value = value.strip()
+    if not _DEPLOYMENT_RE.fullmatch(value):
+        raise click.BadParameter(
+            f"{value!r}: use 1-128 characters of A-Z a-z 0-9 and _ . : + @ / - (e.g. v42 or a "
+            "git sha)"
+        )
+    return value
+
+
+def deployment_option_for(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--deployment`` (env ``WDK_DEPLOYMENT_ID``) with ``help_text``; checked, "" is unset."""
+    return click.option(
+        "--deployment",
+        "deployment",
+        envvar="WDK_DEPLOYMENT_ID",
+        show_envvar=True,
+        default=None,
+        callback=_check_deployment,
+        help=help_text,
+    )
+
+
+deployment_option = deployment_option_for(
+    "Pin to this deployment (a version name, e.g. a git sha): runs started here record it "
+    "and workers claim only its runs. Unset: unpinned, runs record a hash of their code."
+)
+adopt_option = click.option(
+    "--adopt",
+    is_flag=True,
+    default=False,
+    help="Also take runs of other deployments, moving them to this worker's code.",
+)
+
+
+def use_deployment(deployment: str | None, adopt: bool = False) -> dict[str, Any]:
+    """Make ``deployment`` this process's deployment; the Worker keyword arguments for it.
+
+    Sets ``WDK_DEPLOYMENT_ID`` in-process before anything starts, so ``wdk.api.start``
+    records it, and returns ``deployment_id=`` / ``adopt=`` for :class:`wdk.runtime.Worker`
+    (only the ones that are set).
+    """
+    kwargs: dict[str, Any] = {}
+    if deployment is not None:
+        os.environ["WDK_DEPLOYMENT_ID"] = deployment
+        kwargs["deployment_id"] = deployment
+    if adopt:
+        kwargs["adopt"] = True
+    return kwargs
 
 
 def setup_project(roots: tuple[Path, ...]) -> Any:
@@ -55,10 +125,23 @@ def open_cli_world(url: str | None) -> Any:
     return world
 
 
-def run_async(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run ``fn()`` to completion, turning wdk errors into a clean message and exit 1."""
+def one_line(exc: BaseException) -> str:
+    """An error's message on one line (a multi-line message is joined with "; ")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__
+
+
+def run_async(fn: Callable[[], Awaitable[T]], *, bad_input: tuple[type[Exception], ...] = ()) -> T:
+    """Run ``fn()`` to completion, turning wdk errors into a clean message and exit 1.
+
+    Errors of the ``bad_input`` types (the user named something that is not there, or asked
+    for what the run cannot do) print one ``error: ...`` line and exit 2, like a usage error.
+    """
     try:
         return anyio.run(fn)
+    except bad_input as exc:
+        click.echo(f"error: {one_line(exc)}", err=True)
+        raise SystemExit(2) from None
     except WorkflowError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None

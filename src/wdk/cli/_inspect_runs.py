@@ -12,6 +12,7 @@ from rich.table import Table
 from wdk import serde
 from wdk.cli._common import open_cli_world, run_async, to_json, world_option
 from wdk.cli._inspect import inspect
+from wdk.worlds.base import RunStatus
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
@@ -37,10 +38,13 @@ def _decode(data: bytes | None) -> Any:
 
 
 def _run_dict(info: Any) -> dict[str, Any]:
+    """A run as ``--json`` prints it; ``error`` is a failed run's error or a blocked run's block."""
     return {
         "run_id": info.run_id,
         "workflow_id": info.workflow_id,
         "status": info.status,
+        "deployment_id": info.deployment_id,
+        "forked_from": info.forked_from,
         "created_at": info.created_at,
         "started_at": info.started_at,
         "completed_at": info.completed_at,
@@ -49,30 +53,67 @@ def _run_dict(info: Any) -> dict[str, Any]:
     }
 
 
+def block_lines(block: Any, run_id: str) -> list[tuple[str, str]]:
+    """The rows that say why a blocked run is parked (from its decoded block record)."""
+    if not isinstance(block, dict):
+        return [("blocked", "" if block is None else str(block))]
+    event = block.get("event")
+    where = ", ".join(
+        part
+        for part in (
+            f"event #{event}" if event is not None else "",
+            str(block.get("location") or ""),
+        )
+        if part
+    )
+    rows = [("blocked", f"{block.get('code', '')}" + (f" at {where}" if where else ""))]
+    rows.append(("why", str(block.get("message", ""))))
+    rows.append(("next", f"fix or roll back the code, then `wdk retry {run_id}` (docs/deploys.md)"))
+    return rows
+
+
 @inspect.command("runs")
 @world_option
 @click.option("--workflow", default=None, help="Only runs of this workflow ID.")
-@click.option("--status", default=None, help="Only runs with this status.")
+@click.option(
+    "--status", default=None, type=click.Choice(RunStatus.ALL), help="Only runs with this status."
+)
+@click.option("--deployment", default=None, help="Only runs on this deployment.")
 @click.option("--limit", default=20, show_default=True)
 @json_option
 def runs(
-    world_url: str | None, workflow: str | None, status: str | None, limit: int, as_json: bool
+    world_url: str | None,
+    workflow: str | None,
+    status: str | None,
+    deployment: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """List runs, newest first."""
 
     async def main() -> None:
         world = open_cli_world(world_url)
         await world.setup()
-        page = await world.list_runs(workflow_id=workflow, status=status, limit=limit)
+        filters: dict[str, Any] = {}
+        if deployment is not None:
+            filters["deployment_id"] = deployment
+        page = await world.list_runs(workflow_id=workflow, status=status, limit=limit, **filters)
         await world.close()
         if as_json:
             click.echo(to_json([_run_dict(r) for r in page.runs]))
             return
         table = Table(title="runs")
-        for col in ("run id", "workflow", "status", "created", "completed"):
+        for col in ("run id", "workflow", "status", "deployment", "created", "completed"):
             table.add_column(col)
         for r in page.runs:
-            table.add_row(r.run_id, r.workflow_id, r.status, _ts(r.created_at), _ts(r.completed_at))
+            table.add_row(
+                r.run_id,
+                r.workflow_id,
+                r.status,
+                r.deployment_id or "",
+                _ts(r.created_at),
+                _ts(r.completed_at),
+            )
         Console().print(table)
 
     run_async(main)
@@ -106,12 +147,18 @@ def run(run_id: str, world_url: str | None, as_json: bool) -> None:
             return
         table = Table(title=run_id, show_header=False)
         for key, value in data.items():
+            if info.status == RunStatus.BLOCKED and key == "error":
+                for label, text in block_lines(value, run_id):
+                    table.add_row(label, text)
+                continue
             table.add_row(
                 key,
                 _ts(value)
                 if key.endswith("_at")
                 else to_json(value)
                 if key in ("output", "error")
+                else ""
+                if value is None
                 else str(value),
             )
         Console().print(table)

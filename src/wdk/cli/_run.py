@@ -12,12 +12,15 @@ import anyio
 import click
 
 from wdk.cli._common import (
+    adopt_option,
+    deployment_option,
     open_cli_world,
     parse_arg,
     root_option,
     run_async,
     setup_project,
     to_json,
+    use_deployment,
     world_option,
 )
 
@@ -53,12 +56,14 @@ def _stderr_sink(run_id: str, text: str) -> None:
 @world_option
 @root_option
 @click.option("--concurrency", default=8, show_default=True, help="Steps run at once.")
+@deployment_option
 def run(
     target: str,
     args: tuple[str, ...],
     world_url: str | None,
     roots: tuple[Path, ...],
     concurrency: int,
+    deployment: str | None,
 ) -> None:
     """Start MODULE:FUNCTION with ARGS (JSON values) and run it to the end in-process.
 
@@ -66,6 +71,7 @@ def run(
     and exits 1.
     """
     _fix_hash_seed()
+    worker_kwargs = use_deployment(deployment)
     project = setup_project(roots)
     workflow_id = _workflow_id(target, project)
     values = [parse_arg(i, a) for i, a in enumerate(args)]
@@ -78,7 +84,9 @@ def run(
         world = open_cli_world(world_url)
         project.workflow_target(workflow_id)  # a clear error now rather than a failed run
         handle = await start(workflow_id, values, world=world)
-        worker = Worker(world, project, concurrency=concurrency, log_sink=_stderr_sink)
+        worker = Worker(
+            world, project, concurrency=concurrency, log_sink=_stderr_sink, **worker_kwargs
+        )
         outcome: dict[str, Any] = {}
 
         async def wait() -> None:
@@ -113,9 +121,23 @@ def run(
     "--concurrency", "-c", default=8, show_default=True, help="Queue slots and inline steps."
 )
 @click.option("--lease", default=30.0, show_default=True, help="Seconds a claimed message is ours.")
-def worker(world_url: str | None, roots: tuple[Path, ...], concurrency: int, lease: float) -> None:
-    """Run queued workflow and step work until SIGTERM (then drain and exit)."""
+@deployment_option
+@adopt_option
+def worker(
+    world_url: str | None,
+    roots: tuple[Path, ...],
+    concurrency: int,
+    lease: float,
+    deployment: str | None,
+    adopt: bool,
+) -> None:
+    """Run queued workflow and step work until SIGTERM (then drain and exit).
+
+    With --deployment the worker takes only runs of that deployment (blue/green: old workers
+    drain old runs); --adopt also takes the others' runs. See docs/deploys.md.
+    """
     _fix_hash_seed()
+    worker_kwargs = use_deployment(deployment, adopt)
     project = setup_project(roots)
     logging.basicConfig(
         level=os.environ.get("WDK_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
@@ -126,8 +148,13 @@ def worker(world_url: str | None, roots: tuple[Path, ...], concurrency: int, lea
 
         world = open_cli_world(world_url)
         await world.setup()
-        w = Worker(world, project, concurrency=concurrency, lease_s=lease)
-        click.echo(f"wdk worker {w.worker_id} on {world.url} (concurrency {concurrency})", err=True)
+        w = Worker(world, project, concurrency=concurrency, lease_s=lease, **worker_kwargs)
+        pinned = f", deployment {deployment}" if deployment else ""
+        pinned += ", adopting other deployments' runs" if adopt else ""
+        click.echo(
+            f"wdk worker {w.worker_id} on {world.url} (concurrency {concurrency}{pinned})",
+            err=True,
+        )
         await w.run(handle_signals=True)
         await world.close()
 

@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from wdk.cli._common import root_option, setup_project, world_option
+from wdk.cli._common import (
+    adopt_option,
+    deployment_option,
+    root_option,
+    setup_project,
+    use_deployment,
+    world_option,
+)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -106,6 +113,8 @@ def _abort_after_chunks() -> int | None:
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="A directory (a built chat page) served at /chat/ (needs --chat).",
 )
+@deployment_option
+@adopt_option
 def serve(
     host: str,
     port: int,
@@ -117,6 +126,8 @@ def serve(
     max_body: int,
     chat: str | None,
     chat_page: Path | None,
+    deployment: str | None,
+    adopt: bool,
 ) -> None:
     """Serve the wdk HTTP API (runs, hooks, webhooks, streams) with an embedded worker.
 
@@ -131,6 +142,7 @@ def serve(
     from wdk.server import ServerConfig, create_app
 
     ensure_hash_seed(sys.argv)
+    use_deployment(deployment, adopt)
     project = setup_project(roots)
     level = os.environ.get("WDK_LOG_LEVEL", "INFO")
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -150,6 +162,8 @@ def serve(
         chat_workflow=chat_workflow,
         chat_page=str(chat_page) if chat_page is not None else None,
         chat_abort_after_chunks=_abort_after_chunks() if chat_workflow else None,
+        deployment_id=deployment,
+        adopt=adopt,
     )
     app = create_app(world_url, project=project, config=config)
     server = uvicorn.Server(

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from wdk.server import _routes_deploys as deploys
 from wdk.server import _routes_hooks as hooks
 from wdk.server import _routes_runs as runs
 from wdk.server._auth import BearerAuth
@@ -59,6 +60,12 @@ class ServerConfig:
     """A directory (a built chat page) served at ``/chat/``; only with ``chat_workflow``."""
     chat_abort_after_chunks: int | None = None
     """Test-only: cut every ``POST /api/chat`` answer after this many chunks."""
+    deployment_id: str | None = None
+    """Pin the embedded worker to this deployment (it claims only that deployment's runs);
+    runs forked over HTTP are pinned to it too. None: unpinned. ``wdk serve --deployment``
+    also sets ``WDK_DEPLOYMENT_ID`` so that runs started here record it."""
+    adopt: bool = False
+    """Let the embedded worker take runs of other deployments, moving them to its code."""
 
     def with_base_url(self, base_url: str) -> ServerConfig:
         """A copy with ``base_url`` set."""
@@ -144,7 +151,14 @@ def create_app(
         def make_worker(w: World) -> Worker | None:
             if cfg.worker_concurrency <= 0:
                 return None
-            return Worker(w, proj, concurrency=cfg.worker_concurrency, base_url=cfg.base_url)
+            pinned: dict[str, Any] = {}
+            if cfg.deployment_id is not None:
+                pinned["deployment_id"] = cfg.deployment_id
+            if cfg.adopt:
+                pinned["adopt"] = True
+            return Worker(
+                w, proj, concurrency=cfg.worker_concurrency, base_url=cfg.base_url, **pinned
+            )
 
         async with served_world(world, make_worker) as (w, worker):
             app.state.wdk = ServerState(world=w, project=proj, config=cfg, worker=worker)
@@ -157,6 +171,8 @@ def create_app(
         Route("/api/runs", runs.list_runs, methods=["GET"]),
         Route("/api/runs/{run_id}", runs.get_run, methods=["GET"]),
         Route("/api/runs/{run_id}/cancel", runs.cancel_run, methods=["POST"]),
+        Route("/api/runs/{run_id}/retry", deploys.retry, methods=["POST"]),
+        Route("/api/runs/{run_id}/fork", deploys.fork, methods=["POST"]),
         Route("/api/runs/{run_id}/stream", runs.stream_run, methods=["GET"]),
         Route("/api/runs/{run_id}/hooks", runs.list_run_hooks, methods=["GET"]),
         Route("/api/hooks/{token}", hooks.get_hook, methods=["GET"]),

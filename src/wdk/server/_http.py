@@ -12,7 +12,15 @@ from starlette.responses import JSONResponse
 from wdk import serde
 from wdk.worlds.base import RunInfo
 
-__all__ = ["ApiError", "error_response", "read_body", "read_json", "run_json", "to_jsonable"]
+__all__ = [
+    "ApiError",
+    "blocked_json",
+    "error_response",
+    "read_body",
+    "read_json",
+    "run_json",
+    "to_jsonable",
+]
 
 
 @dataclass
@@ -133,8 +141,41 @@ def encoded_json(data: bytes | None) -> Any:
         return {"$serde": base64.b64encode(data).decode("ascii")}
 
 
+def _decoded_error(data: bytes | None) -> Any:
+    try:
+        return serde.decode(data) if data else None
+    except Exception:  # noqa: BLE001 - a damaged error record still shows the run's status
+        return None
+
+
+def blocked_json(data: bytes | None) -> dict[str, Any]:
+    """Why a blocked run is parked: ``{message, code, event, location}`` from its block record.
+
+    ``event`` is the log's seq where the code diverged (None when the workflow or a step is
+    missing), ``location`` the user's ``file:line`` ("" when unknown).
+    """
+    block = _decoded_error(data)
+    if not isinstance(block, dict):
+        return {
+            "message": "" if block is None else str(block),
+            "code": "",
+            "event": None,
+            "location": "",
+        }
+    event = block.get("event")
+    return {
+        "message": str(block.get("message", "")),
+        "code": str(block.get("code", "")),
+        "event": event if isinstance(event, int) and not isinstance(event, bool) else None,
+        "location": str(block.get("location") or ""),
+    }
+
+
 def run_json(info: RunInfo) -> dict[str, Any]:
-    """The API view of a run (no stack traces: only the error's message, code and type)."""
+    """The API view of a run (no stack traces: only the error's message, code and type).
+
+    A blocked run has ``blocked`` (see :func:`blocked_json`); a failed one ``error``.
+    """
     out: dict[str, Any] = {
         "run_id": info.run_id,
         "workflow_id": info.workflow_id,
@@ -142,15 +183,15 @@ def run_json(info: RunInfo) -> dict[str, Any]:
         "created_at": info.created_at,
         "started_at": info.started_at,
         "completed_at": info.completed_at,
+        "deployment_id": info.deployment_id,
+        "forked_from": info.forked_from,
     }
     if info.status == "completed":
         out["output"] = encoded_json(info.output)
+    if info.status == "blocked":
+        out["blocked"] = blocked_json(info.error)
     if info.status == "failed":
-        err: Any = None
-        try:
-            err = serde.decode(info.error) if info.error else None
-        except Exception:  # noqa: BLE001 - a damaged error record is still a failed run
-            err = None
+        err = _decoded_error(info.error)
         if isinstance(err, dict):
             out["error"] = {
                 "message": str(err.get("message", "")),

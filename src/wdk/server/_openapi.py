@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from wdk.worlds.base import RunStatus
+
 __all__ = ["openapi_document"]
 
 _JSON = "application/json"
@@ -34,6 +36,7 @@ _RUN_ID = {
 }
 _TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
 _UNAUTHORIZED = _error("Missing or invalid bearer token (only when WDK_API_TOKEN is set).")
+_STATUS = {"type": "string", "enum": list(RunStatus.ALL)}
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -58,16 +61,49 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "run_id": {"type": "string"},
             "workflow_id": {"type": "string"},
-            "status": {
-                "type": "string",
-                "enum": ["pending", "running", "completed", "failed", "cancelled"],
-            },
+            "status": _STATUS,
             "created_at": {"type": "number"},
             "started_at": {"type": "number", "nullable": True},
             "completed_at": {"type": "number", "nullable": True},
+            "deployment_id": {
+                "type": "string",
+                "nullable": True,
+                "description": "The code version the run is on (WDK_DEPLOYMENT_ID, or a hash "
+                "of its workflow code).",
+            },
+            "forked_from": {
+                "type": "string",
+                "nullable": True,
+                "description": "The run this one was forked from.",
+            },
             "output": {"description": "The return value as JSON (completed runs)."},
             "error": _ref("RunError"),
+            "blocked": _ref("RunBlock"),
         },
+    },
+    "RunBlock": {
+        "type": "object",
+        "description": "Why a blocked run is parked: its code diverged from its log at "
+        "`event`, or its workflow or a step is not registered on the worker that tried it.",
+        "properties": {
+            "message": {"type": "string"},
+            "code": {
+                "type": "string",
+                "enum": ["REPLAY_DIVERGENCE", "WORKFLOW_NOT_REGISTERED", "STEP_NOT_REGISTERED", ""],
+            },
+            "event": {"type": "integer", "nullable": True},
+            "location": {"type": "string", "description": "The user's file:line, or empty."},
+        },
+    },
+    "Retried": {
+        "type": "object",
+        "required": ["run_id", "status"],
+        "properties": {"run_id": {"type": "string"}, "status": {"type": "string"}},
+    },
+    "Forked": {
+        "type": "object",
+        "required": ["run_id", "forked_from"],
+        "properties": {"run_id": {"type": "string"}, "forked_from": {"type": "string"}},
     },
     "RunPage": {
         "type": "object",
@@ -166,13 +202,12 @@ _PATHS: dict[str, Any] = {
             "summary": "List runs, newest first",
             "parameters": [
                 {"name": "workflow", "in": "query", "schema": {"type": "string"}},
+                {"name": "status", "in": "query", "schema": _STATUS},
                 {
-                    "name": "status",
+                    "name": "deployment",
                     "in": "query",
-                    "schema": {
-                        "type": "string",
-                        "enum": ["pending", "running", "completed", "failed", "cancelled"],
-                    },
+                    "schema": {"type": "string"},
+                    "description": "Only runs on this deployment.",
                 },
                 {
                     "name": "limit",
@@ -207,6 +242,66 @@ _PATHS: dict[str, Any] = {
                 "200": _json(_ref("Run"), "The run after cancelling."),
                 "401": _UNAUTHORIZED,
                 "404": _error("No such run."),
+            },
+        }
+    },
+    "/api/runs/{run_id}/retry": {
+        "post": {
+            "summary": "Try a blocked run again now",
+            "description": "A blocked run's status goes back to running and its work is "
+            "queued again; a worker with code that matches its log (or has the missing "
+            "workflow or step) then finishes it, otherwise it is blocked again.",
+            "parameters": [_RUN_ID],
+            "responses": {
+                "200": _json(_ref("Retried"), "The run is running again."),
+                "401": _UNAUTHORIZED,
+                "404": _error("No such run."),
+                "409": _error("The run is not blocked (status says what it is)."),
+            },
+        }
+    },
+    "/api/runs/{run_id}/fork": {
+        "post": {
+            "summary": "Start a new run reusing a run's first steps",
+            "description": "A new run of the same workflow and input that reuses the recorded "
+            "results of the run's first `from_step` completed steps (default: every step "
+            "completed before the first failed one) and runs the rest on the current code. "
+            "The new run records `forked_from`.",
+            "parameters": [_RUN_ID],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    _JSON: {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "from_step": {
+                                    "type": "integer",
+                                    "minimum": 0,
+                                    "maximum": 2147483647,
+                                    "nullable": True,
+                                },
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": {
+                    **_json(_ref("Forked"), "The new run."),
+                    "headers": {"x-workflow-run-id": {"schema": {"type": "string"}}},
+                },
+                "400": _error(
+                    "Bad body: not an object, an unknown field, from_step not an integer >= 0."
+                ),
+                "401": _UNAUTHORIZED,
+                "404": _error("No such run."),
+                "409": _error(
+                    "from_step is more than the run's completed steps, or the run "
+                    "has nothing to fork from."
+                ),
+                "413": _error("Body too large."),
             },
         }
     },

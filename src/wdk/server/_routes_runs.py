@@ -26,7 +26,6 @@ __all__ = ["cancel_run", "get_run", "list_runs", "list_run_hooks", "start_run", 
 
 RUN_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 WORKFLOW_ID_RE = re.compile(r"workflow//(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.py//[A-Za-z0-9_./]+")
-_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 _MAX_LIMIT = 1000
 
 
@@ -86,20 +85,25 @@ def _started(run_id: str, workflow_id: str, status: int) -> JSONResponse:
 
 
 async def list_runs(request: Request) -> Response:
-    """``GET /api/runs?workflow=&status=&limit=&cursor=``: newest first."""
+    """``GET /api/runs?workflow=&status=&deployment=&limit=&cursor=``: newest first."""
     from wdk.errors import WorldError
 
     state = _state(request)
     status = request.query_params.get("status") or None
-    if status is not None and status not in _STATUSES:
-        raise ApiError(400, f"unknown status {status!r}; one of {', '.join(_STATUSES)}")
+    if status is not None and status not in RunStatus.ALL:
+        raise ApiError(400, f"unknown status {status!r}; one of {', '.join(RunStatus.ALL)}")
     limit = int_query(request, "limit", 20, 1, _MAX_LIMIT)
+    filters: dict[str, Any] = {}
+    deployment = request.query_params.get("deployment") or None
+    if deployment is not None:
+        filters["deployment_id"] = deployment
     try:
         page = await state.world.list_runs(
             workflow_id=request.query_params.get("workflow") or None,
             status=status,
             limit=limit,
             cursor=request.query_params.get("cursor") or None,
+            **filters,
         )
     except WorldError:
         raise ApiError(400, "invalid cursor") from None
