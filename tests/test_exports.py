@@ -18,13 +18,14 @@ from wdk import serde
 EXPECTED = {
     wdk: [
         "BuildError", "DurationError", "FatalError", "Hook", "HookConflictError",
-        "HookDefinition", "HookNotFoundError", "HookPayloadError", "ReplayDivergenceError",
+        "HookDefinition", "HookNotFoundError", "HookPayloadError", "PatchError",
+        "ReplayDivergenceError",
         "Response", "RetryableError", "SandboxError", "SerializationError", "StepMetadata",
         "StepNotRegisteredError", "Webhook", "WebhookRequest", "WorkflowError",
         "WorkflowMetadata", "WorkflowNotRegisteredError", "WorkflowRunCancelledError",
         "WorkflowRunFailedError", "WorkflowRunNotFoundError", "WorldError", "WritableStream",
-        "create_hook", "create_webhook", "define_hook", "fetch", "get_step_metadata",
-        "get_workflow_metadata", "get_writable", "race", "sleep",
+        "create_hook", "create_webhook", "define_hook", "deprecate_patch", "fetch",
+        "get_step_metadata", "get_workflow_metadata", "get_writable", "patched", "race", "sleep",
     ],
     wdk.ai: [
         "AgentResult", "DEFAULT_UI_STREAM_VERSION", "DurableAgent", "Output", "OutputSpec",

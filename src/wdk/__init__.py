@@ -6,7 +6,17 @@ This namespace is what workflow and step code imports. Client-side calls (``star
 
 from wdk._http import Response
 from wdk._webhooks import Webhook, WebhookRequest, create_webhook
-from wdk._workflow_api import Hook, HookDefinition, create_hook, define_hook, fetch, race, sleep
+from wdk._workflow_api import (
+    Hook,
+    HookDefinition,
+    create_hook,
+    define_hook,
+    deprecate_patch,
+    fetch,
+    patched,
+    race,
+    sleep,
+)
 from wdk.errors import (
     BuildError,
     DurationError,
@@ -14,6 +24,7 @@ from wdk.errors import (
     HookConflictError,
     HookNotFoundError,
     HookPayloadError,
+    PatchError,
     ReplayDivergenceError,
     RetryableError,
     SandboxError,
@@ -43,6 +54,7 @@ __all__ = [
     "HookDefinition",
     "HookNotFoundError",
     "HookPayloadError",
+    "PatchError",
     "ReplayDivergenceError",
     "Response",
     "RetryableError",
@@ -63,10 +75,12 @@ __all__ = [
     "create_hook",
     "create_webhook",
     "define_hook",
+    "deprecate_patch",
     "fetch",
     "get_step_metadata",
     "get_workflow_metadata",
     "get_writable",
+    "patched",
     "race",
     "sleep",
 ]

@@ -6,13 +6,23 @@ from collections.abc import AsyncIterator, Generator
 from typing import Any, Generic, TypeVar
 
 from wdk._http import FETCH_STEP_ID
-from wdk.errors import HookPayloadError
+from wdk.errors import HookPayloadError, PatchError
 from wdk.runtime._concurrency import race, sleep_future
-from wdk.runtime._context import current
+from wdk.runtime._context import current, current_or_none
 from wdk.runtime._proxies import StepFunction
 from wdk.runtime._scheduler import Future
 
-__all__ = ["Hook", "HookDefinition", "create_hook", "define_hook", "fetch", "race", "sleep"]
+__all__ = [
+    "Hook",
+    "HookDefinition",
+    "create_hook",
+    "define_hook",
+    "deprecate_patch",
+    "fetch",
+    "patched",
+    "race",
+    "sleep",
+]
 
 T = TypeVar("T")
 
@@ -24,6 +34,38 @@ def sleep(duration: Any) -> Future:
     ``datetime``. No process is held while the run sleeps.
     """
     return sleep_future(duration)
+
+
+def patched(name: str) -> bool:
+    """Whether this run takes the new code path of the patch ``name``.
+
+    ``if wdk.patched("charge-twice"): <new code> else: <old code>``: True for runs that reach
+    this point on code that has the patch (new runs, and old runs that had not got this far),
+    False for a run whose log went past this point before the patch existed, so it replays
+    the old path. The answer is recorded, so a run's answer never changes. Once no run needs
+    the old path, replace the call with :func:`deprecate_patch`, and later remove it.
+    """
+    return _patch_context("patched").patched(name)  # type: ignore[no-any-return]
+
+
+def deprecate_patch(name: str) -> None:
+    """Mark the patch ``name`` as the only path: the old branch is gone.
+
+    Runs that already took the new path go on; a run that would still need the old path is
+    blocked (not failed) with a message saying to keep ``patched(name)`` until it finishes.
+    """
+    _patch_context("deprecate_patch").patched(name, deprecated=True)
+
+
+def _patch_context(what: str) -> Any:
+    ctx = current_or_none()
+    if ctx is None or not hasattr(ctx, "patched"):
+        raise PatchError(
+            f"{what}() is for workflow code (a function whose first statement is "
+            '"use workflow"): a step or a client always runs the current code, so it has no '
+            "old path to choose."
+        )
+    return ctx
 
 
 fetch = StepFunction(FETCH_STEP_ID, name="fetch")

@@ -1,4 +1,8 @@
-"""A run whose workflow source changed under it fails with REPLAY_DIVERGENCE, naming the call."""
+"""A run whose workflow source changed under it is blocked (never failed), naming the call.
+
+Each test changes a module's source between two workers on the same world, as a deploy does.
+Steps append to a side-effect file so "no step ran twice" is checked on disk.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ from pathlib import Path
 import pytest
 from harness import running
 
+from wdk import serde
 from wdk.api import resume_hook
-from wdk.errors import WorkflowRunFailedError
+from wdk.errors import RunStateError
+from wdk.runtime._deploys import retry_run
 
 pytestmark = pytest.mark.anyio
 
@@ -24,39 +30,115 @@ async def flow(token: str) -> list:
     return [a, await second()]
 
 
-async def first() -> int:
+def first() -> int:
     "use step"
+    _mark("first")
     return 1
 
 
-async def second() -> int:
+def second() -> int:
     "use step"
+    _mark("second")
     return 2
 
 
-async def third() -> int:
+def third() -> int:
     "use step"
+    _mark("third")
     return 3
+
+
+def _mark(name):
+    with open(__file__ + ".effects", "a") as f:
+        f.write(name + "\\n")
 """
 
 
-async def test_changed_source_is_detected_on_replay(world, tmp_path: Path):
+def effects(path: Path) -> list[str]:
+    marks = Path(str(path) + ".effects")
+    return marks.read_text().split() if marks.exists() else []
+
+
+async def wait_for(world, run, predicate) -> None:
+    while not predicate(await run.info(), [e.type for e in await run.events()]):
+        await world.wait_for_change([f"run:{run.run_id}"], 5)
+
+
+async def test_changed_source_blocks_the_run_and_a_rollback_finishes_it(world, tmp_path: Path):
     module = f"diverge_{uuid.uuid4().hex[:8]}"
     path = tmp_path / f"{module}.py"
     path.write_text(SOURCE.format(first="first"))
     token = f"tok-{uuid.uuid4().hex}"
     async with running(world, root=tmp_path, relpath=f"{module}.py") as h:
         run = await h.start("flow", token)
-        while "hook_created" not in [e.type for e in await run.events()]:
-            await world.wait_for_change([f"run:{run.run_id}"], 5)
+        await wait_for(world, run, lambda _i, types: "hook_created" in types)
 
     path.write_text(SOURCE.format(first="third"))  # the deploy changes the first call
     async with running(world, root=tmp_path, relpath=f"{module}.py"):  # a fresh worker
         await resume_hook(token, "go", world=world)
-        with pytest.raises(WorkflowRunFailedError) as info:
-            await run.return_value(timeout=60)
-    cause = info.value.cause
-    assert cause.code == "REPLAY_DIVERGENCE"
-    assert f"step//{module}.py//first" in cause.message
-    assert f"step//{module}.py//third" in cause.message
-    assert "#1" in cause.message
+        await wait_for(world, run, lambda info, _t: info.status == "blocked")
+    info = await run.info()
+    block = serde.decode(info.error)
+    assert block["code"] == "REPLAY_DIVERGENCE"
+    assert f"step//{module}.py//first" in block["message"]
+    assert f"step//{module}.py//third" in block["message"]
+    assert "#1" in block["message"]
+    assert block["location"] == f"{path.resolve()}:7"  # the line that now calls third()
+    assert block["event"] is not None and block["event"] > 1
+    assert "wdk.patched" in block["suggestion"]
+    types = [e.type for e in await run.events()]
+    assert "run_failed" not in types and "hook_received" in types  # nothing in the log lost
+
+    path.write_text(SOURCE.format(first="first"))  # roll back
+    async with running(world, root=tmp_path, relpath=f"{module}.py"):  # retried on start
+        assert await run.return_value(timeout=60) == [1, 2]
+    assert effects(path) == ["first", "second"]  # no step ran twice
+
+
+async def test_a_worker_on_the_same_code_leaves_a_blocked_run_alone(world, tmp_path: Path):
+    module = f"same_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{module}.py"
+    path.write_text(SOURCE.format(first="first"))
+    token = f"tok-{uuid.uuid4().hex}"
+    async with running(world, root=tmp_path, relpath=f"{module}.py") as h:
+        run = await h.start("flow", token)
+        await wait_for(world, run, lambda _i, types: "hook_created" in types)
+    path.write_text(SOURCE.format(first="third"))
+    async with running(world, root=tmp_path, relpath=f"{module}.py"):
+        await resume_hook(token, "go", world=world)
+        await wait_for(world, run, lambda info, _t: info.status == "blocked")
+    blocks = [e.type for e in await run.events()].count("run_blocked")
+    # Another worker on the same (still diverging) code, woken for the run: no new block,
+    # no retry, nothing written but the wake-up's own effects.
+    async with running(world, root=tmp_path, relpath=f"{module}.py"):
+        await world.enqueue([_wake(run.run_id)])
+        while await world.get_message(f"wf:{run.run_id}") is not None:
+            await world.wait_for_change(["queue"], 0.5)
+    assert (await run.info()).status == "blocked"
+    assert [e.type for e in await run.events()].count("run_blocked") == blocks
+
+    # wdk retry on the same code: tried once more, blocked once more, and no more than that.
+    await retry_run(world, run.run_id)
+    async with running(world, root=tmp_path, relpath=f"{module}.py"):
+        await wait_for(world, run, lambda info, _t: info.status == "blocked")
+    types = [e.type for e in await run.events()]
+    assert types.count("run_unblocked") == 1 and types.count("run_blocked") == blocks + 1
+    assert effects(path) == ["first"]
+
+
+async def test_retry_refuses_a_run_that_is_not_blocked(world, tmp_path: Path):
+    module = f"done_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(
+        'async def flow() -> int:\n    "use workflow"\n    return 1\n'
+    )
+    async with running(world, root=tmp_path, relpath=f"{module}.py") as h:
+        run = await h.start("flow")
+        assert await run.return_value(timeout=60) == 1
+    with pytest.raises(RunStateError, match="completed, not blocked"):
+        await retry_run(world, run.run_id)
+
+
+def _wake(run_id: str):
+    from wdk.worlds.base import NewMessage
+
+    return NewMessage("workflow", run_id, f"wf:{run_id}")

@@ -10,7 +10,7 @@ from typing import Any
 import msgpack
 
 from wdk import serde
-from wdk.api._ids import new_run_id
+from wdk._ids import new_run_id
 from wdk.errors import (
     HookNotFoundError,
     RunErrorCause,
@@ -18,7 +18,7 @@ from wdk.errors import (
     WorkflowRunFailedError,
     WorkflowRunNotFoundError,
 )
-from wdk.runtime._loader import workflow_id_of
+from wdk.runtime._loader import current_deployment, workflow_id_of
 from wdk.runtime._local import taker_for
 from wdk.worlds.base import (
     DuplicateEvent,
@@ -185,23 +185,26 @@ async def start(
     *,
     world: World | None = None,
     run_id: str | None = None,
+    deployment_id: str | None = None,
 ) -> Run:
     """Start a run of ``workflow`` (function or ID) with ``args``; returns at once.
 
     With ``run_id`` the start is idempotent: starting the same id again returns the existing
-    run.
+    run. The run records ``deployment_id``: by default ``WDK_DEPLOYMENT_ID``, else a hash of
+    the workflow's code here (see docs/deploys.md).
     """
     workflow_id = workflow_id_of(workflow)
     w = await _ready(world)
     rid = run_id or new_run_id()
-    data = msgpack.packb(
-        {
-            "workflow_id": workflow_id,
-            "input": serde.encode(tuple(args), path="args"),
-            "seed": secrets.token_bytes(16),
-        },
-        use_bin_type=True,
-    )
+    fields: dict[str, Any] = {
+        "workflow_id": workflow_id,
+        "input": serde.encode(tuple(args), path="args"),
+        "seed": secrets.token_bytes(16),
+    }
+    deployment = deployment_id or current_deployment(workflow_id)
+    if deployment is not None:
+        fields["deployment_id"] = deployment
+    data = msgpack.packb(fields, use_bin_type=True)
     created = NewEvent(EventType.RUN_CREATED, None, data, "run:created")
     # A worker of this process takes the run at once when it can (see wdk.runtime._local).
     taker = taker_for(w)

@@ -12,7 +12,8 @@ from wdk.runtime._metadata import (
     get_workflow_metadata,
 )
 from wdk.runtime._proxies import StepFunction, WorkflowStub, step_decorator, workflow_stub
-from wdk.runtime._worker import Worker, replay
+from wdk.runtime._replay import replay
+from wdk.runtime._worker import Worker
 
 __all__ = [
     "Project",

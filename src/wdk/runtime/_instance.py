@@ -36,17 +36,21 @@ from wdk.errors import (
     REPLAY_DIVERGENCE,
     RUNTIME_ERROR,
     USER_ERROR,
+    WORKFLOW_NOT_REGISTERED,
+    BuildError,
     HookConflictError,
-    ReplayDivergenceError,
+    PatchError,
     SerializationError,
     WorkflowError,
+    WorkflowNotRegisteredError,
 )
 from wdk.runtime._context import _current
+from wdk.runtime._divergence import Block, _Divergence, coroutine_location, describe, user_location
 from wdk.runtime._metadata import WorkflowMetadata
-from wdk.runtime._scheduler import Future, Scheduler
+from wdk.runtime._scheduler import Future, Scheduler, Task
 from wdk.worlds.base import Event, EventType, NewEvent
 
-__all__ = ["Command", "Outcome", "WorkflowInstance"]
+__all__ = ["Block", "Command", "Outcome", "WorkflowInstance"]
 
 log = logging.getLogger("wdk.workflow")
 
@@ -74,9 +78,9 @@ class _Teardown(BaseException):  # noqa: N818 - a control signal, not an error
 
 @dataclass(slots=True)
 class Command:
-    """A durable call the workflow made: a step, a sleep or a hook."""
+    """A durable call the workflow made: a step, a sleep or a hook (or a patch marker)."""
 
-    kind: str  # "step" | "sleep" | "hook" | "dispose"
+    kind: str  # "step" | "sleep" | "hook" | "dispose" | "patch"
     cid: str
     position: int
     name: str  # step id, "sleep", hook token
@@ -85,6 +89,7 @@ class Command:
     resume_at: float = 0.0  # sleeps
     written: bool = False
     hook: Any = None  # the Hook object for hooks
+    where: str = ""  # the user's file:line, captured while replaying (for divergences)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,7 @@ class RunStart:
     input: bytes
     seed: bytes
     created_at: float
+    deployment_id: str | None = None
 
     @classmethod
     def from_event(cls, event: Event) -> RunStart:
@@ -119,6 +125,7 @@ class RunStart:
             raw["input"],
             raw.get("seed") or event.run_id.encode(),
             event.created_at,
+            raw.get("deployment_id"),
         )
 
 
@@ -168,11 +175,25 @@ class WorkflowInstance:
         self._replaying = False
         self._replay_until = 0
         self._teardown = False
-        self._main: Future | None = None
+        self._main: Task | None = None
         self._sandbox: Any = None
         self._is_user_module: Callable[[str], bool] = is_user_module or (lambda _name: False)
         self.ended = False  # a terminal event is in the log
         self.metadata: WorkflowMetadata | None = None
+        #: set when this code cannot go on with the run's log (the run is to be parked)
+        self.blocked: Block | None = None
+        #: the log's last block (``run_blocked`` data) while no ``run_unblocked`` followed it
+        self.logged_block: bytes | None = None
+        self.deployment_id = start.deployment_id
+        #: patch names the log holds markers for, and this run's answers so far
+        self._patches_logged: set[str] = set()
+        self._patch_answers: dict[str, bool] = {}
+        #: while feeding: the batch and the index of the event being applied (patched()
+        #: looks ahead in the log); ``log_closed`` says the log ends with the run's end
+        self._batch: list[Event] | None = None
+        self._batch_at = 0
+        self._event_seq: int | None = None
+        self.log_closed = False
 
     # -- the WorkflowContext the sandbox and wdk API see -----------------------------------
     @property
@@ -268,7 +289,83 @@ class WorkflowInstance:
         cmd = Command("dispose", cid, -1, "dispose", None)
         self._unwritten.append(cmd)
 
+    def patched(self, name: str, *, deprecated: bool = False) -> bool:
+        """``wdk.patched(name)``: True on the code path new runs take (see :meth:`_answer`).
+
+        A True answer reached at the log's frontier is recorded (a ``patched`` event written
+        with the next commands), so every later replay answers True as well.
+        """
+        if self._teardown:
+            raise _Teardown()
+        what = "deprecate_patch" if deprecated else "patched"
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise PatchError(
+                f"{what}() takes the patch's name, a non-empty string literal of at most 200 "
+                f"characters (got {name!r})",
+                name=str(name),
+            )
+        answer = self._answer(name)
+        earlier = self._patch_answers.get(name)
+        if earlier is not None and earlier != answer:
+            raise PatchError(
+                f"patch {name!r} answered {earlier} earlier in this run and would answer "
+                f"{answer} now: a run takes one side of a patch for good. Give each patch "
+                "point its own name.",
+                name=name,
+            )
+        self._patch_answers[name] = answer
+        if deprecated:
+            if not answer:
+                self.block(
+                    Block(
+                        REPLAY_DIVERGENCE,
+                        f"deprecate_patch({name!r}) is reached by a run that started before "
+                        f"the patch and took the old code path. Keep wdk.patched({name!r}) "
+                        "with the old branch until such runs have finished.",
+                        event=self._event_seq,
+                        position=self._position,
+                        expected=f"the old code path (before patch {name!r})",
+                        actual=f"deprecate_patch({name!r})",
+                        location=user_location(),
+                        suggestion=f"restore `if wdk.patched({name!r}): ... else: ...`",
+                    )
+                )
+            return True
+        if answer and name not in self._patches_logged:
+            self._patches_logged.add(name)
+            data = _pack(name=name, pos=self._position)
+            self._unwritten.append(
+                Command("patch", f"patch:{name}", self._position, name, None, data)
+            )
+        return answer
+
+    def _answer(self, name: str) -> bool:
+        """A patch's answer: True if the log marks it, False if the logged run went past it.
+
+        False when the logged run went on past this point without the patch (a durable call
+        after it, or its end): it keeps the old path; else True (the frontier: new code from
+        here on). A marker is written before any call made after it, so the first of "a marker with
+        this name" or "a later call" met ahead in the log decides.
+        """
+        if name in self._patches_logged:
+            return True
+        batch = self._batch
+        if batch is None:
+            return True
+        for event in batch[self._batch_at + 1 :]:
+            etype = event.type
+            if etype == EventType.PATCHED:
+                if _unpack(event.data).get("name") == name:
+                    return True
+            elif etype in EventType.RUN_TERMINAL:
+                return False
+            elif etype in CREATIONS and _logged_position(event) > self._position:
+                return False
+        return not self.log_closed
+
     def _add(self, cmd: Command) -> None:
+        if self._batch is not None:
+            cmd.where = user_location()
         self._commands[cmd.cid] = cmd
         self._unwritten.append(cmd)
 
@@ -288,25 +385,45 @@ class WorkflowInstance:
 
     # -- advancing -------------------------------------------------------------------------
     def feed(self, events: list[Event]) -> None:
-        """Apply events from the log (in seq order) and run the code as far as it goes."""
-        for event in events:
-            if event.seq <= self.last_seq:
-                continue
-            self.last_seq = event.seq
-            if self.outcome is not None:
-                continue
-            if event.type in EventType.RUN_TERMINAL:
-                self.ended = True
-                self.outcome = Outcome(event.type, event.data or b"")
-                continue
-            self._replaying = event.seq <= self._replay_until
-            try:
-                self._apply(
-                    event.type, event.correlation_id, event.data, event.created_at, from_log=True
-                )
-            except _Divergence as div:
-                self.fail_with(div)
-        self._replaying = False
+        """Apply events from the log (in seq order) and run the code as far as it goes.
+
+        A divergence parks the instance (:attr:`blocked`); the rest of the log is still read
+        (so ``last_seq`` and the log's own block state are current) but not applied.
+        """
+        self._batch = events
+        try:
+            for index, event in enumerate(events):
+                if event.seq <= self.last_seq:
+                    continue
+                self.last_seq = event.seq
+                etype = event.type
+                if etype == EventType.RUN_BLOCKED:
+                    self.logged_block = event.data or b""
+                    continue
+                if etype == EventType.RUN_UNBLOCKED:
+                    self.logged_block = None
+                    continue
+                if etype == EventType.RUN_ADOPTED:
+                    self.deployment_id = _unpack(event.data).get("deployment_id")
+                    continue
+                if self.outcome is not None or self.blocked is not None:
+                    continue
+                if etype in EventType.RUN_TERMINAL:
+                    self.ended = True
+                    self.outcome = Outcome(etype, event.data or b"")
+                    continue
+                self._replaying = event.seq <= self._replay_until
+                self._batch_at, self._event_seq = index, event.seq
+                try:
+                    self._apply(
+                        etype, event.correlation_id, event.data, event.created_at, from_log=True
+                    )
+                except _Divergence as div:
+                    self.block(div.block(event.seq))
+        finally:
+            self._replaying = False
+            self._batch = None
+            self._event_seq = None
 
     def apply_new(self, event: NewEvent, at: float) -> None:
         """Apply an event that is about to be appended (the batching fast path)."""
@@ -329,6 +446,9 @@ class WorkflowInstance:
             self._confirm(etype, cid, data)
         elif etype in RESOLUTIONS:
             self._resolve(etype, cid, data, at)
+        elif etype == EventType.PATCHED:
+            self._confirm_patch(data)
+            return
         elif etype == EventType.HOOK_DISPOSED or etype in (
             EventType.STEP_STARTED,
             EventType.STEP_RETRYING,
@@ -357,6 +477,19 @@ class WorkflowInstance:
         except BaseException as exc:  # noqa: BLE001 - any failure to start fails the run
             if isinstance(exc, _Teardown | KeyboardInterrupt | SystemExit):
                 raise
+            if isinstance(exc, WorkflowNotRegisteredError | BuildError):
+                # Missing or broken code is a deploy problem: park the run for other code.
+                self.block(
+                    Block(
+                        WORKFLOW_NOT_REGISTERED,
+                        str(exc),
+                        event=self._event_seq,
+                        actual="no such workflow in this code",
+                        suggestion="deploy code that has the workflow (or roll back), then "
+                        "`wdk retry`; or `wdk cancel` the run",
+                    )
+                )
+                return
             self._fail(exc)
             return
         finally:
@@ -368,30 +501,58 @@ class WorkflowInstance:
         cmd = self._commands.get(cid or "")
         logged = _unpack(data) if kind != "hook" else msgpack.unpackb(data or b"\x80", raw=False)
         position = int(logged.get("pos", -1)) if isinstance(logged, dict) else -1
-        expected = _describe(kind, logged)
+        expected = describe(kind, logged)
         if cmd is None:
-            raise _Divergence(position, expected, self._call_at(position))
-        actual = _describe(
+            actual, where = self._call_at(position)
+            raise _Divergence(position, expected, actual, where)
+        actual = describe(
             cmd.kind, _unpack(cmd.data) if cmd.kind != "hook" else {"token": cmd.name}
         )
         if cmd.kind != kind or (kind == "step" and cmd.name != logged.get("step")):
-            raise _Divergence(position, expected, actual)
+            raise _Divergence(position, expected, actual, cmd.where)
         if not cmd.written:
             cmd.written = True
             self._unwritten = [c for c in self._unwritten if c is not cmd]
 
-    def _call_at(self, position: int) -> str:
+    def _call_at(self, position: int) -> tuple[str, str]:
+        """What the code made at ``position`` and where; or where it is instead."""
         for cmd in self._commands.values():
             if cmd.position == position:
-                return _describe(
+                described = describe(
                     cmd.kind, _unpack(cmd.data) if cmd.kind != "hook" else {"token": cmd.name}
                 )
-        return "nothing (the code made no durable call there)"
+                return described, cmd.where
+        if self._main is not None and self._main.done():
+            return "nothing (the workflow returned before it)", self._waiting_at()
+        return "nothing (the code made no durable call there)", self._waiting_at()
+
+    def _waiting_at(self) -> str:
+        """The user's file:line where the workflow's tasks wait now (or its def line)."""
+        for task in self.scheduler.tasks:
+            if task.done():
+                continue
+            where = coroutine_location(task.get_coro())
+            if where:
+                return where
+        main = self._main
+        code = getattr(main.get_coro(), "cr_code", None) if main is not None else None
+        return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else ""
+
+    def _confirm_patch(self, data: bytes | None) -> None:
+        """A ``patched`` marker from the log: the answer is True; no write is due."""
+        name = _unpack(data).get("name")
+        if not isinstance(name, str):
+            return
+        self._patches_logged.add(name)
+        for cmd in self._unwritten:
+            if cmd.kind == "patch" and cmd.name == name:
+                cmd.written = True
+        self._unwritten = [c for c in self._unwritten if not (c.kind == "patch" and c.written)]
 
     def _resolve(self, etype: str, cid: str | None, data: bytes | None, at: float) -> None:
         cmd = self._commands.get(cid or "")
         if cmd is None:
-            raise _Divergence(-1, f"{etype} for {cid}", "no call with that id")
+            raise _Divergence(-1, f"{etype} for {cid}", "no call with that id", self._waiting_at())
         payload = self._decode(data) if data else {}
         self._clock.now = max(self._clock.now, float(payload.get("at", at)))
         if etype == EventType.STEP_COMPLETED:
@@ -425,7 +586,7 @@ class WorkflowInstance:
                 state.waiters.popleft().set_exception(state.error)
 
     def _run(self) -> None:
-        if self.outcome is not None or self._main is None:
+        if self.outcome is not None or self._main is None or self.blocked is not None:
             return
         token = _current.set(self)  # type: ignore[arg-type]
         try:
@@ -433,7 +594,7 @@ class WorkflowInstance:
         finally:
             _current.reset(token)
         main = self._main
-        if main.done():
+        if main.done() and self.blocked is None:
             exc = main.exception()
             if exc is None:
                 try:
@@ -448,15 +609,22 @@ class WorkflowInstance:
     def _fail(self, exc: BaseException) -> None:
         code = USER_ERROR
         if isinstance(exc, _Divergence):
-            code = REPLAY_DIVERGENCE
-            exc = exc.error
+            self.block(exc.block(self._event_seq))
+            return
         self.outcome = Outcome("failed", encode_run_error(exc, code))
 
     def fail_with(self, exc: BaseException, code: str = RUNTIME_ERROR) -> None:
         """End the run failed because the engine could not continue it."""
         if isinstance(exc, _Divergence):
-            exc, code = exc.error, REPLAY_DIVERGENCE
+            self.block(exc.block(self._event_seq))
+            return
         self.outcome = Outcome("failed", encode_run_error(exc, code))
+
+    def block(self, block: Block) -> None:
+        """Park the run: this code cannot go on with its log (the first reason is kept)."""
+        if self.blocked is None:
+            self.blocked = block
+            self._unwritten = []
 
     # -- what to write ---------------------------------------------------------------------
     def take_unwritten(self) -> list[Command]:
@@ -467,6 +635,17 @@ class WorkflowInstance:
     def requeue_unwritten(self, cmds: list[Command]) -> None:
         """Put back commands whose write failed."""
         self._unwritten = cmds + self._unwritten
+
+    def step_ids(self) -> set[str]:
+        """The ids of every step the code has called so far."""
+        return {c.name for c in self._commands.values() if c.kind == "step"}
+
+    def user_modules(self) -> list[str]:
+        """The user modules this run's sandbox imported (what its code is made of)."""
+        sandbox = self._sandbox
+        if sandbox is None:
+            return []
+        return sorted(name for name in sandbox.modules if self._is_user_module(name))
 
     def pending_count(self) -> int:
         """Durable calls made but not resolved yet."""
@@ -486,30 +665,14 @@ class WorkflowInstance:
             _current.reset(token)
 
 
-class _Divergence(BaseException):  # noqa: N818 - control signal carrying the user-facing error
-    def __init__(self, position: int, expected: str, actual: str) -> None:
-        self.error = ReplayDivergenceError(
-            f"replay divergence at durable call #{position}: the event log recorded "
-            f"{expected}, but the workflow code now makes {actual}. The workflow's code "
-            "changed while this run was in flight; finish or cancel old runs before changing "
-            "the order of steps, or deploy the change under a new workflow name.",
-            position=position,
-            expected=expected,
-            actual=actual,
-        )
-        super().__init__(str(self.error))
-
-
-def _describe(kind: str, logged: Any) -> str:
-    if not isinstance(logged, dict):
-        return kind
-    if kind == "step":
-        return f"a call to step {logged.get('step')}"
-    if kind == "sleep":
-        return "a sleep"
-    if kind == "hook":
-        return f"a hook (token {logged.get('token')!r})"
-    return kind
+def _logged_position(event: Event) -> int:
+    """The ``pos`` a creation event recorded (-1 if none)."""
+    if event.type == EventType.HOOK_CREATED:
+        logged = msgpack.unpackb(event.data or b"\x80", raw=False)
+    else:
+        logged = _unpack(event.data)
+    pos = logged.get("pos", -1) if isinstance(logged, dict) else -1
+    return pos if isinstance(pos, int) else -1
 
 
 def _pack(**fields: Any) -> bytes:

@@ -16,6 +16,7 @@ either way.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -30,9 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wdk.errors import StepNotRegisteredError, WorkflowNotRegisteredError
+from wdk.errors import StepNotRegisteredError, WorkflowError, WorkflowNotRegisteredError
 
-__all__ = ["ModuleLocation", "Project", "default_project", "parse_id", "set_default_project"]
+__all__ = [
+    "ModuleLocation",
+    "Project",
+    "current_deployment",
+    "default_project",
+    "parse_id",
+    "set_default_project",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,7 @@ class Project:
         self._compiled: dict[str, Any] = {}
         self._step_infos: dict[str, Any] = {}
         self._steps: dict[str, Callable[..., Any]] = {}
+        self._versions: dict[str, str | None] = {}
         self._lock = threading.RLock()
         self._finder: _StepBundleFinder | None = None
 
@@ -233,6 +242,53 @@ class Project:
         info = self._step_infos[step_id] = next((s for s in result.steps if s.id == step_id), None)
         return info
 
+    def has_step(self, step_id: str) -> bool:
+        """Whether this code has the step (a built-in, or a step of a module that compiles)."""
+        if step_id in BUILTIN_STEPS:
+            return True
+        try:
+            kind, relpath, _ = parse_id(step_id)
+            result = self.compiled(module_name_of(relpath)) if kind == "step" else None
+        except (ValueError, WorkflowError):
+            return False
+        return result is not None and any(s.id == step_id for s in result.steps)
+
+    def module_versions(self, modules: Sequence[str]) -> dict[str, str | None]:
+        """Each user module's source hash in this code (None: missing or not compiling).
+
+        Two workers whose versions agree for a run's modules run the same code for it.
+        """
+        versions: dict[str, str | None] = {}
+        for name in modules:
+            try:
+                result = self.compiled(name)
+            except WorkflowError:
+                result = None
+            versions[name] = result.sha256[:16] if result is not None else None
+        return versions
+
+    def code_version(self, workflow_id: str) -> str | None:
+        """The default deployment id of runs of ``workflow_id`` started on this code.
+
+        A hash of its module's compiled workflow bundle (``code-<12 hex>``): it changes when
+        the workflow side of that module changes, not when a step body does. None when the
+        module is not found here (a client that starts runs by id only).
+        """
+        cached = self._versions.get(workflow_id)
+        if cached is not None or workflow_id in self._versions:
+            return cached
+        version: str | None = None
+        try:
+            _, relpath, _ = parse_id(workflow_id)
+            result = self.compiled(module_name_of(relpath))
+        except (ValueError, WorkflowError):
+            result = None
+        if result is not None:
+            digest = hashlib.blake2b(result.workflow_bundle.encode(), digest_size=6).hexdigest()
+            version = f"code-{digest}"
+        self._versions[workflow_id] = version
+        return version
+
     def step_id_of(self, fn: types.FunctionType) -> str | None:
         """The step ID of a plain function, or None if it is not a step."""
         module = sys.modules.get(fn.__module__)
@@ -384,6 +440,18 @@ def set_default_project(project: Project) -> None:
     """Make ``project`` the process-wide one (workers and tests do this)."""
     global _default
     _default = project
+
+
+def current_deployment(workflow_id: str) -> str | None:
+    """The deployment a run of ``workflow_id`` started here is on.
+
+    ``WDK_DEPLOYMENT_ID`` when set (``--deployment`` sets it), else the hash of the
+    workflow's code in the default project (None when that code is not here).
+    """
+    explicit = os.environ.get("WDK_DEPLOYMENT_ID")
+    if explicit:
+        return explicit
+    return default_project().code_version(workflow_id)
 
 
 def workflow_id_of(fn: Any) -> str:

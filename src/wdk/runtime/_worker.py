@@ -55,7 +55,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from wdk import serde
 from wdk.errors import RUNTIME_ERROR, WorkflowError
-from wdk.runtime import _local
+from wdk.runtime import _local, _parking
+from wdk.runtime._divergence import _Divergence
 from wdk.runtime._executor import (
     RetryPolicy,
     StepCall,
@@ -68,13 +69,12 @@ from wdk.runtime._instance import (
     Command,
     RunStart,
     WorkflowInstance,
-    _Divergence,
     _Teardown,
     encode_run_error,
 )
 from wdk.runtime._loader import Project, default_project
 from wdk.runtime._metadata import StepMetadata, WorkflowMetadata
-from wdk.runtime._proxies import step_decorator
+from wdk.runtime._replay import load_workflow, project_sandbox_config
 from wdk.runtime._runlock import RunLock
 from wdk.runtime._threads import StepThreads
 from wdk.worlds.base import (
@@ -90,7 +90,7 @@ from wdk.worlds.base import (
     World,
 )
 
-__all__ = ["Worker", "load_workflow", "replay"]
+__all__ = ["Worker"]
 
 log = logging.getLogger("wdk.worker")
 
@@ -100,7 +100,13 @@ KINDS = ("workflow", "step", "timer")
 #: before them). A commit of only these, such as a run's first pass, needs no fsync of its
 #: own: the next durable commit (the first step's completion) flushes it too.
 _REDERIVABLE = frozenset(
-    {EventType.RUN_STARTED, EventType.STEP_CREATED, EventType.STEP_STARTED, EventType.WAIT_CREATED}
+    {
+        EventType.RUN_STARTED,
+        EventType.STEP_CREATED,
+        EventType.STEP_STARTED,
+        EventType.WAIT_CREATED,
+        EventType.PATCHED,
+    }
 )
 
 
@@ -179,6 +185,9 @@ class Worker:
             heartbeats extend it while work is in flight.
         retry_policy: backoff for steps that raise ordinary exceptions.
         cache_size: how many suspended runs to keep in memory.
+        deployment_id: pin the worker to one deployment: it claims only runs (and their
+            steps) of that deployment. None reads ``WDK_DEPLOYMENT_ID``; unset, it takes any.
+        adopt: with a deployment, also take other deployments' runs and move them to it.
     """
 
     def __init__(
@@ -197,8 +206,14 @@ class Worker:
         log_sink: Callable[[str, str], None] | None = None,
         base_url: str = "",
         sandbox_config: Any = None,
+        deployment_id: str | None = None,
+        adopt: bool = False,
     ) -> None:
         self.world = world
+        self.deployment_id = deployment_id or os.environ.get("WDK_DEPLOYMENT_ID") or None
+        self.adopt = adopt and self.deployment_id is not None
+        #: what claims filter on: this worker's deployment, unless it adopts (takes any)
+        self._claims_for = None if self.adopt else self.deployment_id
         self.project = project or default_project()
         self.worker_id = worker_id or f"w-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.concurrency = max(1, concurrency)
@@ -209,7 +224,7 @@ class Worker:
         self.idle_poll_s = idle_poll_s
         self.log_sink = log_sink
         self.base_url = base_url
-        self.sandbox_config = sandbox_config or _project_sandbox_config(self.project)
+        self.sandbox_config = sandbox_config or project_sandbox_config(self.project)
         self.clock: Callable[[], float] = getattr(world, "clock", time.time)
         self._threads = StepThreads(step_threads)
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
@@ -247,6 +262,7 @@ class Worker:
                     tg.start_soon(self._watch_signals, tg.cancel_scope)
                 tg.start_soon(self._heartbeat)
                 tg.start_soon(self._receive_handoffs, handoffs)
+                tg.start_soon(self._retry_blocked)
                 async with anyio.create_task_group() as handlers:
                     _local.register(self.world, self)
                     try:
@@ -259,6 +275,13 @@ class Worker:
             self._threads.shutdown()
             self._handoffs.close()
             handoffs.close()
+
+    async def _retry_blocked(self) -> None:
+        """On start: blocked runs that other code parked may run on this code."""
+        try:
+            await _parking.retry_blocked(self.world, self.project, deployment_id=self._claims_for)
+        except Exception:
+            log.exception("worker %s: retrying blocked runs failed", self.worker_id)
 
     def stop(self) -> None:
         """Stop claiming new work; :meth:`run` returns once in-flight work is done."""
@@ -290,7 +313,7 @@ class Worker:
         while not self._done():
             await capacity.acquire()
             try:
-                msg = await self.world.claim(KINDS, worker_id=self.worker_id, lease_s=self.lease_s)
+                msg = await self._claim()
             except Exception:
                 capacity.release()
                 log.exception("claim failed")
@@ -302,6 +325,13 @@ class Worker:
                 continue
             self._held.add(msg.id)
             handlers.start_soon(self._handle_claimed, msg, capacity)
+
+    async def _claim(self) -> Message | None:
+        if self._claims_for is None:  # the hot path: no filter argument at all
+            return await self.world.claim(KINDS, worker_id=self.worker_id, lease_s=self.lease_s)
+        return await self.world.claim(
+            KINDS, worker_id=self.worker_id, lease_s=self.lease_s, deployment_id=self._claims_for
+        )
 
     # -- runs started in this process (see wdk.runtime._local) -------------------------------
     async def start_run(self, run_id: str, created: NewEvent) -> bool:
@@ -366,7 +396,11 @@ class Worker:
         if self._done():
             return
         timeout = self.idle_poll_s
-        due = await self.world.next_due(KINDS)
+        due = (
+            await self.world.next_due(KINDS)
+            if self._claims_for is None
+            else await self.world.next_due(KINDS, deployment_id=self._claims_for)
+        )
         if due is not None:
             timeout = max(0.0, min(timeout, due - self.clock()))
         if timeout > 0:
@@ -441,6 +475,15 @@ class Worker:
     def _load_workflow(self, inst: WorkflowInstance) -> Callable[..., Any]:
         return load_workflow(self.project, inst.workflow_id, self.sandbox_config)
 
+    def _parked_here(self, events: list[Event]) -> bool:
+        """Whether the log ends blocked by this very code (it would only block again)."""
+        for event in reversed(events):
+            if event.type == EventType.RUN_UNBLOCKED:
+                return False
+            if event.type == EventType.RUN_BLOCKED:
+                return _parking.same_code(event.data, self.project)
+        return False
+
     async def _instance(self, run_id: str) -> WorkflowInstance | None:
         """The run's instance, current with its log; None if the run is over or unknown."""
         inst = self._cache.get(run_id)
@@ -454,7 +497,7 @@ class Worker:
         events = await self.world.read_events(run_id)
         if not events or events[0].type != EventType.RUN_CREATED:
             return None
-        if any(e.type in EventType.RUN_TERMINAL for e in events):
+        if any(e.type in EventType.RUN_TERMINAL for e in events) or self._parked_here(events):
             return None
         inst = self._new_instance(run_id, RunStart.from_event(events[0]))
         inst.mark_replay(events)
@@ -491,7 +534,25 @@ class Worker:
                 await self.world.ack(ack)
                 return []
             pre: list[NewEvent] = []
-            if inst._main is None and inst.outcome is None:
+            if inst.logged_block is not None and inst.blocked is None:
+                # This code gets past what blocked the run: it runs again.
+                pre.append(
+                    NewEvent(
+                        EventType.RUN_UNBLOCKED,
+                        None,
+                        serde.encode({"at": self.clock(), "by": self.worker_id}),
+                    )
+                )
+            if self.adopt and inst.deployment_id != self.deployment_id:
+                pre.append(
+                    NewEvent(
+                        EventType.RUN_ADOPTED,
+                        None,
+                        msgpack.packb({"deployment_id": self.deployment_id}),
+                    )
+                )
+                inst.deployment_id = self.deployment_id
+            if inst._main is None and inst.outcome is None and inst.blocked is None:
                 at = self.clock()
                 start = _run_started(at)
                 self._apply(inst, start, at)
@@ -595,6 +656,8 @@ class Worker:
         if inst.ended:
             self._evict(inst.run_id)
             return None
+        if inst.blocked is not None:
+            return self._plan_block(inst, pre)
         cmds = inst.take_unwritten()
         plan = _Plan(cmds, list(pre), [], [])
         if inst.outcome is not None:
@@ -612,13 +675,29 @@ class Worker:
         plan.durable = not _REDERIVABLE.issuperset(e.type for e in plan.events)
         return plan
 
+    def _plan_block(self, inst: WorkflowInstance, pre: list[NewEvent]) -> _Plan | None:
+        """The append that parks a run this code cannot advance (``pre`` and the block).
+
+        No block is written when the log already ends blocked by this same code, and no
+        message is enqueued: the run waits for a retry or other code, never a hot loop.
+        """
+        assert inst.blocked is not None
+        events = [e for e in pre if e.type != EventType.RUN_UNBLOCKED]
+        if inst.logged_block is None or not _parking.same_code(inst.logged_block, self.project):
+            block = _parking.block_event(
+                inst, inst.blocked, self.project, self.worker_id, self.clock()
+            )
+            events.append(block)
+            log.warning("run %s is blocked: %s", inst.run_id, inst.blocked.message)
+        return _Plan([], events, [], []) if events else None
+
     def _written(self, inst: WorkflowInstance, plan: _Plan, appended: Appended) -> list[_StepJob]:
         """Bookkeeping after ``plan`` committed; returns the steps to run inline."""
         run_id = inst.run_id
         inst.last_seq = appended.seq
         for cmd in plan.cmds:
             cmd.written = True
-        if inst.outcome is not None:
+        if inst.outcome is not None or inst.blocked is not None:
             self._evict(run_id)
             self._run_locks.pop(run_id, None)
         if not plan.inline:
@@ -757,6 +836,10 @@ class Worker:
     ) -> list[_StepJob]:
         """Run (``pending`` None) or settle a step attempt, record it and finish the job."""
         try:
+            if pending is None and _parking.is_missing_code(attempt.resolve_error):
+                assert attempt.resolve_error is not None
+                await self._park_step(job, attempt.resolve_error)
+                return []
             if pending is None:
                 outcome = await run_step(
                     attempt, policy=self.retry_policy, clock=self.clock, threads=self._threads
@@ -770,6 +853,21 @@ class Worker:
             return await self._record(job, outcome)
         finally:
             self._finish(job)
+
+    async def _park_step(self, job: _StepJob, exc: BaseException) -> None:
+        """Block the run of a step this code does not have; the step's message goes.
+
+        Not a step failure and not retried: ``wdk retry`` (or a worker on other code)
+        queues the step again.
+        """
+        step_id = job.step_id or msgpack.unpackb(job.data, raw=False).get("step", "")
+        event = _parking.step_block_event(
+            job.run_id, step_id, exc, self.project, self.worker_id, self.clock()
+        )
+        log.warning("run %s is blocked: step %s is not in this code", job.run_id, step_id)
+        async with self._lock(job.run_id):
+            self._evict(job.run_id)
+            await self.world.append(job.run_id, [event], ack=[job.message_id])
 
     def _prepare(self, job: _StepJob) -> StepCall:
         """Decode a step message: the callable, its arguments, its retry budget, metadata."""
@@ -878,8 +976,8 @@ class Worker:
             try:
                 if attempt is None:
                     attempt = self._prepare(job)
-                    if not attempt.blocking:
-                        return _Handoff([], job, attempt)  # the loop runs it
+                    if not attempt.blocking or attempt.resolve_error is not None:
+                        return _Handoff([], job, attempt)  # the loop runs (or parks) it
                 outcome = run_step_blocking(attempt, policy=self.retry_policy, clock=self.clock)
                 if not isinstance(outcome, StepOutcome) or outcome.status == "retry":
                     return _Handoff([], job, attempt, outcome)
@@ -948,56 +1046,6 @@ class Worker:
             pass
         async with self._lock(run_id):
             self._evict(run_id)
-
-
-def _project_sandbox_config(project: Project) -> Any:
-    """The sandbox configuration in the project's pyproject.toml (``[tool.wdk]``)."""
-    from wdk.sandbox import load_config
-
-    return load_config(project.roots[0])
-
-
-def load_workflow(
-    project: Project, workflow_id: str, sandbox_config: Any = None
-) -> Callable[..., Any]:
-    """The workflow function of ``workflow_id``, from a fresh sandbox (one per run)."""
-    from wdk.sandbox import WorkflowSandbox
-
-    module_name, qualname = project.workflow_target(workflow_id)
-    kwargs: dict[str, Any] = {"injected": {"__wdk_step__": step_decorator}}
-    if sandbox_config is not None:
-        kwargs["config"] = sandbox_config
-    sandbox = WorkflowSandbox(project.workflow_bundle, **kwargs)
-    module = sandbox.import_module(module_name)
-    obj: Any = module
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj  # type: ignore[no-any-return]
-
-
-async def replay(world: World, run_id: str, project: Project | None = None) -> Any:
-    """Re-run a run's workflow code against its log alone (no cache, no writes).
-
-    Returns the instance's outcome (None if the log does not reach the run's end): for a
-    finished run it must equal what the live run recorded.
-    """
-    events = await world.read_events(run_id)
-    if not events:
-        return None
-    proj = project or default_project()
-    inst = WorkflowInstance(
-        run_id,
-        RunStart.from_event(events[0]),
-        load_workflow=lambda i: load_workflow(proj, i.workflow_id, _project_sandbox_config(proj)),
-        log_sink=lambda _run, _text: None,
-        is_user_module=lambda name: proj.locate(name) is not None,
-    )
-    try:
-        inst.mark_replay(events)
-        inst.feed([e for e in events if e.type not in EventType.RUN_TERMINAL])
-        return inst.outcome
-    finally:
-        inst.close()
 
 
 def _utc(ts: float) -> datetime.datetime:
