@@ -740,6 +740,8 @@ class Worker:
             events.append(NewEvent(EventType.HOOK_CREATED, cid, cmd.data, f"{cid}:c"))
         elif cmd.kind == "dispose":
             events.append(NewEvent(EventType.HOOK_DISPOSED, cid, None, f"{cid}:x"))
+        elif cmd.kind == "patch":
+            events.append(NewEvent(EventType.PATCHED, None, cmd.data, cid))
 
     async def _record_conflict(self, inst: WorkflowInstance, conflict: TokenConflict) -> None:
         """Turn a hook whose token is taken into a ``hook_conflict`` resolution."""
