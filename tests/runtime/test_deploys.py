@@ -415,28 +415,50 @@ async def flow() -> bool:
     return await check()
 
 
-async def twice() -> bool:
-    "use workflow"
-    return wdk.patched("")
-
-
 async def check() -> bool:
     "use step"
     return wdk.patched("x")
 """
 
+TWO_ANSWERS = (
+    """
+import wdk
+
+
+async def flow(token: str) -> list:
+    "use workflow"
+    a = await first()
+    if wdk.patched("p"):
+        a += 100
+    await wdk.create_hook(token=token)
+    if wdk.patched("p"):
+        a += 100
+    return [a, await second()]
+"""
+    + STEPS
+)
+
 
 async def test_patched_misuse_is_a_clear_error(world, tmp_path):
-    mod = Module(tmp_path, "misuse")
-    mod.write(BAD_PATCH)
-    with pytest.raises(PatchError, match="workflow code"):
-        import wdk
+    import wdk
 
+    with pytest.raises(PatchError, match="workflow code"):
         wdk.patched("x")
+    mod = Module(tmp_path, "misuse")
+    mod.write(BAD_PATCH)  # the compiler refuses it: the run waits for code that compiles
     async with mod.running(world) as h:
         run = await h.start("flow")
-        with pytest.raises(WorkflowRunFailedError, match="is for workflow code"):
-            await run.return_value(timeout=60)
-        run = await h.start("twice")
-        with pytest.raises(WorkflowRunFailedError, match="non-empty string"):
+        await wait_for(world, run, lambda info, _t: info.status == "blocked")
+    block = serde.decode((await run.info()).error)
+    assert "WDK008" in block["message"] and "patched() is called inside step" in block["message"]
+
+
+async def test_one_patch_answered_both_ways_in_a_run_fails_it(world, tmp_path):
+    mod = Module(tmp_path, "twice")
+    token = f"tok-{uuid.uuid4().hex}"
+    run = await parked_at_hook(world, mod, token)
+    mod.write(TWO_ANSWERS)
+    async with mod.running(world):
+        await resume_hook(token, "go", world=world)
+        with pytest.raises(WorkflowRunFailedError, match="answered False earlier"):
             await run.return_value(timeout=60)

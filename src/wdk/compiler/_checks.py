@@ -27,7 +27,7 @@ from collections.abc import Callable
 from wdk.compiler._directives import Site
 from wdk.compiler._usage import WATCHED, Usage
 
-__all__ = ["check_duplicates", "check_module_level", "check_step_calls"]
+__all__ = ["check_duplicates", "check_module_level", "check_patch_names", "check_step_calls"]
 
 _ALLOWED_CALLS = frozenset(
     {
@@ -316,7 +316,15 @@ def check_step_calls(usage: Usage, sites: list[Site], report: Report) -> None:
             continue
         site = _innermost_step(sites, call.lineno)
         where = f"step {site.qualname}" if site else "a step"
-        if name == "sleep":
+        if name in _PATCH_CALLS:
+            report(
+                "WDK008",
+                call,
+                f"wdk.{name}() is called inside {where}: patches choose between old and new "
+                "workflow code, and a step always runs the current code",
+                f"Call {name}() in the workflow and pass what it answered to the step.",
+            )
+        elif name == "sleep":
             report(
                 "WDK008",
                 call,
@@ -331,6 +339,53 @@ def check_step_calls(usage: Usage, sites: list[Site], report: Report) -> None:
                 f"wdk.{name}() is called inside {where}: hooks and webhooks can only be "
                 "created in workflow code",
                 f"Call {name}() in the workflow and pass the token (or URL) to the step.",
+            )
+
+
+_PATCH_CALLS = frozenset({"patched", "deprecate_patch"})
+
+
+def _wdk_call_name(call: ast.Call, usage: Usage) -> str | None:
+    """The wdk function a call names (``patched(...)``, ``wdk.patched(...)``), or None."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return usage.wdk_functions.get(func.id)
+    if (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id in usage.wdk_modules
+    ):
+        return func.attr
+    return None
+
+
+def check_patch_names(tree: ast.Module, usage: Usage, report: Report) -> None:
+    """Report ``patched``/``deprecate_patch`` called with anything but one string literal.
+
+    A patch's name is its identity in every run's log: computed names could differ between
+    replays, and ``wdk replay`` could not tell which patch a run took.
+    """
+    if not usage.wdk_functions and not usage.wdk_modules:
+        return
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or _wdk_call_name(node, usage) not in _PATCH_CALLS:
+            continue
+        args = node.args
+        literal = (
+            len(args) == 1
+            and not node.keywords
+            and isinstance(args[0], ast.Constant)
+            and isinstance(args[0].value, str)
+            and args[0].value.strip() != ""
+        )
+        if not literal:
+            name = _wdk_call_name(node, usage)
+            report(
+                "WDK011",
+                node,
+                f"wdk.{name}() takes the patch's name as one non-empty string literal",
+                f'Write the name out: {name}("charge-twice"). A name is a patch\'s identity '
+                "in every run's log, so it cannot be computed.",
             )
 
 

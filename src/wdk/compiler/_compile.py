@@ -14,7 +14,12 @@ import ast
 import hashlib
 import re
 
-from wdk.compiler._checks import check_duplicates, check_module_level, check_step_calls
+from wdk.compiler._checks import (
+    check_duplicates,
+    check_module_level,
+    check_patch_names,
+    check_step_calls,
+)
 from wdk.compiler._closures import FunctionTables, captures_of, nonlocal_violations
 from wdk.compiler._diagnostics import Diagnostic
 from wdk.compiler._directives import Site, discover
@@ -129,6 +134,7 @@ def compile_text(source: str, *, relpath: str, module: str, sha256: str) -> Modu
             "Return the new value from the step and assign it in the caller.",
         )
     check_step_calls(usage, found.sites, report)
+    check_patch_names(tree, usage, report)
     max_retries = check_module_level(tree, sites, report)
     pruning = plan_pruning(tree, usage)
 

@@ -15,7 +15,7 @@ from wdk.compiler._directives import Site
 __all__ = ["WATCHED", "Usage", "collect_usage"]
 
 #: wdk functions that only work in workflow code (calling them in a step is an error).
-WATCHED = frozenset({"sleep", "create_hook", "create_webhook"})
+WATCHED = frozenset({"sleep", "create_hook", "create_webhook", "patched", "deprecate_patch"})
 
 
 @dataclass(slots=True)
