@@ -63,5 +63,6 @@ async def test_an_exported_history_is_a_regression_test(world, tmp_path):
     assert run.run_id in text and f"{path.resolve()}:8" in text
     assert "a sleep" in text and f"step//{module}.py//two" in text
 
-    path.write_text(SOURCE.format(middle='if wdk.patched("two"):\n        await two()\n    else:\n        await wdk.sleep(0)'))
+    patched = 'if wdk.patched("two"):\n        await two()\n    else:\n        await wdk.sleep(0)'
+    path.write_text(SOURCE.format(middle=patched))
     assert_replays(history, root=tmp_path)
