@@ -102,18 +102,15 @@ def runs(
         if as_json:
             click.echo(to_json([_run_dict(r) for r in page.runs]))
             return
+        # The deployment column only when some run has one: the table is wide already.
+        pinned = any(r.deployment_id for r in page.runs)
         table = Table(title="runs")
         for col in ("run id", "workflow", "status", "deployment", "created", "completed"):
-            table.add_column(col)
+            if col != "deployment" or pinned:
+                table.add_column(col)
         for r in page.runs:
-            table.add_row(
-                r.run_id,
-                r.workflow_id,
-                r.status,
-                r.deployment_id or "",
-                _ts(r.created_at),
-                _ts(r.completed_at),
-            )
+            row = [r.run_id, r.workflow_id, r.status, r.deployment_id or ""]
+            table.add_row(*row[: 4 if pinned else 3], _ts(r.created_at), _ts(r.completed_at))
         Console().print(table)
 
     run_async(main)

@@ -17,6 +17,7 @@ import click
 
 from wdk.cli._common import (
     RUN_INPUT_ERRORS,
+    one_line,
     open_cli_world,
     root_option,
     run_async,
@@ -82,7 +83,7 @@ def _replay_files(files: tuple[Path, ...], project: Any) -> list[Any]:
         try:
             histories.append(load_history(path))
         except (OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
             click.echo(f"error: {path}: {reason}", err=True)
             raise SystemExit(2) from None
     return [replay_history(h, project) for h in histories]

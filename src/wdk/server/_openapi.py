@@ -45,6 +45,10 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "error": {"type": "string"},
             "errors": {"type": "array", "items": {"type": "object"}},
+            "run_status": {
+                "type": "string",
+                "description": "The run's status, when it is why the request was refused (409).",
+            },
         },
     },
     "RunError": {

@@ -89,4 +89,4 @@ async def fork(request: Request) -> Response:
 
 
 def _status(exc: RunStateError) -> dict[str, Any] | None:
-    return {"status": exc.status} if exc.status else None
+    return {"run_status": exc.status} if exc.status else None
