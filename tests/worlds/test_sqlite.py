@@ -324,31 +324,64 @@ async def test_a_row_at_its_last_generation_is_replaced_not_handed_over(
     assert new is not None and (new.id, new.owner) == (new_id, "w")
 
 
-def _make_v1_file(path: Path) -> None:
-    """A database as schema version 1 left it: no ``gen`` column, one leased message."""
+def _old_schema(version: int) -> list[str]:
+    """The statements that created a new file at schema ``version`` (1 or 2)."""
     from wdk.worlds import _sqlite_schema as q
 
+    statements = []
+    for statement in q.SCHEMA:
+        if "runs_deployment" in statement:
+            continue  # version 3
+        statement = statement.replace(
+            ",\n        deployment_id TEXT,\n        forked_from TEXT", ""
+        )
+        if version < 2:
+            statement = statement.replace(",\n        gen INTEGER NOT NULL DEFAULT 0", "")
+        statements.append(statement)
+    return statements
+
+
+def _make_old_file(path: Path, version: int) -> None:
+    """A database as schema ``version`` left it: one run, one pending message."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
-        for statement in q.SCHEMA:
-            conn.execute(statement.replace(",\n        gen INTEGER NOT NULL DEFAULT 0", ""))
-        assert "gen" not in {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
+        for statement in _old_schema(version):
+            conn.execute(statement)
+        queue_columns = {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
+        assert ("gen" in queue_columns) == (version >= 2)
+        run_columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        assert not {"deployment_id", "forked_from"} & run_columns
+        conn.execute(
+            "INSERT INTO runs (run_id, workflow_id, status, created_at, started_at, input)"
+            " VALUES ('r1', 'wf', 'running', 10, 11, x'02')"
+        )
         conn.execute(
             "INSERT INTO queue (kind, run_id, key, payload, not_before) VALUES"
             " ('step', 'r1', 's1', x'01', 0)"
         )
-        conn.execute("PRAGMA user_version = 1")
+        conn.execute(f"PRAGMA user_version = {version}")
     finally:
         conn.close()
 
 
-async def test_a_version_1_file_is_migrated_and_keeps_its_messages(tmp_path: Path) -> None:
-    path = tmp_path / "v1.db"
-    _make_v1_file(path)
+@pytest.mark.parametrize("version", [1, 2])
+async def test_an_older_file_is_migrated_and_keeps_its_runs_and_messages(
+    tmp_path: Path, version: int
+) -> None:
+    import msgpack
+
+    from wdk.worlds._sqlite_schema import SCHEMA_VERSION
+    from wdk.worlds.base import RunInfo
+
+    path = tmp_path / f"v{version}.db"
+    _make_old_file(path, version)
     world = SqliteWorld(path)
     await world.setup()
     try:
+        old = RunInfo("r1", "wf", "running", 10.0, 11.0, input=b"\x02")
+        assert await world.get_run("r1") == old
+        assert (await world.list_runs()).runs == [old]
         message = await world.claim(["step"], worker_id="w", lease_s=30)
         assert message is not None and (message.key, message.payload) == ("s1", b"\x01")
         appended = await world.append(
@@ -360,10 +393,48 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_messages(tmp_path: Pat
         assert await world.get_message("s1") is None
         await world.ack(appended.message_ids)
         assert await world.get_message("s2") is None
+        # The new columns work on the migrated file.
+        data = msgpack.packb({"workflow_id": "wf", "deployment_id": "d1", "forked_from": "r1"})
+        await world.append("r2", [NewEvent("run_created", None, data)])
+        await world.enqueue([NewMessage("workflow", "r2", "w2")])
+        assert (
+            await world.claim(["workflow"], worker_id="w", lease_s=30, deployment_id="d0") is None
+        )
+        got = await world.claim(["workflow"], worker_id="w", lease_s=30, deployment_id="d1")
+        assert got is not None and got.run_id == "r2"
+        new = await world.get_run("r2")
+        assert new is not None and (new.deployment_id, new.forked_from) == ("d1", "r1")
+        assert [r.run_id for r in (await world.list_runs(deployment_id="d1")).runs] == ["r2"]
     finally:
         await world.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(runs)")}
+        assert "runs_deployment" in indexes
+
+
+async def test_a_new_file_and_a_migrated_one_have_the_same_schema(tmp_path: Path) -> None:
+    def schema(path: Path) -> list[tuple[str, ...]]:
+        with sqlite3.connect(path) as conn:
+            tables = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
+            columns = [
+                (table, *map(str, row[1:]))
+                for table in sorted(tables)
+                for row in conn.execute(f"PRAGMA table_info({table})")
+            ]
+            indexes = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"
+            ).fetchall()
+            return columns + indexes
+
+    _make_old_file(tmp_path / "old.db", 1)
+    for name in ("old.db", "new.db"):
+        world = SqliteWorld(tmp_path / name)
+        await world.setup()
+        await world.close()
+    assert schema(tmp_path / "old.db") == schema(tmp_path / "new.db")
 
 
 async def test_a_file_of_a_newer_wdk_is_refused_with_what_to_do(tmp_path: Path) -> None:
@@ -375,3 +446,44 @@ async def test_a_file_of_a_newer_wdk_is_refused_with_what_to_do(tmp_path: Path) 
     with pytest.raises(WorldError, match=r"newer wdk \(schema version 99.*upgrade wdk"):
         await world.setup()
     await world.close()
+
+
+def _plan(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] | list[object]) -> str:
+    return " | ".join(str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+
+def test_the_deploy_queries_use_the_indexes_meant_for_them(tmp_path: Path) -> None:
+    """An id prefix is a range of the primary key; a pinned claim (and next_due) still walks
+    the queue in due order, probing each candidate's run by its key, rather than starting
+    from every run of the deployment; the unpinned claim is the statement it always was."""
+    from wdk.worlds import _sqlite_schema as q
+    from wdk.worlds._sqlite_views import list_runs_sql
+
+    conn = sqlite3.connect(tmp_path / "plan.db")
+    try:
+        for statement in q.SCHEMA:
+            conn.execute(statement)
+        sql, params = list_runs_sql(
+            workflow_id=None,
+            status=None,
+            cursor=None,
+            id_prefix="wrun_01",
+            deployment_id=None,
+            limit=21,
+        )
+        assert "USING INDEX sqlite_autoindex_runs_1 (run_id>? AND run_id<?)" in _plan(
+            conn, sql, params
+        )
+        peek, take = q.claim_sql(2, True)
+        plan = _plan(conn, peek, (0.0, 0.0, "workflow", "step", "d1"))
+        assert "queue_due" in plan and "sqlite_autoindex_runs_1 (run_id=?)" in plan
+        assert "runs_deployment" not in plan and "TEMP B-TREE" not in plan
+        plan = _plan(conn, q.due_sql(1, True), (0.0, "workflow", "d1"))
+        assert "queue_due" in plan and "runs_deployment" not in plan
+    finally:
+        conn.close()
+    assert q.claim_sql(2)[0] == (
+        "SELECT id FROM queue WHERE not_before <= ? AND lease_until <= ? AND kind IN (?, ?)"
+        " ORDER BY not_before, id LIMIT 1"
+    )
+    assert "runs" not in q.claim_sql(2)[1] and "runs" not in q.due_sql(2)

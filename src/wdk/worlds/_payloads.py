@@ -1,7 +1,8 @@
 """What a world reads from event payloads.
 
-``run_created`` and ``hook_created`` carry msgpack maps whose fields the runs view and the hooks
-table keep (see ``World`` in ``base``); every world reads them here, the same way.
+``run_created``, ``run_adopted`` and ``hook_created`` carry msgpack maps whose fields the runs
+view and the hooks table keep (see ``World`` in ``base``); every world reads them here, the same
+way.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import msgpack
 
 from wdk.errors import WorldError
 
-__all__ = ["HookSpec", "hook_spec", "run_spec", "unpack_map"]
+__all__ = ["HookSpec", "RunSpec", "adopted_deployment", "hook_spec", "run_spec", "unpack_map"]
 
 
 def unpack_map(data: bytes | None) -> dict[str, Any]:
@@ -31,10 +32,34 @@ def _bytes_or_none(value: object) -> bytes | None:
     return value if isinstance(value, bytes) else None
 
 
-def run_spec(data: bytes | None) -> tuple[str, bytes | None]:
-    """A ``run_created`` payload's workflow id and encoded input."""
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """What the runs view keeps of a ``run_created`` payload."""
+
+    workflow_id: str
+    input: bytes | None
+    deployment_id: str | None = None
+    forked_from: str | None = None
+
+
+def run_spec(data: bytes | None) -> RunSpec:
+    """A ``run_created`` payload: workflow id, encoded input, deployment and fork origin."""
     spec = unpack_map(data)
-    return str(spec.get("workflow_id", "")), _bytes_or_none(spec.get("input"))
+    return RunSpec(
+        str(spec.get("workflow_id", "")),
+        _bytes_or_none(spec.get("input")),
+        _str_or_none(spec.get("deployment_id")),
+        _str_or_none(spec.get("forked_from")),
+    )
+
+
+def adopted_deployment(data: bytes | None) -> str | None:
+    """A ``run_adopted`` payload's ``deployment_id`` (None when it names none)."""
+    return _str_or_none(unpack_map(data).get("deployment_id"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from wdk.worlds._payloads import hook_spec, run_spec
+from wdk.worlds._payloads import adopted_deployment, hook_spec, run_spec
 from wdk.worlds.base import (
     Appended,
     DuplicateEvent,
@@ -32,7 +32,15 @@ _TOKEN_HELD = "WDK02"
 
 #: Events the database must look at beyond inserting them (runs view, hooks, streams).
 _SPECIAL = frozenset(
-    {EventType.RUN_CREATED, EventType.RUN_STARTED, EventType.HOOK_CREATED, EventType.HOOK_DISPOSED}
+    {
+        EventType.RUN_CREATED,
+        EventType.RUN_STARTED,
+        EventType.RUN_BLOCKED,
+        EventType.RUN_UNBLOCKED,
+        EventType.RUN_ADOPTED,
+        EventType.HOOK_CREATED,
+        EventType.HOOK_DISPOSED,
+    }
     | EventType.RUN_TERMINAL
 )
 
@@ -45,13 +53,16 @@ def _b64(data: bytes | None) -> str | None:
 
 
 def _event(event: NewEvent) -> list[Any]:
+    """One event of a request, with the payload fields ``append_one`` keeps decoded."""
     row: list[Any] = [event.type, event.correlation_id, _b64(event.data), event.dedup_key]
     if event.type == EventType.RUN_CREATED:
-        workflow_id, input_ = run_spec(event.data)
-        row += [workflow_id, _b64(input_), None]
+        run = run_spec(event.data)
+        row += [run.workflow_id, _b64(run.input), None, run.deployment_id, run.forked_from]
     elif event.type == EventType.HOOK_CREATED:
         hook = hook_spec(event.data)
         row += [hook.token, _b64(hook.metadata), hook.kind]
+    elif event.type == EventType.RUN_ADOPTED:
+        row.append(adopted_deployment(event.data))
     return row
 
 

@@ -6,11 +6,21 @@ once per connection; ``?`` placeholders only, nothing interpolated from data.
 
 from __future__ import annotations
 
+import functools
 import zlib
 
-__all__ = ["MIGRATIONS", "SCHEMA", "SCHEMA_VERSION", "bucket", "in_list", "message_ref"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "bucket",
+    "claim_sql",
+    "due_sql",
+    "in_list",
+    "message_ref",
+]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = (
     # The event log. seq is dense per run; dedup keys are unique per run when set.
@@ -37,11 +47,17 @@ SCHEMA = (
         completed_at REAL,
         input BLOB,
         output BLOB,
-        error BLOB
+        error BLOB,
+        deployment_id TEXT,
+        forked_from TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at, run_id)",
     "CREATE INDEX IF NOT EXISTS runs_workflow ON runs (workflow_id, created_at, run_id)",
     "CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created_at, run_id)",
+    # For list_runs(deployment_id=...) ("what is still on the old code?"); runs on no
+    # deployment cost nothing. Claims by deployment do not use it (see claim_sql).
+    """CREATE INDEX IF NOT EXISTS runs_deployment ON runs (deployment_id, created_at, run_id)
+        WHERE deployment_id IS NOT NULL""",
     # Live hooks only: disposing one deletes its row, which frees the token.
     """CREATE TABLE IF NOT EXISTS hooks (
         id INTEGER PRIMARY KEY,
@@ -100,6 +116,13 @@ SCHEMA = (
 #: version v runs MIGRATIONS[v + 1], ... up to SCHEMA_VERSION (a new file gets SCHEMA).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE queue ADD COLUMN gen INTEGER NOT NULL DEFAULT 0",),
+    # Deploys: the code version a run is on, and the run it was forked from.
+    3: (
+        "ALTER TABLE runs ADD COLUMN deployment_id TEXT",
+        "ALTER TABLE runs ADD COLUMN forked_from TEXT",
+        """CREATE INDEX IF NOT EXISTS runs_deployment
+            ON runs (deployment_id, created_at, run_id) WHERE deployment_id IS NOT NULL""",
+    ),
 }
 
 #: A message id as the world hands it out is ``id + (gen << GEN_SHIFT)``: rowids below 2**44
@@ -155,19 +178,35 @@ SELECT_EVENTS = (
     " WHERE run_id = ? AND seq > ? ORDER BY seq"
 )
 INSERT_RUN = (
-    "INSERT OR IGNORE INTO runs (run_id, workflow_id, status, created_at, input)"
-    " VALUES (?, ?, 'pending', ?, ?)"
+    "INSERT OR IGNORE INTO runs"
+    " (run_id, workflow_id, status, created_at, input, deployment_id, forked_from)"
+    " VALUES (?, ?, 'pending', ?, ?, ?, ?)"
 )
+# Run events never change a terminal run; only run_unblocked (a retry) moves a blocked one
+# back to running, so a run_started recorded late cannot hide a block.
 START_RUN = (
     "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?)"
     " WHERE run_id = ? AND status IN ('pending', 'running')"
 )
+BLOCK_RUN = (
+    "UPDATE runs SET status = 'blocked', error = ?"
+    " WHERE run_id = ? AND status IN ('pending', 'running', 'blocked')"
+)
+UNBLOCK_RUN = (
+    "UPDATE runs SET status = 'running', error = NULL"
+    " WHERE run_id = ? AND status IN ('pending', 'running', 'blocked')"
+)
+ADOPT_RUN = (
+    "UPDATE runs SET deployment_id = ?"
+    " WHERE run_id = ? AND status IN ('pending', 'running', 'blocked')"
+)
 END_RUN = (
     "UPDATE runs SET status = ?, completed_at = ?, output = ?, error = ?"
-    " WHERE run_id = ? AND status IN ('pending', 'running')"
+    " WHERE run_id = ? AND status IN ('pending', 'running', 'blocked')"
 )
 RUN_COLUMNS = (
-    "run_id, workflow_id, status, created_at, started_at, completed_at, input, output, error"
+    "run_id, workflow_id, status, created_at, started_at, completed_at, input, output, error,"
+    " deployment_id, forked_from"
 )
 HOOK_COLUMNS = "run_id, correlation_id, token, metadata, kind, created_at"
 HOOK_HOLDER = "SELECT run_id, correlation_id FROM hooks WHERE token = ?"
@@ -229,6 +268,41 @@ RELEASE = (
     " WHERE id = ? AND gen = ?"
 )
 EXTEND = "UPDATE queue SET lease_until = ? WHERE id = ? AND gen = ? AND owner IS NOT NULL"
+#: A queue row's run is on the deployment given (a PRIMARY KEY probe of runs per row).
+_ON_DEPLOYMENT = (
+    " AND EXISTS (SELECT 1 FROM runs WHERE runs.run_id = queue.run_id AND runs.deployment_id = ?)"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def claim_sql(n_kinds: int, by_deployment: bool = False) -> tuple[str, str]:
+    """``(peek, take)`` of a claim of ``n_kinds`` kinds.
+
+    ``peek`` finds the message (a plain read, so idle workers never take the write lock),
+    ``take`` leases it. Parameters: ``(now, now, *kinds)`` for ``peek`` (then the deployment
+    id ``by_deployment``), ``(owner, lease_until)`` before those for ``take``. The deployment
+    filter is an EXISTS, not a join: a join lets the planner start from ``runs_deployment``,
+    reading every run of the deployment (terminal ones too) and sorting; the EXISTS keeps the
+    walk of ``queue_due`` in due order, probing each candidate's run by its key.
+    """
+    where = f"not_before <= ? AND lease_until <= ? AND kind IN {in_list(n_kinds)}"
+    if by_deployment:
+        where += _ON_DEPLOYMENT
+    peek = f"SELECT id FROM queue WHERE {where} ORDER BY not_before, id LIMIT 1"
+    take = (
+        "UPDATE queue SET owner = ?, lease_until = ?, deliveries = deliveries + 1, dirty = NULL"
+        f" WHERE id = ({peek}) RETURNING {MESSAGE_COLUMNS}"
+    )
+    return peek, take
+
+
+@functools.lru_cache(maxsize=64)
+def due_sql(n_kinds: int, by_deployment: bool = False) -> str:
+    """``next_due`` of ``n_kinds`` kinds; parameters ``(now, *kinds)`` (then the deployment)."""
+    sql = f"SELECT min(not_before) FROM queue WHERE lease_until <= ? AND kind IN {in_list(n_kinds)}"
+    return sql + _ON_DEPLOYMENT if by_deployment else sql
+
+
 BUMP = (
     "INSERT INTO changes (bucket, version) VALUES (?, 1)"
     " ON CONFLICT (bucket) DO UPDATE SET version = version + 1"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from wdk.errors import WorldError
 from wdk.worlds._cursor import decode_cursor, encode_cursor
 from wdk.worlds._notify import ChangeHub
-from wdk.worlds._payloads import hook_spec, run_spec
+from wdk.worlds._payloads import adopted_deployment, hook_spec, run_spec
 from wdk.worlds.base import (
     Appended,
     Chunk,
@@ -39,7 +39,6 @@ from wdk.worlds.base import (
 
 __all__ = ["MemoryWorld"]
 
-_LIVE = (RunStatus.PENDING, RunStatus.RUNNING)
 _TERMINAL_STATUS = {
     EventType.RUN_COMPLETED: RunStatus.COMPLETED,
     EventType.RUN_FAILED: RunStatus.FAILED,
@@ -58,6 +57,8 @@ class _Run:
     completed_at: float | None = None
     output: bytes | None = None
     error: bytes | None = None
+    deployment_id: str | None = None
+    forked_from: str | None = None
 
     def info(self) -> RunInfo:
         return RunInfo(
@@ -70,6 +71,8 @@ class _Run:
             self.input,
             self.output,
             self.error,
+            self.deployment_id,
+            self.forked_from,
         )
 
 
@@ -133,6 +136,12 @@ def _named_store(name: str) -> _Store:
         if store is None:
             store = _NAMED[name] = _Store()
         return store
+
+
+def _on_deployment(store: _Store, run_id: str, deployment_id: str) -> bool:
+    """Whether the run is on that deployment (a run on none, or unknown, is on no deployment)."""
+    run = store.runs.get(run_id)
+    return run is not None and run.deployment_id == deployment_id
 
 
 class _HookPlan:
@@ -211,8 +220,10 @@ class MemoryWorld:
     leased (claimed and not yet acked or released, even with an expired lease) it is marked
     dirty, remembering the earliest ``not_before`` asked for. A claim clears the dirty mark;
     an ack of a dirty message re-shows it at that ``not_before`` with ``deliveries`` reset to 0.
-    Run status only moves forward: ``run_started`` and terminal events do not change a
-    terminal run, and a second ``run_created`` for an existing run leaves the view alone.
+    Run status only moves forward: no run event changes a terminal run (not even
+    ``run_adopted``: the view keeps the deployment the run ended on), ``run_started`` does not
+    move a blocked run (only ``run_unblocked``, a retry, does), and a second ``run_created``
+    for an existing run leaves the view alone.
     """
 
     def __init__(
@@ -302,8 +313,18 @@ class MemoryWorld:
                 hooks.dispose_all()
                 terminal = True
             elif ev.type == EventType.RUN_CREATED and new_run is None:
-                workflow_id, input_ = run_spec(ev.data)
-                new_run = _Run(run_id, workflow_id, RunStatus.PENDING, now, input_)
+                spec = run_spec(ev.data)
+                new_run = _Run(
+                    run_id,
+                    spec.workflow_id,
+                    RunStatus.PENDING,
+                    now,
+                    spec.input,
+                    deployment_id=spec.deployment_id,
+                    forked_from=spec.forked_from,
+                )
+            elif ev.type == EventType.RUN_ADOPTED:
+                adopted_deployment(ev.data)  # a malformed payload fails here, before any write
         if log is None:
             log = store.events[run_id] = []
         for ev in events:
@@ -321,19 +342,26 @@ class MemoryWorld:
 
     @staticmethod
     def _update_run(run: _Run | None, ev: NewEvent, now: float) -> None:
-        if run is None or run.status not in _LIVE:
+        """Apply one event to the runs view (the rules are in the class docstring)."""
+        if run is None or run.status in RunStatus.TERMINAL:
             return
         if ev.type == EventType.RUN_STARTED:
-            run.status = RunStatus.RUNNING
-            if run.started_at is None:
-                run.started_at = now
+            if run.status != RunStatus.BLOCKED:
+                run.status = RunStatus.RUNNING
+                if run.started_at is None:
+                    run.started_at = now
+        elif ev.type == EventType.RUN_BLOCKED:
+            run.status, run.error = RunStatus.BLOCKED, ev.data
+        elif ev.type == EventType.RUN_UNBLOCKED:
+            run.status, run.error = RunStatus.RUNNING, None
+        elif ev.type == EventType.RUN_ADOPTED:
+            run.deployment_id = adopted_deployment(ev.data)
         elif ev.type in _TERMINAL_STATUS:
             run.status = _TERMINAL_STATUS[ev.type]
             run.completed_at = now
-            if ev.type == EventType.RUN_COMPLETED:
-                run.output = ev.data
-            elif ev.type == EventType.RUN_FAILED:
-                run.error = ev.data
+            # Both set: a run that ends while blocked drops its block, as SQL worlds do.
+            run.output = ev.data if ev.type == EventType.RUN_COMPLETED else None
+            run.error = ev.data if ev.type == EventType.RUN_FAILED else None
 
     @staticmethod
     def _end_run(store: _Store, run_id: str, topics: set[str]) -> None:
@@ -365,8 +393,13 @@ class MemoryWorld:
         status: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        id_prefix: str | None = None,
+        deployment_id: str | None = None,
     ) -> Page:
-        """Runs newest first (``created_at`` then id, both descending), cursor-paged."""
+        """Runs newest first (``created_at`` then id, both descending), cursor-paged.
+
+        ``id_prefix`` keeps the ids starting with it, ``deployment_id`` the runs on it.
+        """
         store = self._check()
         after = decode_cursor(cursor) if cursor else None
         with store.lock:
@@ -375,6 +408,8 @@ class MemoryWorld:
                 for r in store.runs.values()
                 if (workflow_id is None or r.workflow_id == workflow_id)
                 and (status is None or r.status == status)
+                and (id_prefix is None or r.run_id.startswith(id_prefix))
+                and (deployment_id is None or r.deployment_id == deployment_id)
                 and (after is None or (r.created_at, r.run_id) < after)
             ]
         runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
@@ -465,21 +500,33 @@ class MemoryWorld:
             self._enqueue(store, messages, self._clock(), topics)
         store.hub.notify(topics)
 
-    def _visible(self, kinds: Sequence[str], now: float) -> list[_Msg]:
-        return [
-            m
-            for m in self._store.queue.values()
-            if m.kind in kinds and m.lease_until <= now and m.not_before <= now
-        ]
+    @staticmethod
+    def _unleased(
+        store: _Store, kinds: Sequence[str], now: float, deployment_id: str | None
+    ) -> list[_Msg]:
+        """Messages of ``kinds`` not under a current lease (of runs on ``deployment_id``)."""
+        unleased = [m for m in store.queue.values() if m.kind in kinds and m.lease_until <= now]
+        if deployment_id is None:
+            return unleased
+        return [m for m in unleased if _on_deployment(store, m.run_id, deployment_id)]
 
     async def claim(
-        self, kinds: Sequence[str], *, worker_id: str, lease_s: float
+        self,
+        kinds: Sequence[str],
+        *,
+        worker_id: str,
+        lease_s: float,
+        deployment_id: str | None = None,
     ) -> Message | None:
-        """Lease the visible message with the earliest ``not_before`` (then lowest id)."""
+        """Lease the visible message with the earliest ``not_before`` (then lowest id).
+
+        With ``deployment_id``, only messages of runs on that deployment.
+        """
         store = self._check()
         with store.lock:
             now = self._clock()
-            visible = self._visible(kinds, now)
+            unleased = self._unleased(store, kinds, now, deployment_id)
+            visible = [m for m in unleased if m.not_before <= now]
             if not visible:
                 return None
             msg = min(visible, key=lambda m: (m.not_before, m.id))
@@ -524,16 +571,16 @@ class MemoryWorld:
             message_id = store.keys.get(key)
             return None if message_id is None else store.queue[message_id].message()
 
-    async def next_due(self, kinds: Sequence[str]) -> float | None:
-        """Earliest ``not_before`` among messages not under a current lease."""
+    async def next_due(
+        self, kinds: Sequence[str], *, deployment_id: str | None = None
+    ) -> float | None:
+        """Earliest ``not_before`` among messages not under a current lease.
+
+        With ``deployment_id``, only messages of runs on that deployment.
+        """
         store = self._check()
         with store.lock:
-            now = self._clock()
-            due = [
-                m.not_before
-                for m in store.queue.values()
-                if m.kind in kinds and m.lease_until <= now
-            ]
+            due = [m.not_before for m in self._unleased(store, kinds, self._clock(), deployment_id)]
         return min(due) if due else None
 
     async def list_leases(self) -> list[Message]:

@@ -53,9 +53,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from wdk.errors import WorldError
 from wdk.worlds import _sqlite_schema as q
-from wdk.worlds._cursor import decode_cursor, encode_cursor
+from wdk.worlds._cursor import encode_cursor
 from wdk.worlds._notify import ACTIVE, HIT, IDLE, ChangeHub
-from wdk.worlds._payloads import hook_spec, run_spec
+from wdk.worlds._sqlite_views import SPECIAL, apply_event, list_runs_sql
 from wdk.worlds.base import (
     Appended,
     Chunk,
@@ -69,7 +69,6 @@ from wdk.worlds.base import (
     Page,
     RunInfo,
     StreamInfo,
-    TokenConflict,
 )
 
 __all__ = ["SqliteWorld"]
@@ -79,21 +78,7 @@ T = TypeVar("T")
 _Conn = sqlite3.Connection
 
 _SYNCHRONOUS = ("full", "normal", "extra")
-_TERMINAL_STATUS = {
-    EventType.RUN_COMPLETED: "completed",
-    EventType.RUN_FAILED: "failed",
-    EventType.RUN_CANCELLED: "cancelled",
-}
 _INSERT_EVENTS = {n: q.insert_events(n) for n in range(1, q.EVENT_ROWS + 1)}
-_SPECIAL = frozenset(
-    {
-        EventType.RUN_CREATED,
-        EventType.RUN_STARTED,
-        EventType.HOOK_CREATED,
-        EventType.HOOK_DISPOSED,
-        *EventType.RUN_TERMINAL,
-    }
-)
 
 _HUBS: dict[str, ChangeHub] = {}
 _HUBS_LOCK = threading.Lock()
@@ -105,27 +90,6 @@ def _hub_for(path: str) -> ChangeHub:
         if hub is None:
             hub = _HUBS[path] = ChangeHub()
         return hub
-
-
-@functools.lru_cache(maxsize=64)
-def _claim_sql(n_kinds: int) -> tuple[str, str]:
-    where = (
-        f"not_before <= ? AND lease_until <= ? AND kind IN {q.in_list(n_kinds)}"
-        " ORDER BY not_before, id LIMIT 1"
-    )
-    peek = f"SELECT id FROM queue WHERE {where}"
-    take = (
-        "UPDATE queue SET owner = ?, lease_until = ?, deliveries = deliveries + 1, dirty = NULL"
-        f" WHERE id = ({peek}) RETURNING {q.MESSAGE_COLUMNS}"
-    )
-    return peek, take
-
-
-@functools.lru_cache(maxsize=64)
-def _due_sql(n_kinds: int) -> str:
-    return (
-        f"SELECT min(not_before) FROM queue WHERE lease_until <= ? AND kind IN {q.in_list(n_kinds)}"
-    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -444,8 +408,8 @@ class SqliteWorld:
                 # The statement inserted nothing; say which event broke a unique key.
                 raise self._duplicate(conn, run_id, last - len(chunk), chunk) from None
             for ev in chunk:
-                if ev.type in _SPECIAL:
-                    self._apply_event(conn, now, topics, run_id, ev)
+                if ev.type in SPECIAL:
+                    apply_event(conn, now, topics, run_id, ev)
         return last
 
     @staticmethod
@@ -466,46 +430,6 @@ class SqliteWorld:
                 keys.add(key)
         return DuplicateEvent(run_id, "seq")
 
-    @staticmethod
-    def _apply_event(conn: _Conn, now: float, topics: set[str], run_id: str, ev: NewEvent) -> None:
-        """Maintain the runs view, hooks, streams and queue for one special event."""
-        t = ev.type
-        if t == EventType.RUN_CREATED:
-            workflow_id, input_ = run_spec(ev.data)
-            conn.execute(q.INSERT_RUN, (run_id, workflow_id, now, input_))
-        elif t == EventType.RUN_STARTED:
-            conn.execute(q.START_RUN, (now, run_id))
-        elif t == EventType.HOOK_CREATED:
-            spec = hook_spec(ev.data)
-            token = spec.token
-            cid = ev.correlation_id or ""
-            holder = conn.execute(q.HOOK_HOLDER, (token,)).fetchone()
-            if holder is not None:
-                if holder == (run_id, cid):
-                    return  # the same hook registered again
-                raise TokenConflict(token, holder[0])
-            conn.execute(
-                q.INSERT_HOOK,
-                (
-                    token,
-                    run_id,
-                    cid,
-                    spec.metadata,
-                    spec.kind,
-                    now,
-                ),
-            )
-        elif t == EventType.HOOK_DISPOSED:
-            conn.execute(q.DISPOSE_HOOK, (run_id, ev.correlation_id or ""))
-        else:  # terminal
-            output = ev.data if t == EventType.RUN_COMPLETED else None
-            error = ev.data if t == EventType.RUN_FAILED else None
-            conn.execute(q.END_RUN, (_TERMINAL_STATUS[t], now, output, error, run_id))
-            conn.execute(q.DISPOSE_RUN_HOOKS, (run_id,))
-            for (namespace,) in conn.execute(q.CLOSE_RUN_STREAMS, (run_id,)).fetchall():
-                topics.add(f"stream:{run_id}:{namespace}")
-            conn.execute(q.DELETE_RUN_MESSAGES, (run_id,))
-
     async def read_events(self, run_id: str, after_seq: int = 0) -> list[Event]:
         """Events of a run with ``seq > after_seq``, in seq order."""
         rows = self._query(q.SELECT_EVENTS, (run_id, after_seq))
@@ -523,26 +447,23 @@ class SqliteWorld:
         status: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        id_prefix: str | None = None,
+        deployment_id: str | None = None,
     ) -> Page:
-        """Runs newest first (``created_at`` then id, both descending), cursor-paged."""
-        where: list[str] = []
-        params: list[Any] = []
-        if workflow_id is not None:
-            where.append("workflow_id = ?")
-            params.append(workflow_id)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if cursor:
-            created_at, run_id = decode_cursor(cursor)
-            where.append("(created_at < ? OR (created_at = ? AND run_id < ?))")
-            params += [created_at, created_at, run_id]
+        """Runs newest first (``created_at`` then id, both descending), cursor-paged.
+
+        ``id_prefix`` keeps the ids starting with it, ``deployment_id`` the runs on it.
+        """
         limit = max(limit, 0)
-        sql = f"SELECT {q.RUN_COLUMNS} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
-        rows = self._query(sql, [*params, limit + 1])
+        sql, params = list_runs_sql(
+            workflow_id=workflow_id,
+            status=status,
+            cursor=cursor,
+            id_prefix=id_prefix,
+            deployment_id=deployment_id,
+            limit=limit + 1,
+        )
+        rows = self._query(sql, params)
         runs = [RunInfo(*row) for row in rows[:limit]]
         more = len(rows) > limit and runs
         return Page(runs, encode_cursor(runs[-1].created_at, runs[-1].run_id) if more else None)
@@ -634,19 +555,30 @@ class SqliteWorld:
             self._write(self._tx_enqueue, messages)
 
     async def claim(
-        self, kinds: Sequence[str], *, worker_id: str, lease_s: float
+        self,
+        kinds: Sequence[str],
+        *,
+        worker_id: str,
+        lease_s: float,
+        deployment_id: str | None = None,
     ) -> Message | None:
         """Lease the visible message with the earliest ``not_before`` (then lowest id).
 
-        A plain read looks first, so idle workers never take the write lock.
+        A plain read looks first, so idle workers never take the write lock. With
+        ``deployment_id``, only messages of runs on that deployment.
         """
         if not kinds:
             return None
-        peek, take = _claim_sql(len(kinds))
         now = self._clock()
-        if not self._query(peek, (now, now, *kinds)):
+        if deployment_id is None:
+            peek, take = q.claim_sql(len(kinds))
+            where: tuple[Any, ...] = (now, now, *kinds)
+        else:
+            peek, take = q.claim_sql(len(kinds), True)
+            where = (now, now, *kinds, deployment_id)
+        if not self._query(peek, where):
             return None
-        return self._write_light(self._tx_claim, take, kinds, worker_id, lease_s)
+        return self._write_light(self._tx_claim, take, where[2:], worker_id, lease_s)
 
     @staticmethod
     def _tx_claim(
@@ -654,11 +586,12 @@ class SqliteWorld:
         now: float,
         topics: set[str],
         take: str,
-        kinds: Sequence[str],
+        filters: tuple[Any, ...],
         worker_id: str,
         lease_s: float,
     ) -> Message | None:
-        rows = conn.execute(take, (worker_id, now + lease_s, now, now, *kinds)).fetchall()
+        """Run ``take`` (see ``q.claim_sql``); ``filters``: its parameters after the times."""
+        rows = conn.execute(take, (worker_id, now + lease_s, now, now, *filters)).fetchall()
         return _message(rows[0]) if rows else None
 
     async def ack(self, message_ids: Sequence[int]) -> None:
@@ -692,11 +625,20 @@ class SqliteWorld:
         rows = self._query(f"SELECT {q.MESSAGE_COLUMNS} FROM queue WHERE key = ?", (key,))
         return _message(rows[0]) if rows else None
 
-    async def next_due(self, kinds: Sequence[str]) -> float | None:
-        """Earliest ``not_before`` among messages not under a current lease."""
+    async def next_due(
+        self, kinds: Sequence[str], *, deployment_id: str | None = None
+    ) -> float | None:
+        """Earliest ``not_before`` among messages not under a current lease.
+
+        With ``deployment_id``, only messages of runs on that deployment.
+        """
         if not kinds:
             return None
-        rows = self._query(_due_sql(len(kinds)), (self._clock(), *kinds))
+        if deployment_id is None:
+            rows = self._query(q.due_sql(len(kinds)), (self._clock(), *kinds))
+        else:
+            sql = q.due_sql(len(kinds), True)
+            rows = self._query(sql, (self._clock(), *kinds, deployment_id))
         due: float | None = rows[0][0]
         return due
 
