@@ -1,4 +1,8 @@
-"""The server-side half of ``PostgresWorld.append``: two PL/pgSQL functions (migration 2).
+"""The server-side half of ``PostgresWorld.append``: two PL/pgSQL functions.
+
+Migration 2 created both; migration 3 replaced ``append_one`` with the one here (the runs
+view's deploy events). The text migration 2 ran is frozen in ``_pg_functions_v2``: a change
+to a function is a new migration that replaces it, never an edit of a shipped one.
 
 ``append_one(now, request)`` does everything ``World.append`` promises for one request, in the
 caller's transaction:
@@ -9,10 +13,11 @@ caller's transaction:
   against a value nobody else can change before the commit.
 * **Exactly once.** Events go in with ``ON CONFLICT (run_id, dedup_key) DO NOTHING``; a row
   that did not go in is a duplicate.
-* **Views.** The runs view, hooks (tokens unique among live hooks by a partial unique index; a
-  conflicting insert inserts nothing and the holder is looked up under the index's lock) and
-  streams; a terminal event drops the run's queue rows. Then acks, then enqueues (one live
-  row per key).
+* **Views.** The runs view (status only moves forward: no run event changes a terminal run,
+  and only ``run_unblocked`` moves a blocked one), hooks (tokens unique among live hooks by a
+  partial unique index; a conflicting insert inserts nothing and the holder is looked up
+  under the index's lock) and streams; a terminal event drops the run's queue rows. Then
+  acks, then enqueues (one live row per key).
 
 Errors carry their own SQLSTATE: ``WDK01`` a duplicate (message: the key, or ``seq``), ``WDK02``
 a token held by another run (message: the token, detail: the holder's run id). It returns the
@@ -29,9 +34,11 @@ NOTIFYs the topics of the requests that went in.
 A request is JSONB, since PL/pgSQL cannot read msgpack and nested arrays of records are
 clumsy as parameters: ``{"r": run_id, "e": events, "s": has_special_events, "x":
 expect_seq, "a": ack_ids, "m": messages}``, an event ``[type, correlation_id, data, dedup_key,
-text, bytes, kind]`` (the last three decoded from ``run_created`` and ``hook_created``
-payloads by the client), a message ``[kind, run_id, key, payload, not_before, lease_s,
-owner]``; bytes are base64.
+text, bytes, kind, deployment_id, forked_from]`` (the fields after ``dedup_key`` decoded by the
+client: the workflow id, input, deployment and fork origin of ``run_created``; the token,
+metadata and kind of ``hook_created``; the deployment of ``run_adopted`` as ``text``; absent
+or null otherwise, as in requests of a wdk from before migration 3), a message ``[kind,
+run_id, key, payload, not_before, lease_s, owner]``; bytes are base64.
 
 ``{s}`` is the quoted schema; there are no other braces in the SQL (``str.format``).
 """
@@ -40,7 +47,7 @@ from __future__ import annotations
 
 __all__ = ["APPEND_BATCH", "APPEND_ONE"]
 
-APPEND_ONE = """CREATE FUNCTION {s}.append_one(p_now double precision, r jsonb,
+APPEND_ONE = """CREATE OR REPLACE FUNCTION {s}.append_one(p_now double precision, r jsonb,
     OUT last_seq bigint, OUT message_ids bigint[], OUT topics text[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -90,16 +97,30 @@ BEGIN
     IF (r->>'s')::boolean THEN
         FOR ev IN SELECT e.v->>0 AS type, coalesce(e.v->>1, '') AS cid,
                 decode(e.v->>2, 'base64') AS data, e.v->>4 AS x_text,
-                decode(e.v->>5, 'base64') AS x_bytes, e.v->>6 AS x_kind
+                decode(e.v->>5, 'base64') AS x_bytes, e.v->>6 AS x_kind,
+                e.v->>7 AS x_deployment, e.v->>8 AS x_forked
             FROM jsonb_array_elements(r->'e') AS e(v) LOOP
             CASE ev.type
             WHEN 'run_created' THEN
-                INSERT INTO {s}.runs (run_id, workflow_id, status, created_at, input)
-                VALUES (p_run, coalesce(ev.x_text, ''), 'pending', p_now, ev.x_bytes)
+                INSERT INTO {s}.runs (run_id, workflow_id, status, created_at, input,
+                    deployment_id, forked_from)
+                VALUES (p_run, coalesce(ev.x_text, ''), 'pending', p_now, ev.x_bytes,
+                    ev.x_deployment, ev.x_forked)
                 ON CONFLICT (run_id) DO NOTHING;
             WHEN 'run_started' THEN
+                -- Not 'blocked': only a retry (run_unblocked) unblocks a run. 'running' too,
+                -- for a run unblocked before it ever started.
                 UPDATE {s}.runs SET status = 'running', started_at = coalesce(started_at, p_now)
-                WHERE run_id = p_run AND status = 'pending';
+                WHERE run_id = p_run AND status IN ('pending', 'running');
+            WHEN 'run_blocked' THEN
+                UPDATE {s}.runs SET status = 'blocked', error = ev.data
+                WHERE run_id = p_run AND status NOT IN ('completed', 'failed', 'cancelled');
+            WHEN 'run_unblocked' THEN
+                UPDATE {s}.runs SET status = 'running', error = NULL
+                WHERE run_id = p_run AND status NOT IN ('completed', 'failed', 'cancelled');
+            WHEN 'run_adopted' THEN
+                UPDATE {s}.runs SET deployment_id = ev.x_text
+                WHERE run_id = p_run AND status NOT IN ('completed', 'failed', 'cancelled');
             WHEN 'run_completed', 'run_failed', 'run_cancelled' THEN
                 UPDATE {s}.runs SET
                     status = CASE ev.type WHEN 'run_completed' THEN 'completed'

@@ -16,6 +16,7 @@ import re
 import psycopg
 
 from wdk.worlds._pg_functions import APPEND_BATCH, APPEND_ONE
+from wdk.worlds._pg_functions_v2 import APPEND_ONE_V2
 
 __all__ = ["MIGRATIONS", "LOCK_KEY", "migrate", "quote_schema"]
 
@@ -115,7 +116,7 @@ MIGRATIONS: list[list[str]] = [
         """CREATE FUNCTION {s}.channel(topic text) RETURNS text
             LANGUAGE sql STABLE PARALLEL SAFE
             AS $$ SELECT 'wdk_' || md5(convert_to('{name}/' || topic, 'UTF8')) $$""",
-        APPEND_ONE,
+        APPEND_ONE_V2,
         APPEND_BATCH,
         # Claims read the pending rows (never leased, or released) in due order, and the
         # expired leases, each from an index holding only those rows: a scan of every row
@@ -124,6 +125,17 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX queue_pending ON {s}.queue (not_before, id) WHERE lease_until IS NULL",
         "CREATE INDEX queue_leased ON {s}.queue (lease_until) WHERE lease_until IS NOT NULL",
         "DROP INDEX {s}.queue_due",
+    ],
+    # 3: deploys. The code version a run is on and the run it was forked from, and
+    # ``append_one`` keeping them and the blocked status (``_pg_functions``). Adding nullable
+    # columns without a default rewrites nothing.
+    [
+        "ALTER TABLE {s}.runs ADD COLUMN deployment_id text, ADD COLUMN forked_from text",
+        # For list_runs(deployment_id=...); runs on no deployment cost nothing. Claims by
+        # deployment probe each candidate's run by its key instead (``_pg_queue``).
+        """CREATE INDEX runs_deployment ON {s}.runs (deployment_id, created_at DESC, run_id DESC)
+            WHERE deployment_id IS NOT NULL""",
+        APPEND_ONE,
     ],
 ]
 

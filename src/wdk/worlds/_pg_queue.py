@@ -15,6 +15,11 @@ meanwhile, ``deliveries`` back to 0) instead of deleting it; a claim or a releas
 mark. These rules match the memory and SQLite worlds; the conformance suite pins them. The
 enqueue itself is part of an append (``append_one`` in ``_pg_functions``).
 
+A worker pinned to a deployment claims only messages of runs on it: the same claim with an
+``EXISTS`` probe of each candidate's run by its key (the walk over the due rows stays as it
+is; a join could start from the runs of the deployment, terminal ones included). An unpinned
+claim runs the statement without it.
+
 All times are the world's clock, passed in as parameters: the SQL never reads ``now()``, so
 tests can drive leases with a fake clock.
 """
@@ -31,6 +36,46 @@ from wdk.worlds.base import Message
 __all__ = ["QueueSQL"]
 
 _COLUMNS = "id, kind, run_id, key, payload, not_before, deliveries, lease_until, owner"
+
+
+def _claim_sql(q: str, extra: str) -> str:
+    """The claim statement; ``extra`` is ANDed to each candidate query ("" for none).
+
+    The earliest pending row and the earliest expired lease, each from its own partial
+    index (migration 2); the claim takes the earlier of the two. "BETWEEN 0 AND now", not
+    "<= now": on a table without statistics yet the planner guesses a third of the rows for
+    a one-sided range and scans the table, but a small share for a two-sided one and reads
+    the lease index.
+    """
+    return f"""
+            WITH pending AS (
+                SELECT id, not_before FROM {q}
+                WHERE lease_until IS NULL AND not_before <= %(now)s AND kind = ANY(%(kinds)s)
+                    {extra}
+                ORDER BY not_before, id LIMIT 1 FOR UPDATE SKIP LOCKED),
+            expired AS (
+                SELECT id, not_before FROM {q}
+                WHERE lease_until BETWEEN 0 AND %(now)s AND not_before <= %(now)s
+                    AND kind = ANY(%(kinds)s) {extra}
+                ORDER BY not_before, id LIMIT 1 FOR UPDATE SKIP LOCKED),
+            pick AS (
+                SELECT id, not_before FROM pending UNION ALL SELECT id, not_before FROM expired
+                ORDER BY not_before, id LIMIT 1)
+            UPDATE {q} SET lease_until = %(until)s, owner = %(owner)s,
+                deliveries = deliveries + 1, dirty = false, dirty_not_before = NULL
+            WHERE id = (SELECT id FROM pick)
+            RETURNING {_COLUMNS}"""
+
+
+def _next_due_sql(q: str, extra: str) -> str:
+    """The ``next_due`` statement; ``extra`` as in :func:`_claim_sql`."""
+    return f"""
+            SELECT least(
+                (SELECT not_before FROM {q}
+                WHERE lease_until IS NULL AND kind = ANY(%(kinds)s) {extra}
+                ORDER BY not_before, id LIMIT 1),
+                (SELECT min(not_before) FROM {q}
+                WHERE lease_until BETWEEN 0 AND %(now)s AND kind = ANY(%(kinds)s) {extra}))"""
 
 
 def _message(row: tuple[Any, ...]) -> Message:
@@ -53,6 +98,9 @@ class QueueSQL:
 
     def __init__(self, quoted_schema: str, channel: str) -> None:
         q = f"{quoted_schema}.queue"
+        # ``queue`` names the outer row: a schema-qualified table is still named by its name.
+        pinned = f"""AND EXISTS (SELECT FROM {quoted_schema}.runs r
+                    WHERE r.run_id = queue.run_id AND r.deployment_id = %(deployment)s)"""
         # ack and release are single statements (no transaction round trips); they NOTIFY
         # the queue channel themselves, in the same commit, when a message becomes visible.
         notify = f"SELECT pg_notify('{channel}', 'queue')"
@@ -65,28 +113,8 @@ class QueueSQL:
                 WHERE id = ANY(%(ids)s) AND dirty RETURNING id),
             note AS ({notify} WHERE EXISTS (SELECT FROM shown))
             SELECT (SELECT count(*) FROM shown), (SELECT count(*) FROM note)"""
-        # The earliest pending row and the earliest expired lease, each from its own partial
-        # index (migration 2); the claim takes the earlier of the two. "BETWEEN 0 AND now",
-        # not "<= now": on a table without statistics yet the planner guesses a third of the
-        # rows for a one-sided range and scans the table, but a small share for a two-sided
-        # one and reads the lease index.
-        self._claim = f"""
-            WITH pending AS (
-                SELECT id, not_before FROM {q}
-                WHERE lease_until IS NULL AND not_before <= %(now)s AND kind = ANY(%(kinds)s)
-                ORDER BY not_before, id LIMIT 1 FOR UPDATE SKIP LOCKED),
-            expired AS (
-                SELECT id, not_before FROM {q}
-                WHERE lease_until BETWEEN 0 AND %(now)s AND not_before <= %(now)s
-                    AND kind = ANY(%(kinds)s)
-                ORDER BY not_before, id LIMIT 1 FOR UPDATE SKIP LOCKED),
-            pick AS (
-                SELECT id, not_before FROM pending UNION ALL SELECT id, not_before FROM expired
-                ORDER BY not_before, id LIMIT 1)
-            UPDATE {q} SET lease_until = %(until)s, owner = %(owner)s,
-                deliveries = deliveries + 1, dirty = false, dirty_not_before = NULL
-            WHERE id = (SELECT id FROM pick)
-            RETURNING {_COLUMNS}"""
+        self._claim = _claim_sql(q, "")
+        self._claim_pinned = _claim_sql(q, pinned)
         self._release = f"""
             WITH done AS (
                 UPDATE {q} SET lease_until = NULL, owner = NULL,
@@ -98,13 +126,8 @@ class QueueSQL:
         self._extend = f"""
             UPDATE {q} SET lease_until = %s WHERE id = %s AND owner IS NOT NULL"""
         self._get = f"SELECT {_COLUMNS} FROM {q} WHERE key = %s"
-        self._next_due = f"""
-            SELECT least(
-                (SELECT not_before FROM {q}
-                WHERE lease_until IS NULL AND kind = ANY(%(kinds)s)
-                ORDER BY not_before, id LIMIT 1),
-                (SELECT min(not_before) FROM {q}
-                WHERE lease_until BETWEEN 0 AND %(now)s AND kind = ANY(%(kinds)s)))"""
+        self._next_due = _next_due_sql(q, "")
+        self._next_due_pinned = _next_due_sql(q, pinned)
         self._leases = f"""
             SELECT {_COLUMNS} FROM {q}
             WHERE owner IS NOT NULL AND lease_until > %s ORDER BY id"""
@@ -127,10 +150,18 @@ class QueueSQL:
         worker_id: str,
         lease_s: float,
         now: float,
+        deployment_id: str | None = None,
     ) -> Message | None:
-        """Lease the visible message with the earliest ``not_before``, or None."""
+        """Lease the visible message with the earliest ``not_before``, or None.
+
+        With ``deployment_id``, only a message of a run on that deployment.
+        """
         params = {"kinds": list(kinds), "now": now, "until": now + lease_s, "owner": worker_id}
-        cur = await conn.execute(self._claim, params)
+        if deployment_id is None:
+            cur = await conn.execute(self._claim, params)
+        else:
+            params["deployment"] = deployment_id
+            cur = await conn.execute(self._claim_pinned, params)
         row = await cur.fetchone()
         return _message(row) if row else None
 
@@ -156,10 +187,22 @@ class QueueSQL:
         return _message(row) if row else None
 
     async def next_due(
-        self, conn: psycopg.AsyncConnection[Any], kinds: Sequence[str], now: float
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        kinds: Sequence[str],
+        now: float,
+        deployment_id: str | None = None,
     ) -> float | None:
-        """Earliest ``not_before`` among unleased (or lease-expired) messages of ``kinds``."""
-        cur = await conn.execute(self._next_due, {"kinds": list(kinds), "now": now})
+        """Earliest ``not_before`` among unleased (or lease-expired) messages of ``kinds``.
+
+        With ``deployment_id``, only among messages of runs on that deployment.
+        """
+        params = {"kinds": list(kinds), "now": now}
+        if deployment_id is None:
+            cur = await conn.execute(self._next_due, params)
+        else:
+            params["deployment"] = deployment_id
+            cur = await conn.execute(self._next_due_pinned, params)
         row = await cur.fetchone()
         return None if row is None or row[0] is None else float(row[0])
 

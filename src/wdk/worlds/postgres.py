@@ -12,7 +12,8 @@ protocol maps onto a database guarantee, are described where the SQL lives:
 * ``_group_commit``: appends made while one is in flight share the next statement (one round
   trip and one WAL flush for all), each still all-or-nothing on its own.
 * ``_pg_queue``: ``FOR UPDATE SKIP LOCKED`` claims over partial indexes, leases, dirty re-shows,
-  idempotency keys.
+  idempotency keys; claims by deployment.
+* ``_pg_runs``: reads of the runs view (an id prefix as a key range where the collation allows).
 * ``_pg_notify``: LISTEN/NOTIFY fanned out to local waiters, with a slow fallback poll.
 
 Time: every timestamp and every lease or visibility comparison uses the world's ``clock``
@@ -36,12 +37,12 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from wdk.errors import WorldError
-from wdk.worlds._cursor import decode_cursor, encode_cursor
 from wdk.worlds._group_commit import GroupCommit
 from wdk.worlds._pg_log import LogSQL, Outcome, encode_request
 from wdk.worlds._pg_migrations import migrate, quote_schema
 from wdk.worlds._pg_notify import Listener, Notifier, channel_for
 from wdk.worlds._pg_queue import QueueSQL
+from wdk.worlds._pg_runs import RunsSQL, sorts_by_code_point
 from wdk.worlds.base import (
     Appended,
     Chunk,
@@ -61,9 +62,6 @@ __all__ = ["PostgresWorld", "parse_url"]
 
 _Conn = psycopg.AsyncConnection[Any]
 
-_RUN_COLUMNS = (
-    "run_id, workflow_id, status, created_at, started_at, completed_at, input, output, error"
-)
 _HOOK_COLUMNS = "run_id, correlation_id, token, metadata, kind, created_at"
 
 
@@ -85,21 +83,6 @@ def parse_url(url: str) -> tuple[str, str | None]:
 
 def _b(value: Any) -> bytes | None:
     return bytes(value) if value is not None else None
-
-
-def _run(row: tuple[Any, ...]) -> RunInfo:
-    run_id, workflow_id, status, created, started, completed, inp, out, err = row
-    return RunInfo(
-        run_id=run_id,
-        workflow_id=workflow_id,
-        status=status,
-        created_at=created,
-        started_at=started,
-        completed_at=completed,
-        input=_b(inp),
-        output=_b(out),
-        error=_b(err),
-    )
 
 
 def _hook(row: tuple[Any, ...]) -> HookInfo:
@@ -151,6 +134,7 @@ class PostgresWorld:
             self._send_appends, max_in_flight=append_batches
         )
         self._queue = QueueSQL(self._s, channel_for(self.schema, "queue"))
+        self._runs = RunsSQL(self._s)
         self._notifier = Notifier()
         self._listener = Listener(self._conninfo, self.schema, self._notifier)
 
@@ -175,6 +159,7 @@ class PostgresWorld:
                     raise WorldError(f"cannot connect to PostgreSQL at {self.url}: {exc}") from exc
                 async with conn:
                     await migrate(conn, self.schema)
+                    self._runs.code_point_ids = await sorts_by_code_point(conn)
                 self._migrated = True
             if self._pool is None:
                 self._pool = await self._open_pool()
@@ -350,11 +335,7 @@ class PostgresWorld:
     async def get_run(self, run_id: str) -> RunInfo | None:
         """The run view, or None."""
         async with self._conn() as conn:
-            cur = await conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM {self._s}.runs WHERE run_id = %s", (run_id,)
-            )
-            row = await cur.fetchone()
-        return _run(row) if row else None
+            return await self._runs.get(conn, run_id)
 
     async def list_runs(
         self,
@@ -363,34 +344,23 @@ class PostgresWorld:
         status: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        id_prefix: str | None = None,
+        deployment_id: str | None = None,
     ) -> Page:
-        """Runs newest first (``created_at`` then id), filtered, paged by an opaque cursor."""
-        where: list[str] = []
-        params: list[Any] = []
-        if workflow_id is not None:
-            where.append("workflow_id = %s")
-            params.append(workflow_id)
-        if status is not None:
-            where.append("status = %s")
-            params.append(status)
-        if cursor is not None:
-            where.append("(created_at, run_id) < (%s, %s)")
-            params.extend(decode_cursor(cursor))
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        if limit <= 0:
-            return Page([], None)
-        params.append(limit + 1)
+        """Runs newest first (``created_at`` then id), filtered, paged by an opaque cursor.
+
+        ``id_prefix`` keeps the ids starting with it, ``deployment_id`` the runs on it.
+        """
         async with self._conn() as conn:
-            cur = await conn.execute(
-                f"""SELECT {_RUN_COLUMNS} FROM {self._s}.runs {clause}
-                ORDER BY created_at DESC, run_id DESC LIMIT %s""",  # type: ignore[arg-type]
-                params,
+            return await self._runs.page(
+                conn,
+                workflow_id=workflow_id,
+                status=status,
+                limit=limit,
+                cursor=cursor,
+                id_prefix=id_prefix,
+                deployment_id=deployment_id,
             )
-            rows = await cur.fetchall()
-        runs = [_run(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(runs[-1].created_at, runs[-1].run_id) if more else None
-        return Page(runs, next_cursor)
 
     # -- hooks -----------------------------------------------------------------------
     async def get_hook_by_token(self, token: str) -> HookInfo | None:
@@ -459,11 +429,21 @@ class PostgresWorld:
             await self.append(messages[0].run_id, [], enqueue=messages)
 
     async def claim(
-        self, kinds: Sequence[str], *, worker_id: str, lease_s: float
+        self,
+        kinds: Sequence[str],
+        *,
+        worker_id: str,
+        lease_s: float,
+        deployment_id: str | None = None,
     ) -> Message | None:
-        """Lease the visible message with the earliest ``not_before``, or None."""
+        """Lease the visible message with the earliest ``not_before``, or None.
+
+        With ``deployment_id``, only messages of runs on that deployment.
+        """
         async with self._conn() as conn:
-            return await self._queue.claim(conn, kinds, worker_id, lease_s, self._clock())
+            return await self._queue.claim(
+                conn, kinds, worker_id, lease_s, self._clock(), deployment_id
+            )
 
     async def ack(self, message_ids: Sequence[int]) -> None:
         """Delete these messages (re-show the dirty ones). One statement, no transaction."""
@@ -489,10 +469,15 @@ class PostgresWorld:
         async with self._conn() as conn:
             return await self._queue.get(conn, key)
 
-    async def next_due(self, kinds: Sequence[str]) -> float | None:
-        """The earliest ``not_before`` among unleased messages of ``kinds``, or None."""
+    async def next_due(
+        self, kinds: Sequence[str], *, deployment_id: str | None = None
+    ) -> float | None:
+        """The earliest ``not_before`` among unleased messages of ``kinds``, or None.
+
+        With ``deployment_id``, only messages of runs on that deployment.
+        """
         async with self._conn() as conn:
-            return await self._queue.next_due(conn, kinds, self._clock())
+            return await self._queue.next_due(conn, kinds, self._clock(), deployment_id)
 
     async def list_leases(self) -> list[Message]:
         """Messages under a current lease, oldest (lowest id) first."""
