@@ -3,12 +3,14 @@ processes on a real SQLite file under tmp_path."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ FLOWS = textwrap.dedent(
     '''
     """Deploy-test workflows: two recorded steps, then one that fails until ./fixed exists."""
 
-    from wdk import FatalError
+    from wdk import FatalError, create_hook
 
 
     async def record(name: str) -> str:
@@ -33,6 +35,10 @@ FLOWS = textwrap.dedent(
         with Path("marks.txt").open("a") as f:
             f.write(name + "\\n")
         return name
+
+
+    async def note() -> None:
+        "use step"
 
 
     def check() -> str:
@@ -50,6 +56,14 @@ FLOWS = textwrap.dedent(
         b = await record("b")
         c = await check()
         return [a, b, c]
+
+
+    async def waits(token: str) -> list:
+        "use workflow"
+        a = await record("a")
+        got = await create_hook(token=token)
+        b = await record("b")
+        return [a, got, b]
 
 
     async def two(n: int) -> list:
@@ -268,16 +282,14 @@ def test_replay_history_files_gate_a_code_change(project: Path, two_runs: list[s
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "2 runs replay on the current code" in ok.stdout
 
-    # Insert a step before the others: the recorded histories no longer replay.
+    # Insert another step before the others: the recorded histories no longer replay.
     source = project / "deploy_flows.py"
     changed = source.read_text().replace(
         '    first = await record(f"first-{n}")',
-        '    await record("new")\n    first = await record(f"first-{n}")',
+        '    await note()\n    first = await record(f"first-{n}")',
     )
     source.write_text(changed)
-    line = next(
-        i for i, text in enumerate(changed.splitlines(), 1) if 'await record("new")' in text
-    )
+    line = next(i for i, text in enumerate(changed.splitlines(), 1) if "await note()" in text)
     bad = wdk(project, "replay", "--history", *paths)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     for run_id in two_runs:
@@ -292,6 +304,30 @@ def test_replay_history_files_gate_a_code_change(project: Path, two_runs: list[s
 
 
 # -- fork and deployments (need a worker) --------------------------------------------------
+
+
+def env_of(project: Path) -> dict[str, str]:
+    env = dict(os.environ, WDK_CACHE_DIR=str(project / ".cache"), WDK_RETRY_BASE="0.01")
+    env.pop("WDK_WORLD", None)
+    env.pop("WDK_DEPLOYMENT_ID", None)
+    return env
+
+
+@contextlib.contextmanager
+def worker_running(project: Path, *args: str) -> Iterator[None]:
+    """A `wdk worker` on the project's world for the duration of the block (then SIGTERM)."""
+    proc = subprocess.Popen(
+        [WDK, "worker", *args], cwd=project, env=env_of(project), stderr=subprocess.DEVNULL
+    )
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def wait_status(project: Path, run_id: str, statuses: set[str]) -> dict[str, Any]:
@@ -320,14 +356,8 @@ def test_fork_after_a_fix_reuses_the_recorded_steps(project: Path) -> None:
     info = json.loads(wdk(project, "inspect", "run", new_id, "--json").stdout)
     assert info["forked_from"] == old_id
 
-    env = dict(os.environ, WDK_CACHE_DIR=str(project / ".cache"), WDK_RETRY_BASE="0.01")
-    env.pop("WDK_WORLD", None)
-    proc = subprocess.Popen([WDK, "worker"], cwd=project, env=env, stderr=subprocess.DEVNULL)
-    try:
+    with worker_running(project):
         done = wait_status(project, new_id, {"completed", "failed", "cancelled", "blocked"})
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     assert done["status"] == "completed", done
     assert done["output"] == ["a", "b", "fixed"]
     assert (project / "marks.txt").read_text() == "a\nb\n"  # a and b ran once
@@ -344,3 +374,67 @@ def test_deployment_is_recorded_on_runs_started_with_it(project: Path) -> None:
     assert by_dep == ["v1", "v2"]
     only_v1 = json.loads(wdk(project, "inspect", "runs", "--deployment", "v1", "--json").stdout)
     assert [r["deployment_id"] for r in only_v1] == ["v1"]
+
+
+def test_a_blocked_run_is_shown_gated_and_retried(project: Path) -> None:
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from wdk.api.sync import start; "
+            "print(start('workflow//deploy_flows.py//waits', ['tok-1']).run_id)",
+        ],
+        cwd=project,
+        env=env_of(project),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.strip()
+    with worker_running(project):  # records step a, then waits on the hook
+        deadline = time.monotonic() + 60
+        while wdk(project, "inspect", "hooks", "--json").stdout.count("tok-1") == 0:
+            assert time.monotonic() < deadline, "the run never created its hook"
+            time.sleep(0.2)
+
+    # Deploy a change that inserts a step before a, unpatched; then the hook is resumed.
+    source = project / "deploy_flows.py"
+    original = source.read_text()
+    changed = original.replace(
+        '    a = await record("a")\n    got = await',
+        '    await note()\n    a = await record("a")\n    got = await',
+    )
+    source.write_text(changed)
+    line = next(i for i, text in enumerate(changed.splitlines(), 1) if "await note()" in text)
+    assert wdk(project, "hooks", "resume", "tok-1", "1").returncode == 0
+    with worker_running(project):
+        info = wait_status(project, run_id, {"blocked", "completed", "failed"})
+    assert info["status"] == "blocked", info
+    assert info["error"]["code"] == "REPLAY_DIVERGENCE"
+
+    shown = wdk(project, "inspect", "run", run_id, COLUMNS="400")  # rich: no wrapping
+    assert shown.returncode == 0, shown.stderr
+    flat = " ".join(shown.stdout.split())
+    assert "REPLAY_DIVERGENCE" in flat and f"deploy_flows.py:{line}" in flat
+    assert "wdk retry" in flat
+    listed = json.loads(wdk(project, "inspect", "runs", "--status", "blocked", "--json").stdout)
+    assert [r["run_id"] for r in listed] == [run_id]
+
+    gate = wdk(project, "replay")  # default: running and blocked runs
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+    assert run_id in gate.stdout and f"deploy_flows.py:{line}" in gate.stdout
+
+    # Roll back: the gate passes, and a retry lets a worker finish the run.
+    source.write_text(original)
+    ok = wdk(project, "replay", "--run", run_id)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "1 run replays on the current code" in ok.stdout
+    again = wdk(project, "retry", run_id)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == f"run {run_id} is running again\n"
+    assert_one_line_error(wdk(project, "retry", run_id), run_id)  # not blocked any more
+    with worker_running(project):
+        done = wait_status(project, run_id, {"completed", "failed", "blocked"})
+    assert done["status"] == "completed" and done["output"] == ["a", 1, "b"], done
+    assert (project / "marks.txt").read_text() == "a\nb\n"  # no step ran twice

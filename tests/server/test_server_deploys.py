@@ -3,13 +3,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from server_harness import start, wait_end
+from server_harness import FIXTURES, start, wait_end, wf
+from starlette.testclient import TestClient
 
+from wdk import serde
+from wdk.api import start as api_start
+from wdk.runtime import Project
+from wdk.server import ServerConfig, create_app
+from wdk.server._http import run_json
 from wdk.server._openapi import openapi_document
+from wdk.worlds.base import EventType, NewEvent, RunInfo
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +107,68 @@ def test_openapi_documents_the_routes_and_fields() -> None:
         p for p in doc["paths"]["/api/runs"]["get"]["parameters"] if p["name"] == "status"
     )
     assert "blocked" in status["schema"]["enum"]
+
+
+def test_a_blocked_run_shows_why_in_its_json() -> None:
+    block = {
+        "message": "event #3: the log recorded step a, the code now calls step b",
+        "code": "REPLAY_DIVERGENCE",
+        "event": 3,
+        "position": 1,
+        "expected": "step a",
+        "actual": "step b",
+        "location": "orders.py:12",
+        "worker": "w-1",
+        "at": 1.0,
+    }
+    info = RunInfo(
+        "wrun_x",
+        "workflow//orders.py//f",
+        "blocked",
+        1.0,
+        error=serde.encode(block),
+        deployment_id="v1",
+        forked_from="wrun_w",
+    )
+    out = run_json(info)
+    assert out["blocked"] == {
+        "message": block["message"],
+        "code": "REPLAY_DIVERGENCE",
+        "event": 3,
+        "location": "orders.py:12",
+    }
+    assert (out["deployment_id"], out["forked_from"]) == ("v1", "wrun_w")
+    assert "error" not in out
+    damaged = run_json(RunInfo("wrun_y", "workflow//orders.py//f", "blocked", 1.0, error=b"\xff"))
+    assert damaged["blocked"]["code"] == "" and damaged["blocked"]["event"] is None
+
+
+def test_retry_of_a_blocked_run(tmp_path: Path) -> None:
+    """In-process app on a real SQLite file; the run is parked by hand (no worker runs)."""
+    world_url = f"sqlite:///{tmp_path / 'wdk.db'}"
+    app = create_app(
+        world_url,
+        project=Project([FIXTURES]),
+        config=ServerConfig(worker_concurrency=0),
+    )
+    block = {"message": "parked", "code": "STEP_NOT_REGISTERED", "event": None, "location": ""}
+    with TestClient(app) as client:
+        world = app.state.wdk.world
+
+        async def park() -> str:
+            run = await api_start(wf("streams_demo"), [], world=world)
+            await world.append(run.run_id, [NewEvent(EventType.RUN_STARTED)])
+            await world.append(
+                run.run_id, [NewEvent(EventType.RUN_BLOCKED, None, serde.encode(block))]
+            )
+            return run.run_id
+
+        run_id = client.portal.call(park)  # type: ignore[union-attr]
+        shown = client.get(f"/api/runs/{run_id}").json()
+        assert shown["status"] == "blocked" and shown["blocked"]["code"] == "STEP_NOT_REGISTERED"
+        resp = client.post(f"/api/runs/{run_id}/retry")
+        assert resp.status_code == 200, resp.text
+        assert resp.json() == {"run_id": run_id, "status": "running"}
+        assert client.get(f"/api/runs/{run_id}").json()["status"] == "running"
+        again = client.post(f"/api/runs/{run_id}/retry")
+        assert again.status_code == 409 and again.json()["run_status"] == "running"

@@ -143,6 +143,8 @@ def run(run_id: str, world_url: str | None, as_json: bool) -> None:
             click.echo(to_json(data))
             return
         table = Table(title=run_id, show_header=False)
+        table.add_column("field")
+        table.add_column("value", overflow="fold")  # a file:line is never cut short
         for key, value in data.items():
             if info.status == RunStatus.BLOCKED and key == "error":
                 for label, text in block_lines(value, run_id):
