@@ -211,6 +211,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 def test_a_bad_deployment_id_or_from_step_is_a_usage_error(project: Path) -> None:
     bad = wdk(project, "run", "deploy_flows:two", "1", "--deployment", "has space")
     assert bad.returncode == 2 and "--deployment" in bad.stderr
+    adopt = wdk(project, "worker", "--adopt")
+    assert adopt.returncode == 2 and "--adopt needs --deployment" in adopt.stderr
     negative = wdk(project, "fork", "wrun_x", "--from-step", "-1")
     assert negative.returncode == 2 and "--from-step" in negative.stderr
     assert snapshot(project) == ({}, {})

@@ -82,7 +82,7 @@ adopt_option = click.option(
     "--adopt",
     is_flag=True,
     default=False,
-    help="Also take runs of other deployments, moving them to this worker's code.",
+    help="With --deployment: also take runs of other deployments, moving them to this one.",
 )
 
 
@@ -93,6 +93,11 @@ def use_deployment(deployment: str | None, adopt: bool = False) -> dict[str, Any
     records it, and returns ``deployment_id=`` / ``adopt=`` for :class:`wdk.runtime.Worker`
     (only the ones that are set).
     """
+    if adopt and deployment is None:
+        raise click.UsageError(
+            "--adopt needs --deployment (or WDK_DEPLOYMENT_ID): an unpinned worker already "
+            "takes every deployment's runs"
+        )
     kwargs: dict[str, Any] = {}
     if deployment is not None:
         os.environ["WDK_DEPLOYMENT_ID"] = deployment

@@ -27,7 +27,8 @@ __all__ = ["fork"]
     "completed). Default: every step completed before the first failed one.",
 )
 @deployment_option_for(
-    "Pin the new run to this deployment (its workers run it). Unset: the runtime's default."
+    "Pin the new run to this deployment (its workers run it). Unset: a hash of the "
+    "current workflow code, like a run started here."
 )
 @world_option
 def fork(run_id: str, from_step: int | None, deployment: str | None, world_url: str | None) -> None:

@@ -62,10 +62,12 @@ class ServerConfig:
     """Test-only: cut every ``POST /api/chat`` answer after this many chunks."""
     deployment_id: str | None = None
     """Pin the embedded worker to this deployment (it claims only that deployment's runs);
-    runs forked over HTTP are pinned to it too. None: unpinned. ``wdk serve --deployment``
-    also sets ``WDK_DEPLOYMENT_ID`` so that runs started here record it."""
+    runs forked over HTTP are pinned to it too. None: ``WDK_DEPLOYMENT_ID``, else unpinned.
+    Runs started through the API record ``WDK_DEPLOYMENT_ID`` (``wdk serve --deployment``
+    sets it)."""
     adopt: bool = False
-    """Let the embedded worker take runs of other deployments, moving them to its code."""
+    """With a deployment, let the embedded worker also take other deployments' runs, moving
+    them to its own."""
 
     def with_base_url(self, base_url: str) -> ServerConfig:
         """A copy with ``base_url`` set."""
@@ -151,13 +153,13 @@ def create_app(
         def make_worker(w: World) -> Worker | None:
             if cfg.worker_concurrency <= 0:
                 return None
-            pinned: dict[str, Any] = {}
-            if cfg.deployment_id is not None:
-                pinned["deployment_id"] = cfg.deployment_id
-            if cfg.adopt:
-                pinned["adopt"] = True
             return Worker(
-                w, proj, concurrency=cfg.worker_concurrency, base_url=cfg.base_url, **pinned
+                w,
+                proj,
+                concurrency=cfg.worker_concurrency,
+                base_url=cfg.base_url,
+                deployment_id=cfg.deployment_id,
+                adopt=cfg.adopt,
             )
 
         async with served_world(world, make_worker) as (w, worker):
