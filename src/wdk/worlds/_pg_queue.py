@@ -50,13 +50,13 @@ def _claim_sql(q: str, extra: str) -> str:
     return f"""
             WITH pending AS (
                 SELECT id, not_before FROM {q}
-                WHERE lease_until IS NULL AND not_before <= %(now)s AND kind = ANY(%(kinds)s)
-                    {extra}
+                WHERE lease_until IS NULL AND not_before <= %(now)s
+                    AND kind = ANY(%(kinds)s){extra}
                 ORDER BY not_before, id LIMIT 1 FOR UPDATE SKIP LOCKED),
             expired AS (
                 SELECT id, not_before FROM {q}
                 WHERE lease_until BETWEEN 0 AND %(now)s AND not_before <= %(now)s
-                    AND kind = ANY(%(kinds)s) {extra}
+                    AND kind = ANY(%(kinds)s){extra}
                 ORDER BY not_before, id LIMIT 1 FOR UPDATE SKIP LOCKED),
             pick AS (
                 SELECT id, not_before FROM pending UNION ALL SELECT id, not_before FROM expired
@@ -72,10 +72,10 @@ def _next_due_sql(q: str, extra: str) -> str:
     return f"""
             SELECT least(
                 (SELECT not_before FROM {q}
-                WHERE lease_until IS NULL AND kind = ANY(%(kinds)s) {extra}
+                WHERE lease_until IS NULL AND kind = ANY(%(kinds)s){extra}
                 ORDER BY not_before, id LIMIT 1),
                 (SELECT min(not_before) FROM {q}
-                WHERE lease_until BETWEEN 0 AND %(now)s AND kind = ANY(%(kinds)s) {extra}))"""
+                WHERE lease_until BETWEEN 0 AND %(now)s AND kind = ANY(%(kinds)s){extra}))"""
 
 
 def _message(row: tuple[Any, ...]) -> Message:
@@ -99,8 +99,9 @@ class QueueSQL:
     def __init__(self, quoted_schema: str, channel: str) -> None:
         q = f"{quoted_schema}.queue"
         # ``queue`` names the outer row: a schema-qualified table is still named by its name.
-        pinned = f"""AND EXISTS (SELECT FROM {quoted_schema}.runs r
-                    WHERE r.run_id = queue.run_id AND r.deployment_id = %(deployment)s)"""
+        pinned = f"""
+                    AND EXISTS (SELECT FROM {quoted_schema}.runs r
+                        WHERE r.run_id = queue.run_id AND r.deployment_id = %(deployment)s)"""
         # ack and release are single statements (no transaction round trips); they NOTIFY
         # the queue channel themselves, in the same commit, when a message becomes visible.
         notify = f"SELECT pg_notify('{channel}', 'queue')"
