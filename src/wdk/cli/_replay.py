@@ -84,7 +84,8 @@ def _replay_files(files: tuple[Path, ...], project: Any) -> list[Any]:
             histories.append(load_history(path))
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
-            click.echo(f"error: {path}: {reason}", err=True)
+            named = reason if str(path) in reason else f"{path}: {reason}"
+            click.echo(f"error: {named}", err=True)
             raise SystemExit(2) from None
     return [replay_history(h, project) for h in histories]
 
