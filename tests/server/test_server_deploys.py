@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from server_harness import FIXTURES, start, wait_end, wf
+from serve import WDK, serve_env
+from server_harness import FIXTURES, serve, start, stop, wait_end, wf
 from starlette.testclient import TestClient
 
 from wdk import serde
@@ -172,3 +174,28 @@ def test_retry_of_a_blocked_run(tmp_path: Path) -> None:
         assert client.get(f"/api/runs/{run_id}").json()["status"] == "running"
         again = client.post(f"/api/runs/{run_id}/retry")
         assert again.status_code == 409 and again.json()["run_status"] == "running"
+
+
+def test_a_pinned_server_records_its_deployment(tmp_path: Path) -> None:
+    srv = serve(tmp_path, args=("--deployment", "v9"))
+    try:
+        with httpx.Client(base_url=srv.url, timeout=httpx.Timeout(30.0)) as client:
+            run_id = start(client, "streams_demo")
+            run = wait_end(client, run_id)  # the embedded v9 worker claims v9 runs
+            assert (run["status"], run["deployment_id"]) == ("completed", "v9")
+            listed = client.get("/api/runs", params={"deployment": "v9"}).json()["runs"]
+            assert [r["run_id"] for r in listed] == [run_id]
+            assert client.get("/api/runs", params={"deployment": "v8"}).json()["runs"] == []
+            forked = client.post(f"/api/runs/{run_id}/fork", json={"from_step": 1}).json()
+            assert wait_end(client, forked["run_id"])["deployment_id"] == "v9"
+    finally:
+        stop(srv)
+    adopt = subprocess.run(
+        [WDK, "serve", "--adopt", "--port", "0"],
+        cwd=tmp_path,
+        env=serve_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert adopt.returncode == 2 and "--adopt needs --deployment" in adopt.stderr
