@@ -162,7 +162,7 @@ async def test_replay_gate_names_the_unpatched_change_and_passes_the_patched(wor
     [result] = await replay_runs(world, Project([tmp_path]), run_id=run.run_id)
     assert not result.ok and result.run_id == run.run_id
     assert result.code == "REPLAY_DIVERGENCE"
-    assert result.location == f"{mod.path.resolve()}:8"  # b = await extra()
+    assert result.location == f"{mod.relpath}:8"  # b = await extra()
     assert result.event is not None and "patched" in result.suggestion
 
     mod.write(PATCHED)
@@ -198,12 +198,12 @@ async def flow() -> int:
 
 HAS_STEP = (
     MISSING_STEP
-    + '''
+    + """
 
 def helper() -> int:
     "use step"
     return 5
-'''
+"""
 )
 
 
@@ -400,7 +400,7 @@ async def test_deprecate_patch_blocks_a_run_that_still_needs_the_old_path(world,
     mod.write(DEPRECATED)
     [result] = await replay_runs(world, Project([tmp_path]), run_id=run.run_id)
     assert not result.ok and "deprecate_patch('add-extra')" in result.message
-    assert result.location == f"{mod.path.resolve()}:8"
+    assert result.location == f"{mod.relpath}:8"
     async with mod.running(world):
         await resume_hook(token, "go", world=world)
         await wait_for(world, run, lambda info, _t: info.status == "blocked")

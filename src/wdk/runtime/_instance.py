@@ -154,6 +154,7 @@ class WorkflowInstance:
         log_sink: Callable[[str, str], None] | None = None,
         base_url: str = "",
         is_user_module: Callable[[str], bool] | None = None,
+        locate: Callable[[str], str] | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow_id = start.workflow_id
@@ -178,6 +179,8 @@ class WorkflowInstance:
         self._main: Task | None = None
         self._sandbox: Any = None
         self._is_user_module: Callable[[str], bool] = is_user_module or (lambda _name: False)
+        #: how a ``/abs/path.py:line`` reads in messages (relative to the source root)
+        self._locate: Callable[[str], str] = locate or (lambda where: where)
         self.ended = False  # a terminal event is in the log
         self.metadata: WorkflowMetadata | None = None
         #: set when this code cannot go on with the run's log (the run is to be parked)
@@ -326,7 +329,7 @@ class WorkflowInstance:
                         position=self._position,
                         expected=f"the old code path (before patch {name!r})",
                         actual=f"deprecate_patch({name!r})",
-                        location=user_location(),
+                        location=self._locate(user_location()),
                         suggestion=f"restore `if wdk.patched({name!r}): ... else: ...`",
                     )
                 )
@@ -365,7 +368,7 @@ class WorkflowInstance:
 
     def _add(self, cmd: Command) -> None:
         if self._batch is not None:
-            cmd.where = user_location()
+            cmd.where = self._locate(user_location())
         self._commands[cmd.cid] = cmd
         self._unwritten.append(cmd)
 
@@ -533,10 +536,10 @@ class WorkflowInstance:
                 continue
             where = coroutine_location(task.get_coro())
             if where:
-                return where
+                return self._locate(where)
         main = self._main
         code = getattr(main.get_coro(), "cr_code", None) if main is not None else None
-        return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else ""
+        return self._locate(f"{code.co_filename}:{code.co_firstlineno}") if code is not None else ""
 
     def _confirm_patch(self, data: bytes | None) -> None:
         """A ``patched`` marker from the log: the answer is True; no write is due."""

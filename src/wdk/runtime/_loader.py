@@ -242,6 +242,18 @@ class Project:
         info = self._step_infos[step_id] = next((s for s in result.steps if s.id == step_id), None)
         return info
 
+    def relative_location(self, location: str) -> str:
+        """``/abs/root/app/orders.py:9`` -> ``app/orders.py:9`` for a file under a root."""
+        path, sep, line = location.rpartition(":")
+        if not sep:
+            return location
+        for root in self.roots:
+            try:
+                return f"{Path(path).relative_to(root).as_posix()}:{line}"
+            except ValueError:
+                continue
+        return location
+
     def has_step(self, step_id: str) -> bool:
         """Whether this code has the step (a built-in, or a step of a module that compiles)."""
         if step_id in BUILTIN_STEPS:

@@ -60,6 +60,7 @@ def replay_events(
         load_workflow=lambda i: load_workflow(project, i.workflow_id, sandbox_config),
         log_sink=lambda _run, _text: None,
         is_user_module=lambda name: project.locate(name) is not None,
+        locate=project.relative_location,
     )
     try:
         inst.mark_replay(events)

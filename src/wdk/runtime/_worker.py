@@ -513,6 +513,7 @@ class Worker:
             log_sink=self.log_sink,
             base_url=self.base_url,
             is_user_module=lambda name: self.project.locate(name) is not None,
+            locate=self.project.relative_location,
         )
 
     @staticmethod
