@@ -246,8 +246,11 @@ class ReplayDivergenceError(WorkflowError):
 
 
 class PatchError(WorkflowError):
-    """``patched()`` / ``deprecate_patch()`` misused: outside workflow code, a name that is not
-    a non-empty string, or one name answered both ways in one run."""
+    """``patched()`` / ``deprecate_patch()`` misused.
+
+    Called outside workflow code, with a name that is not a non-empty string, or one name
+    answered both ways in one run.
+    """
 
     def __init__(self, message: str = "", *, name: str = "") -> None:
         super().__init__(message)
@@ -255,8 +258,10 @@ class PatchError(WorkflowError):
 
 
 class RunStateError(WorkflowError):
-    """The run exists but cannot do what was asked as it stands (``status`` says why):
-    retrying a run that is not blocked, forking from a step it never reached."""
+    """The run exists but cannot do what was asked as it stands (``status`` says why).
+
+    Retrying a run that is not blocked; forking from a step it never reached.
+    """
 
     def __init__(self, message: str = "", *, run_id: str = "", status: str = "") -> None:
         super().__init__(message)

@@ -55,8 +55,7 @@ def assert_replays(
         ]
         first = failures[0]
         raise ReplayDivergenceError(
-            f"{len(failures)} of {len(histories)} histories no longer replay:\n"
-            + "\n".join(lines),
+            f"{len(failures)} of {len(histories)} histories no longer replay:\n" + "\n".join(lines),
             position=first.position if first.position is not None else -1,
             expected=first.expected,
             actual=first.actual,
