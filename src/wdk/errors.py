@@ -222,7 +222,11 @@ class WorkflowNotRegisteredError(WorkflowError):
 
 
 class StepNotRegisteredError(WorkflowError):
-    """No step is registered under this id. Catchable in the workflow."""
+    """No step is registered under this id.
+
+    A worker that meets a step its code does not have parks the run (status ``blocked``)
+    instead of failing it: a deploy problem, tried again on other code (docs/deploys.md).
+    """
 
     def __init__(self, message: str = "", *, step_id: str = "") -> None:
         super().__init__(message)

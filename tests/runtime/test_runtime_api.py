@@ -11,6 +11,7 @@ import anyio
 import pytest
 from harness import running
 
+from wdk import serde
 from wdk.api import list_runs
 from wdk.errors import WorkflowError
 from wdk.runtime import StepFunction
@@ -25,11 +26,20 @@ async def test_unserializable_step_argument_fails_that_step_with_the_path(world)
         assert "object" in message
 
 
-async def test_unregistered_step_is_catchable(world):
+async def test_an_unregistered_step_blocks_the_run_instead_of_failing_it(world):
+    # A step this code does not have is a deploy problem (docs/deploys.md): the run is parked
+    # for code that has it, never failed and never retried in a loop.
     async with running(world) as h:
         ghost = StepFunction("step//flows.py//no_such_step")
-        out = await h.result("call_reference", ghost)
-        assert out == "caught: step//flows.py//no_such_step"
+        run = await h.start("call_reference", ghost)
+        while (await run.status()) != "blocked":
+            await world.wait_for_change([f"run:{run.run_id}"], 5)
+    info = await run.info()
+    block = serde.decode(info.error)
+    assert block["code"] == "STEP_NOT_REGISTERED"
+    assert "step//flows.py//no_such_step" in block["message"]
+    types = [e.type for e in await run.events()]
+    assert "step_failed" not in types and "step_retrying" not in types
 
 
 @pytest.fixture
