@@ -77,9 +77,11 @@ def run(
     values = [parse_arg(i, a) for i, a in enumerate(args)]
 
     async def main() -> int:
+        from wdk import serde
         from wdk.api import start
         from wdk.errors import WorkflowRunCancelledError, WorkflowRunFailedError
         from wdk.runtime import Worker
+        from wdk.worlds.base import RunStatus
 
         world = open_cli_world(world_url)
         project.workflow_target(workflow_id)  # a clear error now rather than a failed run
@@ -90,7 +92,14 @@ def run(
         outcome: dict[str, Any] = {}
 
         async def wait() -> None:
+            rid = handle.run_id
             try:
+                # Until it ends, or is blocked (this code cannot advance it: never a hang).
+                while (info := await handle.info()).status not in RunStatus.TERMINAL:
+                    if info.status == RunStatus.BLOCKED:
+                        outcome["blocked"] = serde.decode(info.error) if info.error else {}
+                        return
+                    await world.wait_for_change([f"done:{rid}", f"run:{rid}"], 5.0)
                 outcome["value"] = await handle.return_value()
             except (WorkflowRunFailedError, WorkflowRunCancelledError) as exc:
                 outcome["error"] = exc
@@ -101,6 +110,14 @@ def run(
             tg.start_soon(wait)
             await worker.run()
         await world.close()
+        if "blocked" in outcome:
+            block = outcome["blocked"]
+            where = f" ({block['location']})" if block.get("location") else ""
+            click.echo(
+                f"run {handle.run_id} is blocked{where}: {block.get('message', '')}", err=True
+            )
+            click.echo(f"Fix the code, then `wdk retry {handle.run_id}`.", err=True)
+            return 1
         if "error" in outcome:
             exc = outcome["error"]
             click.echo(f"run {handle.run_id} failed: {exc}", err=True)
