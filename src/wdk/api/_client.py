@@ -108,7 +108,7 @@ class Run:
         return info
 
     async def status(self) -> str:
-        """``pending``, ``running``, ``completed``, ``failed`` or ``cancelled``."""
+        """``pending``, ``running``, ``blocked``, ``completed``, ``failed`` or ``cancelled``."""
         return (await self._info()).status
 
     async def info(self) -> RunInfo:
