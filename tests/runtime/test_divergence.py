@@ -142,3 +142,70 @@ def _wake(run_id: str):
     from wdk.worlds.base import NewMessage
 
     return NewMessage("workflow", run_id, f"wf:{run_id}")
+
+
+async def test_a_running_worker_sweeps_up_runs_an_older_worker_parked(world, tmp_path: Path):
+    import anyio
+
+    from wdk.runtime import Project, Worker
+    from wdk.worlds.base import EventType, NewEvent
+
+    module = f"sweep_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(
+        'async def flow() -> int:\n    "use workflow"\n    return 3\n'
+    )
+    await world.setup()
+    worker = Worker(world, Project([tmp_path]), blocked_sweep_s=0.05, idle_poll_s=0.5)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.run)
+        while worker.blocked_sweeps < 1:  # its sweep on start is done
+            await anyio.sleep(0.01)
+        # An older worker (its code lacked the workflow) parked a run meanwhile: its log is
+        # the run's creation and the block, and nothing is queued for it.
+        import msgpack
+
+        from wdk.api import get_run
+
+        run = get_run(f"r-{module}", world=world)
+        created = msgpack.packb(
+            {"workflow_id": f"workflow//{module}.py//flow", "input": serde.encode(())},
+            use_bin_type=True,
+        )
+        block = {"code": "WORKFLOW_NOT_REGISTERED", "message": "no such workflow",
+                 "modules": {module: None}, "tried": [{module: None}]}  # fmt: skip
+        await world.append(
+            run.run_id,
+            [
+                NewEvent(EventType.RUN_CREATED, None, created, "run:created"),
+                NewEvent(EventType.RUN_BLOCKED, None, serde.encode(block)),
+            ],
+        )
+        assert (await run.status()) == "blocked"
+        assert await run.return_value(timeout=60) == 3
+        worker.stop()
+
+
+async def test_code_that_blocked_a_run_once_does_not_retry_it_again(world, tmp_path: Path):
+    module = f"pingpong_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{module}.py"
+    path.write_text(SOURCE.format(first="first"))
+    token = f"tok-{uuid.uuid4().hex}"
+    async with running(world, root=tmp_path, relpath=f"{module}.py") as h:
+        run = await h.start("flow", token)
+        await wait_for(world, run, lambda _i, types: "hook_created" in types)
+    versions = [SOURCE.format(first="third"), SOURCE.format(first="second")]
+    for blocks, source in enumerate(versions, 1):  # two deploys, each diverging: each blocks it
+        path.write_text(source)
+        async with running(world, root=tmp_path, relpath=f"{module}.py"):
+            if blocks == 1:
+                await resume_hook(token, "go", world=world)
+            await wait_for(world, run, lambda _i, t, n=blocks: t.count("run_blocked") == n)
+    # Back on the first diverging code: it is among the codes that tried, so it leaves it.
+    path.write_text(versions[0])
+    async with running(world, root=tmp_path, relpath=f"{module}.py") as h:
+        while h.worker.blocked_sweeps < 1:
+            await world.wait_for_change(["queue"], 0.05)
+    types = [e.type for e in await run.events()]
+    assert types.count("run_blocked") == 2 and types.count("run_unblocked") == 1
+    block = serde.decode((await run.info()).error)
+    assert len(block["tried"]) == 2

@@ -187,6 +187,8 @@ class WorkflowInstance:
         self.blocked: Block | None = None
         #: the log's last block (``run_blocked`` data) while no ``run_unblocked`` followed it
         self.logged_block: bytes | None = None
+        #: every block the log holds, oldest first (which code has tried the run already)
+        self.logged_blocks: list[bytes] = []
         self.deployment_id = start.deployment_id
         #: patch names the log holds markers for, and this run's answers so far
         self._patches_logged: set[str] = set()
@@ -402,6 +404,7 @@ class WorkflowInstance:
                 etype = event.type
                 if etype == EventType.RUN_BLOCKED:
                     self.logged_block = event.data or b""
+                    self.logged_blocks.append(self.logged_block)
                     continue
                 if etype == EventType.RUN_UNBLOCKED:
                     self.logged_block = None

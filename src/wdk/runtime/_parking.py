@@ -2,9 +2,12 @@
 
 A run is *blocked* (``run_blocked``), never failed, when its code diverged from its log or a
 workflow or step it needs is missing from this worker's code: a deploy problem, not a user
-error. The block records the source versions of the user modules involved; a worker whose
-versions agree would block it the same way, so it leaves it be (no hot loop), and a worker
-whose code differs (a rollback, a fix) tries it again when it starts.
+error. The block records the source versions of the user modules involved (``tried``: those
+of every code that has blocked the run so far). A worker whose versions are among them would
+block it the same way, so it leaves it be (no hot loop, and no ping-pong between an old and
+a new fleet); a worker whose code differs (a rollback, a fix) tries it again, when it starts
+and then every ``sweep`` seconds, so a fleet already running when an older worker parks a
+run still picks it up.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ def block_event(
 ) -> NewEvent:
     """The ``run_blocked`` event for ``inst``: the block plus the code versions behind it."""
     modules = inst.user_modules() or _workflow_module(inst.workflow_id)
-    return _event(block, project.module_versions(modules), worker_id, now)
+    tried = [t for data in inst.logged_blocks for t in _tried(data)]
+    return _event(block, project.module_versions(modules), worker_id, now, tried)
 
 
 def step_block(run_id: str, step_id: str, exc: BaseException) -> tuple[Block, list[str]]:
@@ -68,9 +72,25 @@ def step_block(run_id: str, step_id: str, exc: BaseException) -> tuple[Block, li
     return block, modules
 
 
-def _event(block: Block, modules: dict[str, str | None], worker_id: str, now: float) -> NewEvent:
-    data = {**block.as_dict(), "modules": modules, "worker": worker_id, "at": now}
+def _event(
+    block: Block,
+    modules: dict[str, str | None],
+    worker_id: str,
+    now: float,
+    earlier: list[dict[str, Any]] | None = None,
+) -> NewEvent:
+    tried = [m for m in earlier or [] if m != modules] + [modules]
+    data = {**block.as_dict(), "modules": modules, "tried": tried, "worker": worker_id, "at": now}
     return NewEvent(EventType.RUN_BLOCKED, None, serde.encode(data))
+
+
+def _tried(data: bytes | None) -> list[dict[str, Any]]:
+    """The code versions a block says have tried the run (its own ``modules`` at least)."""
+    block = _decode_block(data)
+    tried = block.get("tried")
+    if not isinstance(tried, list):
+        tried = [block.get("modules")]
+    return [m for m in tried if isinstance(m, dict) and m]
 
 
 def step_block_event(
@@ -90,11 +110,8 @@ def _decode_block(data: bytes | None) -> dict[str, Any]:
 
 
 def same_code(data: bytes | None, project: Project) -> bool:
-    """Whether ``project`` is the code that wrote this block (so it would block again)."""
-    modules = _decode_block(data).get("modules")
-    if not isinstance(modules, dict) or not modules:
-        return False
-    return project.module_versions(list(modules)) == modules
+    """Whether ``project`` is a code that has blocked this run already (it would again)."""
+    return any(project.module_versions(list(m)) == m for m in _tried(data))
 
 
 async def retry_blocked(world: World, project: Project, *, deployment_id: str | None) -> int:

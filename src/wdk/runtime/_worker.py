@@ -188,6 +188,7 @@ class Worker:
         deployment_id: pin the worker to one deployment: it claims only runs (and their
             steps) of that deployment. None reads ``WDK_DEPLOYMENT_ID``; unset, it takes any.
         adopt: with a deployment, also take other deployments' runs and move them to it.
+        blocked_sweep_s: how often to look for blocked runs that this code may advance.
     """
 
     def __init__(
@@ -208,10 +209,13 @@ class Worker:
         sandbox_config: Any = None,
         deployment_id: str | None = None,
         adopt: bool = False,
+        blocked_sweep_s: float = 60.0,
     ) -> None:
         self.world = world
         self.deployment_id = deployment_id or os.environ.get("WDK_DEPLOYMENT_ID") or None
         self.adopt = adopt and self.deployment_id is not None
+        self.blocked_sweep_s = blocked_sweep_s
+        self.blocked_sweeps = 0  # sweeps done (tests wait on it)
         #: what claims filter on: this worker's deployment, unless it adopts (takes any)
         self._claims_for = None if self.adopt else self.deployment_id
         self.project = project or default_project()
@@ -277,11 +281,20 @@ class Worker:
             handoffs.close()
 
     async def _retry_blocked(self) -> None:
-        """On start: blocked runs that other code parked may run on this code."""
-        try:
-            await _parking.retry_blocked(self.world, self.project, deployment_id=self._claims_for)
-        except Exception:
-            log.exception("worker %s: retrying blocked runs failed", self.worker_id)
+        """On start, then every ``blocked_sweep_s``: retry runs other code parked.
+
+        Periodically too, because an older worker still running beside this one may park a
+        run this code can advance (a rolling deploy).
+        """
+        while not self._done():
+            try:
+                await _parking.retry_blocked(
+                    self.world, self.project, deployment_id=self._claims_for
+                )
+            except Exception:
+                log.exception("worker %s: retrying blocked runs failed", self.worker_id)
+            self.blocked_sweeps += 1
+            await anyio.sleep(self.blocked_sweep_s)
 
     def stop(self) -> None:
         """Stop claiming new work; :meth:`run` returns once in-flight work is done."""
