@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import machine, write_section  # noqa: E402
 
-from wdk.runtime import _context  # noqa: E402
+from wdk import _context  # noqa: E402
 from wdk.sandbox import BundleSource, SandboxConfig, WorkflowSandbox  # noqa: E402
 
 BODY = """

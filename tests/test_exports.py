@@ -17,12 +17,12 @@ from wdk import serde
 
 EXPECTED = {
     wdk: [
-        "BuildError", "DurationError", "FatalError", "Hook", "HookConflictError",
-        "HookDefinition", "HookNotFoundError", "HookPayloadError", "PatchError",
-        "ReplayDivergenceError",
-        "Response", "RetryableError", "SandboxError", "SerializationError", "StepMetadata",
-        "StepNotRegisteredError", "Webhook", "WebhookRequest", "WorkflowError",
-        "WorkflowMetadata", "WorkflowNotRegisteredError", "WorkflowRunCancelledError",
+        "AmbiguousRunIdError", "BuildError", "DurationError", "FatalError", "Hook",
+        "HookConflictError", "HookDefinition", "HookNotFoundError", "HookPayloadError",
+        "PatchError", "ReplayDivergenceError", "Response", "RetryableError", "RunStateError",
+        "SandboxError", "SerializationError", "StepMetadata", "StepNotRegisteredError", "Webhook",
+        "WebhookRequest", "WorkflowError", "WorkflowMetadata", "WorkflowNotRegisteredError",
+        "WorkflowRunCancelledError",
         "WorkflowRunFailedError", "WorkflowRunNotFoundError", "WorldError", "WritableStream",
         "create_hook", "create_webhook", "define_hook", "deprecate_patch", "fetch",
         "get_step_metadata", "get_workflow_metadata", "get_writable", "patched", "race", "sleep",

@@ -18,6 +18,7 @@ from wdk._workflow_api import (
     sleep,
 )
 from wdk.errors import (
+    AmbiguousRunIdError,
     BuildError,
     DurationError,
     FatalError,
@@ -27,6 +28,7 @@ from wdk.errors import (
     PatchError,
     ReplayDivergenceError,
     RetryableError,
+    RunStateError,
     SandboxError,
     SerializationError,
     StepNotRegisteredError,
@@ -46,6 +48,7 @@ from wdk.runtime._metadata import (
 from wdk.runtime._streams import WritableStream, get_writable
 
 __all__ = [
+    "AmbiguousRunIdError",
     "BuildError",
     "DurationError",
     "FatalError",
@@ -58,6 +61,7 @@ __all__ = [
     "ReplayDivergenceError",
     "Response",
     "RetryableError",
+    "RunStateError",
     "SandboxError",
     "SerializationError",
     "StepMetadata",

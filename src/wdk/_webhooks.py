@@ -25,15 +25,18 @@ from __future__ import annotations
 import json as _json
 from collections.abc import AsyncIterator, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from wdk._context import current, current_or_none
 from wdk._http import Response
-from wdk._workflow_api import Hook
 from wdk.errors import WorkflowError
-from wdk.runtime._context import current, current_or_none
+from wdk.worlds._default import get_world
+
+T = TypeVar("T")
 
 __all__ = [
     "WEBHOOK_PATH",
+    "Hook",
     "HookMeta",
     "Webhook",
     "WebhookRequest",
@@ -43,6 +46,36 @@ __all__ = [
     "schema_path",
     "unwrap_metadata",
 ]
+
+
+class Hook(Generic[T]):
+    """A point where a run waits for payloads sent with ``resume_hook(token, payload)``.
+
+    ``await hook`` gives the next payload; ``async for payload in hook`` gives every payload.
+    Payloads that arrive before the workflow awaits are kept, in order.
+    """
+
+    _guarded_writes = True
+
+    def __init__(self, ctx: Any, cmd: Any) -> None:
+        self._ctx = ctx
+        self._cid = cmd.cid
+        self.token: str = cmd.name
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self._ctx.next_payload(self._cid).__await__()  # type: ignore[no-any-return]
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        value: T = await self._ctx.next_payload(self._cid)
+        return value
+
+    def dispose(self) -> None:
+        """Release the token now (it is released when the run ends anyway)."""
+        self._ctx.dispose_hook(self._cid)
+
 
 #: The URL path prefix webhooks are served under (the token follows).
 WEBHOOK_PATH = "/.well-known/workflow/v1/webhook/"
@@ -139,7 +172,6 @@ class WebhookRequest:
         if not self.run_id or not self.request_id:
             raise WorkflowError("this webhook request was not delivered by wdk; nobody waits")
         from wdk import serde
-        from wdk.api import get_world
 
         world = get_world()
         namespace = response_namespace(self.request_id)

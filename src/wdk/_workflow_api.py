@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
 from typing import Any, Generic, TypeVar
 
+from wdk._context import current, current_or_none
+from wdk._delivery import HookResumeResult, TypedPayload, deliver_payload
 from wdk._http import FETCH_STEP_ID
-from wdk.errors import HookPayloadError, PatchError
+from wdk._webhooks import Hook, create_typed_hook
+from wdk.errors import PatchError
 from wdk.runtime._concurrency import race, sleep_future
-from wdk.runtime._context import current, current_or_none
 from wdk.runtime._proxies import StepFunction
 from wdk.runtime._scheduler import Future
+from wdk.worlds._default import ready
 
 __all__ = [
     "Hook",
@@ -72,35 +74,6 @@ fetch = StepFunction(FETCH_STEP_ID, name="fetch")
 fetch.__doc__ = "A built-in step doing one HTTP request; returns a serializable Response."
 
 
-class Hook(Generic[T]):
-    """A point where a run waits for payloads sent with ``resume_hook(token, payload)``.
-
-    ``await hook`` gives the next payload; ``async for payload in hook`` gives every payload.
-    Payloads that arrive before the workflow awaits are kept, in order.
-    """
-
-    _guarded_writes = True
-
-    def __init__(self, ctx: Any, cmd: Any) -> None:
-        self._ctx = ctx
-        self._cid = cmd.cid
-        self.token: str = cmd.name
-
-    def __await__(self) -> Generator[Any, None, T]:
-        return self._ctx.next_payload(self._cid).__await__()  # type: ignore[no-any-return]
-
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        value: T = await self._ctx.next_payload(self._cid)
-        return value
-
-    def dispose(self) -> None:
-        """Release the token now (it is released when the run ends anyway)."""
-        self._ctx.dispose_hook(self._cid)
-
-
 def create_hook(*, token: str | None = None, metadata: Any = None) -> Hook[Any]:
     """Create a hook. Without ``token`` an unguessable one (192 bits) is made."""
     ctx: Any = current("create_hook()")
@@ -116,39 +89,22 @@ class HookDefinition(Generic[T]):
     """
 
     def __init__(self, schema: Any) -> None:
-        from pydantic import TypeAdapter
-
         self.schema = schema
-        self._adapter: Any = TypeAdapter(schema)
+        self._typed = TypedPayload(schema)
 
     def create(self, *, token: str | None = None, metadata: Any = None) -> Hook[T]:
         """Create a hook of this type in workflow code (the server validates against it)."""
-        from wdk._webhooks import create_typed_hook
-
         hook: Hook[T] = create_typed_hook(self.schema, token=token, metadata=metadata)
         return hook
 
     def validate(self, payload: Any) -> T:
         """The payload validated against the schema, or ``HookPayloadError``."""
-        from pydantic import ValidationError
-
-        try:
-            value: T = self._adapter.validate_python(payload)
-        except ValidationError as exc:
-            errors = [
-                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
-            ]
-            details = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors
-            )
-            raise HookPayloadError(f"hook payload rejected: {details}", errors=errors) from None
+        value: T = self._typed.validate(payload)
         return value
 
-    async def resume(self, token: str, payload: Any, *, world: Any = None) -> Any:
+    async def resume(self, token: str, payload: Any, *, world: Any = None) -> HookResumeResult:
         """Validate ``payload`` and deliver it to the hook holding ``token``."""
-        from wdk.api import resume_hook
-
-        return await resume_hook(token, self.validate(payload), world=world)
+        return await deliver_payload(await ready(world), token, self.validate(payload))
 
 
 def define_hook(schema: Any) -> HookDefinition[Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from wdk.runtime import _context
+from wdk import _context
 from wdk.sandbox import BundleSource, WorkflowSandbox
 
 

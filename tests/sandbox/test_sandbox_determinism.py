@@ -13,7 +13,7 @@ import json, random, sys, time as real_time
 sys.path.insert(0, sys.argv[1])
 from conftest import FakeContext, drive, make_sandbox
 from pathlib import Path
-from wdk.runtime import _context
+from wdk import _context
 
 skew = float(sys.argv[3])
 real_now = real_time.time

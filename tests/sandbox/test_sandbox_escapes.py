@@ -53,7 +53,7 @@ CORPUS: list[tuple[str, str]] = [
     ("import-secrets", "import secrets"),
     ("import-private-submodule", "from pydantic._internal import _model_construction"),
     ("import-wdk-api", "import wdk.api"),
-    ("import-wdk-runtime", "from wdk.runtime import _context"),
+    ("import-wdk-runtime", "from wdk import _context"),
     ("dunder-import", "__import__('os')"),
     ("subclasses", "().__class__.__base__.__subclasses__()"),
     ("getattr-class", "getattr((), '__class__')"),

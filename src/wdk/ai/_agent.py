@@ -231,7 +231,7 @@ class _Turn:
         prevent_close: bool,
         output: OutputSpec | None,
     ) -> None:
-        from wdk.runtime._context import current
+        from wdk._context import current
 
         self.ctx: Any = current("DurableAgent.stream()")
         self.agent = agent

@@ -104,7 +104,7 @@ class ChatEndpoints:
         ]
 
     async def _world(self, request: Request) -> World:
-        from wdk.api._client import _ready
+        from wdk.worlds._default import ready as _ready
 
         if self.world is not None:
             return await _ready(self.world)

@@ -43,10 +43,10 @@ from pydantic_ai.models import Model
 from pydantic_ai.run import AgentRunResult
 from pydantic_ai.tools import AgentDepsT, RunContext
 
+from wdk._context import WorkflowContext, current_or_none
 from wdk.ai._durable_ops import StepConfig, WdkOperationBackend, register
 from wdk.errors import FatalError, SandboxError, WorkflowError
 from wdk.runtime._concurrency import sleep_future
-from wdk.runtime._context import WorkflowContext, current_or_none
 
 __all__ = ["WDK_ENGINE_SPEC", "WdkDurability"]
 

@@ -27,9 +27,9 @@ from pydantic_ai.durable_exec import (
 )
 from pydantic_ai.exceptions import UserError
 
+from wdk._context import current_or_none
 from wdk.ai._durable_transports import WdkParameterTransports
 from wdk.errors import FatalError, StepNotRegisteredError, WorkflowError
-from wdk.runtime._context import current_or_none
 from wdk.runtime._proxies import StepFunction
 
 if TYPE_CHECKING:

@@ -67,7 +67,7 @@ def _base_id(wire_id: str) -> str:
 async def _delivered(writable: WritableStream, cid: str) -> tuple[bool, dict[str, _Prior]]:
     """What earlier attempts of call ``cid`` wrote: (anything at all, text parts by base id)."""
     from wdk import serde
-    from wdk.api import get_world
+    from wdk.worlds._default import get_world
 
     world = get_world()
     prefix = f"{cid}-"

@@ -10,9 +10,12 @@ from typing import Any
 import msgpack
 
 from wdk import serde
+from wdk._delivery import HookResumeResult, deliver_payload
+from wdk._delivery import resume_webhook as _resume_webhook
 from wdk._ids import new_run_id
+from wdk._webhooks import unwrap_metadata
+from wdk.api._streams import Readable
 from wdk.errors import (
-    HookNotFoundError,
     RunErrorCause,
     WorkflowRunCancelledError,
     WorkflowRunFailedError,
@@ -20,6 +23,8 @@ from wdk.errors import (
 )
 from wdk.runtime._loader import current_deployment, workflow_id_of
 from wdk.runtime._local import taker_for
+from wdk.worlds._default import get_world, set_world
+from wdk.worlds._default import ready as _ready
 from wdk.worlds.base import (
     DuplicateEvent,
     EventType,
@@ -43,42 +48,6 @@ __all__ = [
     "set_world",
     "start",
 ]
-
-_world: World | None = None
-
-
-def get_world() -> World:
-    """The process default world (``WDK_WORLD``, else ``.wdk/wdk.db``), opened on first use."""
-    global _world
-    if _world is None:
-        from wdk.worlds import open_world
-
-        _world = open_world()
-    return _world
-
-
-def set_world(world: World | None) -> None:
-    """Make ``world`` the process default (None: reopen from ``WDK_WORLD`` on next use)."""
-    global _world
-    _world = world
-
-
-async def _ready(world: World | None) -> World:
-    w = world or get_world()
-    if not getattr(w, "_wdk_setup_done", False):
-        await w.setup()
-        try:
-            w._wdk_setup_done = True  # type: ignore[attr-defined]
-        except AttributeError:
-            pass
-    return w
-
-
-@dataclass(frozen=True, slots=True)
-class HookResumeResult:
-    """What ``resume_hook`` did: which run the payload went to."""
-
-    run_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +119,6 @@ class Run:
         self, *, namespace: str | None = None, start_index: int = 0
     ) -> AsyncIterator[Any]:
         """Follow a stream of the run (see :mod:`wdk.streams`)."""
-        from wdk.runtime._streams import Readable
-
         return Readable(self, namespace=namespace, start_index=start_index)
 
     async def events(self) -> list[Any]:
@@ -238,27 +205,11 @@ async def list_runs(
 
 async def resume_hook(token: str, payload: Any, *, world: World | None = None) -> HookResumeResult:
     """Deliver ``payload`` to the live hook holding ``token``."""
-    import time
-
-    w = await _ready(world)
-    hook = await w.get_hook_by_token(token)
-    if hook is None:
-        raise HookNotFoundError(f"no live hook has token {token!r}", token=token)
-    data = serde.encode({"at": time.time(), "payload": payload}, path="payload")
-    delivered = await w.deliver_hook(
-        token,
-        [NewEvent(EventType.HOOK_RECEIVED, hook.correlation_id, data)],
-        enqueue=[NewMessage("workflow", hook.run_id, f"wf:{hook.run_id}")],
-    )
-    if delivered is None:
-        raise HookNotFoundError(f"no live hook has token {token!r}", token=token)
-    return HookResumeResult(run_id=delivered.run_id)
+    return await deliver_payload(await _ready(world), token, payload)
 
 
 async def resume_webhook(token: str, request: Any, *, world: World | None = None) -> Any:
     """Deliver an HTTP request to the webhook holding ``token``; the Response to answer with."""
-    from wdk.server import resume_webhook as _resume_webhook
-
     return await _resume_webhook(token, request, world=world)
 
 
@@ -268,7 +219,5 @@ async def get_hook_by_token(token: str, *, world: World | None = None) -> HookIn
     hook = await w.get_hook_by_token(token)
     if hook is None:
         return None
-    from wdk._webhooks import unwrap_metadata
-
     metadata, _ = unwrap_metadata(serde.decode(hook.metadata) if hook.metadata else None)
     return HookInfo(run_id=hook.run_id, token=hook.token, metadata=metadata)

@@ -36,8 +36,8 @@ def resume(token: str, payload: str, world_url: str | None, roots: tuple[Path, .
     value = parse_arg(0, payload)
 
     async def main() -> None:
+        from wdk._delivery import resume_checked
         from wdk.errors import HookPayloadError
-        from wdk.server._resume import resume_checked
 
         world = open_cli_world(world_url)
         await world.setup()

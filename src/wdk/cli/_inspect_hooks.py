@@ -22,7 +22,7 @@ def _ts(value: float | None) -> str:
 
 
 def _hook_row(hook: Any) -> dict[str, Any]:
-    from wdk.server._resume import decode_hook
+    from wdk._delivery import decode_hook
 
     try:
         metadata, meta = decode_hook(hook)

@@ -35,6 +35,21 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _chat_routes(workflow: str, page: Path | None, max_body: int) -> tuple[Any, ...]:
+    """``/api/chat`` (and the page at ``/chat/``) for ``wdk serve --chat``."""
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+
+    from wdk.ai._chat import chat_routes
+
+    routes: list[Any] = chat_routes(
+        workflow, max_body=max_body, abort_after_chunks=_abort_after_chunks()
+    )
+    if page is not None:
+        routes.append(Mount("/chat", StaticFiles(directory=str(page), html=True)))
+    return tuple(routes)
+
+
 def _chat_workflow(target: str, project: Any) -> str:
     """The workflow ID of ``--chat`` (an ID, or MODULE:FUNCTION), checked now."""
     from wdk.cli._run import _workflow_id
@@ -159,9 +174,7 @@ def serve(
         webhook_timeout=webhook_timeout,
         base_url=(base_url or url).rstrip("/"),
         worker_concurrency=max(0, workers),
-        chat_workflow=chat_workflow,
-        chat_page=str(chat_page) if chat_page is not None else None,
-        chat_abort_after_chunks=_abort_after_chunks() if chat_workflow else None,
+        routes=_chat_routes(chat_workflow, chat_page, max_body) if chat_workflow else (),
         deployment_id=deployment,
         adopt=adopt,
     )

@@ -12,7 +12,7 @@ import asyncio as _real_asyncio
 from collections.abc import Awaitable, Coroutine, Iterable
 from typing import Any
 
-from wdk.runtime._context import current
+from wdk._context import current
 from wdk.runtime._scheduler import Future, Scheduler, Task
 
 __all__ = [

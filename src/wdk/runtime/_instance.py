@@ -31,6 +31,7 @@ from typing import Any
 import msgpack
 
 from wdk import serde
+from wdk._context import _current
 from wdk._duration import resolve_deadline
 from wdk.errors import (
     REPLAY_DIVERGENCE,
@@ -44,7 +45,6 @@ from wdk.errors import (
     WorkflowError,
     WorkflowNotRegisteredError,
 )
-from wdk.runtime._context import _current
 from wdk.runtime._divergence import Block, _Divergence, coroutine_location, describe, user_location
 from wdk.runtime._metadata import WorkflowMetadata
 from wdk.runtime._scheduler import Future, Scheduler, Task

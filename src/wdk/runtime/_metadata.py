@@ -6,8 +6,8 @@ import datetime as _dt
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from wdk._context import current_or_none
 from wdk.errors import WorkflowError
-from wdk.runtime._context import current_or_none
 
 __all__ = ["StepMetadata", "WorkflowMetadata", "get_step_metadata", "get_workflow_metadata"]
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from wdk import serde
+from wdk._context import current_or_none
 from wdk.errors import SerializationError, WorkflowError
-from wdk.runtime._context import current_or_none
 
 __all__ = ["StepFunction", "WorkflowStub", "step_decorator", "workflow_stub"]
 

@@ -53,7 +53,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Protocol, TypeVar, TypeVarTuple, cast
 
-from wdk.runtime._context import current_or_none
+from wdk._context import current_or_none
 
 __all__ = ["Future", "Scheduler", "Task", "WorkflowLoop"]
 

@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 from RestrictedPython.Guards import safe_builtins
 
-from wdk.runtime._context import current_or_none
+from wdk._context import current_or_none
 from wdk.sandbox._errors import refuse
 from wdk.sandbox._guards import SANDBOX_CLASS_MARK, Guards
 

@@ -1,6 +1,6 @@
 """Deterministic stand-ins for ``time``, ``datetime``, ``random`` and ``uuid``.
 
-Each reads the running workflow's context (``wdk.runtime._context.current``) on every call:
+Each reads the running workflow's context (``wdk._context.current``) on every call:
 the clock is the workflow clock (the run's start, advanced to each replayed event's time), the
 randomness is the run's ``random.Random`` seeded from the run id. Replaying a run therefore
 sees exactly the values the first execution saw, on any worker, any day.
@@ -31,7 +31,7 @@ import types
 import uuid as _uuid
 from typing import Any, NoReturn
 
-from wdk.runtime._context import current
+from wdk._context import current
 from wdk.sandbox._errors import refuse
 
 __all__ = ["SHIMS"]

@@ -4,7 +4,7 @@
 ASGI server. ``resume_webhook`` is the framework-free webhook bridge. See ``docs/server.md``.
 """
 
+from wdk._delivery import resume_webhook
 from wdk.server._app import ServerConfig, create_app
-from wdk.server._webhooks import resume_webhook
 
 __all__ = ["ServerConfig", "create_app", "resume_webhook"]

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from wdk.server import _routes_deploys as deploys
 from wdk.server import _routes_hooks as hooks
@@ -54,12 +54,9 @@ class ServerConfig:
     """Seconds between SSE keep-alive comments."""
     worker_concurrency: int = 8
     """Slots of the embedded worker; 0 runs no worker (an API-only server)."""
-    chat_workflow: str | None = None
-    """Workflow ID served at ``/api/chat`` for ``useChat`` clients (``wdk.ai.chat_routes``)."""
-    chat_page: str | None = None
-    """A directory (a built chat page) served at ``/chat/``; only with ``chat_workflow``."""
-    chat_abort_after_chunks: int | None = None
-    """Test-only: cut every ``POST /api/chat`` answer after this many chunks."""
+    routes: tuple[BaseRoute, ...] = ()
+    """More routes served beside the API, behind the same auth (``wdk serve --chat`` mounts
+    ``wdk.ai.chat_routes`` here: the server itself knows nothing of chat)."""
     deployment_id: str | None = None
     """Pin the embedded worker to this deployment (it claims only that deployment's runs);
     runs forked over HTTP are pinned to it too. None: ``WDK_DEPLOYMENT_ID``, else unpinned.
@@ -110,23 +107,6 @@ async def _healthz(request: Request) -> Response:
 
 async def _openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
-
-
-def _chat_routes(cfg: ServerConfig) -> list[BaseRoute]:
-    """``/api/chat`` (and the page at ``/chat/``) for ``wdk serve --chat``."""
-    from starlette.staticfiles import StaticFiles
-
-    from wdk.ai._chat import chat_routes
-
-    routes = chat_routes(
-        cfg.chat_workflow,
-        max_body=cfg.max_body,
-        keepalive=cfg.keepalive,
-        abort_after_chunks=cfg.chat_abort_after_chunks,
-    )
-    if cfg.chat_page is not None:
-        routes.append(Mount("/chat", StaticFiles(directory=cfg.chat_page, html=True)))
-    return routes
 
 
 def create_app(
@@ -181,8 +161,7 @@ def create_app(
         Route("/api/hooks/{token}", hooks.resume, methods=["POST"]),
         Route("/.well-known/workflow/v1/webhook/{token}", webhook_route, methods=_ANY_METHOD),
     ]
-    if cfg.chat_workflow is not None:
-        routes += _chat_routes(cfg)
+    routes += cfg.routes
     return Starlette(
         routes=routes,
         middleware=[Middleware(BearerAuth, token=cfg.api_token)],

@@ -25,8 +25,8 @@ async def served_world(
     ``make_worker(world)`` may return a worker, which runs until the block exits. A world
     opened here from a URL is closed afterwards; one passed in stays open.
     """
-    from wdk.api import get_world, set_world
     from wdk.worlds import open_world
+    from wdk.worlds._default import get_world, set_world
 
     w = open_world(world) if isinstance(world, str) else (world or get_world())
     await w.setup()

@@ -7,10 +7,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from wdk._delivery import SchemaLoadError, WebhookTokenError, decode_hook, resume_checked
 from wdk._webhooks import WEBHOOK_PATH
 from wdk.errors import HookNotFoundError, HookPayloadError, SerializationError
 from wdk.server._http import ApiError, read_json, to_jsonable
-from wdk.server._resume import SchemaLoadError, WebhookTokenError, decode_hook, resume_checked
 from wdk.worlds.base import HookInfo
 
 __all__ = ["get_hook", "hook_json", "resume"]
