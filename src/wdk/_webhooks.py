@@ -23,7 +23,7 @@ import path of their schema. Plain ``create_hook`` metadata is stored as given.
 from __future__ import annotations
 
 import json as _json
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -52,24 +52,32 @@ class Hook(Generic[T]):
     """A point where a run waits for payloads sent with ``resume_hook(token, payload)``.
 
     ``await hook`` gives the next payload; ``async for payload in hook`` gives every payload.
-    Payloads that arrive before the workflow awaits are kept, in order.
+    Payloads that arrive before the workflow awaits are kept, in order. A typed hook
+    (``define_hook(Schema).create(...)``) passes every payload through ``convert`` (the
+    schema's validation), so the workflow gets a ``Schema`` instance whichever way the payload
+    was delivered, and a payload that does not fit raises ``HookPayloadError`` here.
     """
 
     _guarded_writes = True
 
-    def __init__(self, ctx: Any, cmd: Any) -> None:
+    def __init__(self, ctx: Any, cmd: Any, convert: Callable[[Any], Any] | None = None) -> None:
         self._ctx = ctx
         self._cid = cmd.cid
+        self._convert = convert
         self.token: str = cmd.name
 
     def __await__(self) -> Generator[Any, None, T]:
-        return self._ctx.next_payload(self._cid).__await__()  # type: ignore[no-any-return]
+        if self._convert is None:
+            return self._ctx.next_payload(self._cid).__await__()  # type: ignore[no-any-return]
+        return self.__anext__().__await__()
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self
 
     async def __anext__(self) -> T:
         value: T = await self._ctx.next_payload(self._cid)
+        if self._convert is not None:
+            value = self._convert(value)
         return value
 
     def dispose(self) -> None:
@@ -263,10 +271,15 @@ def schema_path(schema: Any) -> str | None:
     return f"{module}:{qualname}"
 
 
-def create_typed_hook(schema: Any, *, token: str | None, metadata: Any) -> Hook[Any]:
-    """``define_hook(schema).create(...)``: a hook whose metadata records the schema's path."""
+def create_typed_hook(
+    schema: Any, *, token: str | None, metadata: Any, convert: Callable[[Any], Any]
+) -> Hook[Any]:
+    """``define_hook(schema).create(...)``: a hook whose metadata records the schema's path.
+
+    ``convert`` (the schema's validation) is applied to each payload the workflow receives.
+    """
     path = schema_path(schema)
     ctx: Any = current("create_hook()")
     meta: Any = HookMeta(user=metadata, schema=path) if path else metadata
     cmd = ctx.create_hook(token, meta, "hook")
-    return Hook(ctx, cmd)
+    return Hook(ctx, cmd, convert)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from wdk._context import current, current_or_none
-from wdk._delivery import HookResumeResult, TypedPayload, deliver_payload
+from wdk._delivery import HookResumeResult, TypedPayload, resume_checked
 from wdk._http import FETCH_STEP_ID
 from wdk._webhooks import Hook, create_typed_hook
 from wdk.errors import PatchError
@@ -94,7 +94,9 @@ class HookDefinition(Generic[T]):
 
     def create(self, *, token: str | None = None, metadata: Any = None) -> Hook[T]:
         """Create a hook of this type in workflow code (the server validates against it)."""
-        hook: Hook[T] = create_typed_hook(self.schema, token=token, metadata=metadata)
+        hook: Hook[T] = create_typed_hook(
+            self.schema, token=token, metadata=metadata, convert=self._typed.validate
+        )
         return hook
 
     def validate(self, payload: Any) -> T:
@@ -103,8 +105,12 @@ class HookDefinition(Generic[T]):
         return value
 
     async def resume(self, token: str, payload: Any, *, world: Any = None) -> HookResumeResult:
-        """Validate ``payload`` and deliver it to the hook holding ``token``."""
-        return await deliver_payload(await ready(world), token, self.validate(payload))
+        """Validate ``payload`` and deliver it to the hook holding ``token``.
+
+        The hook's own recorded schema is applied too (the one path every delivery takes, see
+        :func:`wdk._delivery.resume_checked`).
+        """
+        return await resume_checked(await ready(world), token, self.validate(payload))
 
 
 def define_hook(schema: Any) -> HookDefinition[Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import msgpack
 
 from wdk import serde
-from wdk._delivery import HookResumeResult, deliver_payload
+from wdk._delivery import HookResumeResult, resume_checked
 from wdk._delivery import resume_webhook as _resume_webhook
 from wdk._ids import new_run_id
 from wdk._webhooks import unwrap_metadata
@@ -204,8 +204,18 @@ async def list_runs(
 
 
 async def resume_hook(token: str, payload: Any, *, world: World | None = None) -> HookResumeResult:
-    """Deliver ``payload`` to the live hook holding ``token``."""
-    return await deliver_payload(await _ready(world), token, payload)
+    """Deliver ``payload`` to the live hook holding ``token``.
+
+    A hook made with ``define_hook(Schema).create(...)`` gets the payload validated against
+    ``Schema`` first, exactly as ``POST /api/hooks/{token}`` and ``wdk hooks resume`` do: the
+    workflow receives the validated value (a model instance for a pydantic model).
+
+    Raises:
+        HookNotFoundError: no live hook holds ``token`` (unknown, disposed, or its run ended).
+        HookPayloadError: the hook's schema rejected the payload; nothing was stored.
+        WebhookTokenError: the token is a webhook's (send HTTP requests to its URL).
+    """
+    return await resume_checked(await _ready(world), token, payload)
 
 
 async def resume_webhook(token: str, request: Any, *, world: World | None = None) -> Any:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from wdk import serde
+from wdk.errors import WorkflowRunNotFoundError
 from wdk.runtime._streams import DEFAULT_NAMESPACE
 from wdk.worlds._default import ready
 from wdk.worlds.base import RunStatus, World
@@ -21,6 +22,9 @@ class Readable:
     """Follows a stream from ``start_index`` until it is closed or the run ends.
 
     A negative ``start_index`` counts back from the tail at connect time (-1: the last chunk).
+    Iterating the stream of a run id that does not exist raises
+    :class:`~wdk.errors.WorkflowRunNotFoundError` (rather than ending at once as if the run
+    had written an empty, closed stream).
     """
 
     def __init__(
@@ -37,9 +41,16 @@ class Readable:
         return await ready(self._run._world)
 
     async def tail_index(self) -> int:
-        """The last chunk's index, -1 when the stream is empty or unknown."""
+        """The last chunk's index, -1 when the stream is empty or was never written.
+
+        Raises:
+            WorkflowRunNotFoundError: no run has this id.
+        """
         world = await self._world()
-        return (await world.stream_info(self._run.run_id, self.namespace)).tail_index
+        info = await world.stream_info(self._run.run_id, self.namespace)
+        if info.tail_index < 0 and await world.get_run(self._run.run_id) is None:
+            raise _not_found(self._run.run_id)
+        return info.tail_index
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
@@ -69,9 +80,20 @@ class Readable:
             if info.closed and info.tail_index < index:
                 return
             run = await world.get_run(run_id)
-            if run is None or run.status in RunStatus.TERMINAL:
+            if run is None:
+                # Not an empty stream: a run id nobody started (a typo, another world).
+                raise _not_found(run_id)
+            if run.status in RunStatus.TERMINAL:
                 # The run ended: its streams are closed; drain what is left and stop.
                 if not await world.read_chunks(run_id, ns, index, 1):
                     return
                 continue
             await world.wait_for_change(topics, 5.0)
+
+
+def _not_found(run_id: str) -> WorkflowRunNotFoundError:
+    return WorkflowRunNotFoundError(
+        f"no run has id {run_id!r}, so it has no stream to read (check the id, and that the "
+        "reader uses the world the run was started on)",
+        run_id=run_id,
+    )

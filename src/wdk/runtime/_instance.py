@@ -258,7 +258,14 @@ class WorkflowInstance:
         return fut
 
     def create_hook(self, token: str | None, metadata: Any, kind: str) -> Command:
-        """Register a hook; payloads are awaited through :meth:`next_payload`."""
+        """Register a hook; payloads are awaited through :meth:`next_payload`.
+
+        Raises:
+            HookConflictError: a live hook of this run holds ``token`` already. (A hook of
+                another run is found when the hook is written: its ``await`` raises then.)
+        """
+        if token is not None:
+            self._check_own_token(token)
         position, cid = self._next("hook")
         if token is None:
             token = hashlib.blake2b(self.seed + b"token" + cid.encode(), digest_size=24).hexdigest()
@@ -270,6 +277,27 @@ class WorkflowInstance:
         self._hooks[cid] = _HookState()
         self._add(cmd)
         return cmd
+
+    def _check_own_token(self, token: str) -> None:
+        """Refuse a token one of this run's live hooks holds: a token names one live hook.
+
+        The world would refuse it too, but only when the batch is written, and a second hook
+        in the same batch would then take the token from the first. Checked here, before a
+        position is taken, the refusal is part of the deterministic code path (replay
+        refuses the same call).
+        """
+        for cid, state in self._hooks.items():
+            cmd = self._commands.get(cid)
+            if cmd is None or cmd.name != token or state.disposed or state.error is not None:
+                continue
+            raise HookConflictError(
+                f"hook token {token!r} is already held by a live hook of this run (run "
+                f"{self.run_id}); a token names one live hook. Await the hook you have "
+                "(`async for payload in hook` takes every payload), call hook.dispose() "
+                "before creating another with the same token, or use another token.",
+                token=token,
+                conflicting_run_id=self.run_id,
+            )
 
     def next_payload(self, cid: str) -> Future:
         """The next payload of a hook (buffered payloads first, in arrival order)."""
