@@ -108,15 +108,35 @@ def test_crlf_line_endings_are_kept() -> None:
     ast.parse(result.workflow_bundle)
 
 
-def test_step_signature_drops_annotations_and_defaults() -> None:
+def test_step_signature_is_kept_and_its_names_stay_imported() -> None:
     source = (
         "from decimal import Decimal\n\n"
         "def f(a: Decimal = Decimal(1), /, b=2, *args, c: int = 3, **kw) -> Decimal:\n"
         "    'use step'\n    return a\n"
     )
     result = compile_source(source, relpath="m.py", module="m")
+    # The stub's defaults and annotations run in the sandbox: Decimal must stay imported.
+    assert result.pruned_imports == []
+    assert result.workflow_bundle.splitlines() == [
+        "from decimal import Decimal",
+        "",
+        "def f(a: Decimal = Decimal(1), /, b=2, *args, c: int = 3, **kw) -> Decimal:",
+        "    'use step'",
+        'f = __wdk_step__("step//m.py//f")(f)',
+    ]
+
+
+def test_postponed_annotations_do_not_keep_imports() -> None:
+    source = (
+        "from __future__ import annotations\n"
+        "from decimal import Decimal\n\n"
+        "def f(a: Decimal, b: int = 2) -> Decimal:\n"
+        "    'use step'\n    return a\n"
+    )
+    result = compile_source(source, relpath="m.py", module="m")
     assert result.pruned_imports == ["decimal.Decimal"]
-    assert "def f(a, /, b, *args, c, **kw): ..." in result.workflow_bundle
+    assert result.workflow_bundle.splitlines()[1] == "pass"
+    assert "def f(a: Decimal, b: int = 2) -> Decimal:" in result.workflow_bundle
 
 
 def test_import_used_outside_steps_is_kept() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from wdk.compiler._directives import Site
 
-__all__ = ["WATCHED", "Usage", "collect_usage"]
+__all__ = ["WATCHED", "Usage", "collect_usage", "postponed_annotations", "signature_names"]
 
 #: wdk functions that only work in workflow code (calling them in a step is an error).
 WATCHED = frozenset({"sleep", "create_hook", "create_webhook", "patched", "deprecate_patch"})
@@ -62,3 +62,34 @@ def collect_usage(tree: ast.Module, sites: list[Site], line_count: int) -> Usage
                 if alias.name == "wdk":
                     usage.wdk_modules.add(alias.asname or "wdk")
     return usage
+
+
+def postponed_annotations(tree: ast.Module) -> bool:
+    """Whether the module has ``from __future__ import annotations`` (PEP 563)."""
+    return any(
+        isinstance(stmt, ast.ImportFrom)
+        and stmt.module == "__future__"
+        and any(a.name == "annotations" for a in stmt.names)
+        for stmt in tree.body
+    )
+
+
+def signature_names(node: ast.FunctionDef | ast.AsyncFunctionDef, annotations: bool) -> set[str]:
+    """Names a ``def`` statement evaluates: defaults, and annotations when ``annotations``.
+
+    A step stub keeps its signature in the workflow bundle, so these run in the sandbox when
+    the stub is defined: they count as used outside steps (their imports are not pruned).
+    """
+    args = node.args
+    parts: list[ast.AST | None] = [*args.defaults, *args.kw_defaults]
+    if annotations:
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        parts.extend(a.annotation for a in every if a is not None)
+        parts.append(node.returns)
+    return {
+        sub.id
+        for part in parts
+        if part is not None
+        for sub in ast.walk(part)
+        if isinstance(sub, ast.Name)
+    }

@@ -1,49 +1,50 @@
-"""The workflow bundle: the module as the sandbox runs it (docs/internals.md).
+"""The workflow bundle: the user's file with step bodies replaced (docs/internals.md).
 
-Every step definition (decorators through last body line) is rewritten in place to::
+The bundle is the libcst tree of the source with a few statements swapped, printed back:
+libcst is lossless, so every line the rewrite does not touch (comments, blank lines,
+continuations, semicolons, the signature of every step) prints back byte for byte. Line
+numbers are kept *by construction*, not by measuring: every removed line is replaced by an
+empty line (or by the comment it held), so no position metadata is needed.
+
+A step definition keeps its ``def`` line, its whole signature (annotations, defaults), its
+directive and the docstring after it, and every whole-line comment; its other statements
+become empty lines. Its decorators become one::
 
     @__wdk_step__("step//orders.py//wf/f", lambda: {"key": key}, bind="instance")
-    async def f(x): ...
+    async def f(x: int, *, retries: int = 3) -> int:
+        "use step"
 
-followed by blank lines up to the definition's last line, so everything outside step
-definitions keeps its line number and text. The signature keeps parameter names only:
-annotations and defaults may use step-only imports, which are pruned. A definition that fits
-on one line becomes ``f = __wdk_step__(...)(None)``. Pruned imports become ``pass`` (or lose
-their unused names).
+A step without decorators has no line above its ``def`` to put that on, so its last body line
+becomes the same call as an assignment (``f = __wdk_step__(...)(f)``), which binds the name to
+the same proxy. When there is no free line at all (a one-line definition, or a body that is
+only the directive) the definition becomes ``f = __wdk_step__(...)(None)`` on its first line.
+
+Pruned imports become ``pass`` (keeping the comments of every line they spanned) or lose only
+the pruned names, the whitespace around them kept so a parenthesized import keeps its shape.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+import libcst as cst
+
+from wdk.compiler._cst import blank_lines, parse_module, source_lines
 from wdk.compiler._directives import Site
-from wdk.compiler._imports import Pruning
+from wdk.compiler._imports import Pruning, prune_aliases
 from wdk.compiler._text import SourceText
 
-__all__ = ["render_workflow_bundle"]
+__all__ = ["StubPlan", "plan_stub", "render_workflow_bundle", "stub_call"]
 
 
 def _lit(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _params(args: ast.arguments) -> str:
-    parts: list[str] = [a.arg for a in args.posonlyargs]
-    if args.posonlyargs:
-        parts.append("/")
-    parts.extend(a.arg for a in args.args)
-    if args.vararg is not None:
-        parts.append(f"*{args.vararg.arg}")
-    elif args.kwonlyargs:
-        parts.append("*")
-    parts.extend(a.arg for a in args.kwonlyargs)
-    if args.kwarg is not None:
-        parts.append(f"**{args.kwarg.arg}")
-    return ", ".join(parts)
-
-
-def _decorator_call(site: Site, step_id: str, captures: tuple[str, ...]) -> str:
+def stub_call(site: Site, step_id: str, captures: tuple[str, ...]) -> str:
     args = [_lit(step_id)]
     if captures:
         args.append("lambda: {" + ", ".join(f"{_lit(n)}: {n}" for n in captures) + "}")
@@ -52,51 +53,277 @@ def _decorator_call(site: Site, step_id: str, captures: tuple[str, ...]) -> str:
     return f"__wdk_step__({', '.join(args)})"
 
 
-def _import_line(plan: Pruning) -> str:
-    names = ", ".join(f"{a.name} as {a.asname}" if a.asname else a.name for a in plan.keep)
-    node = plan.node
-    if isinstance(node, ast.ImportFrom):
-        return f"from {'.' * node.level}{node.module or ''} import {names}"
-    return f"import {names}"
+@dataclass(frozen=True, slots=True)
+class StubPlan:
+    """How one step definition is stubbed (decided before import pruning, from ``ast``)."""
+
+    keep_doc: bool
+    """Whether the statement after the directive (a string) stays."""
+    free_first: int
+    """First line of the body that is dropped (``free_last + 1`` when none is)."""
+    free_last: int
+    """Last line of the definition."""
+    signature: bool
+    """Whether the ``def`` and its signature stay (False: one assignment line)."""
+
+
+def _is_doc(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
+
+
+def plan_stub(site: Site, indented: bool) -> StubPlan:
+    """Decide the stub's shape from ``ast`` positions (``indented``: libcst's body kind).
+
+    The body keeps its first statement when it is a string (the directive, or a docstring in
+    a module-level ``"use step"`` module) and the string after it; any other first statement
+    becomes ``...`` on its first line. Every later line is free.
+    """
+    node = site.node
+    body = node.body
+    first = body[0]
+    decorated = bool(node.decorator_list)
+    if not _is_doc(first):
+        free_first = first.lineno + 1
+        signature = indented and (decorated or free_first <= site.end)
+        return StubPlan(False, free_first, site.end, signature)
+    first_end = first.end_lineno or first.lineno
+    alone = len(body) == 1 or body[1].lineno > first_end
+    second = body[1] if len(body) > 1 else None
+    keep_doc = (
+        indented
+        and alone
+        and second is not None
+        and _is_doc(second)
+        and (len(body) == 2 or body[2].lineno > (second.end_lineno or second.lineno))
+    )
+    kept = second if keep_doc and second is not None else first
+    free_first = (kept.end_lineno or kept.lineno) + 1
+    signature = indented and (decorated or free_first <= site.end)
+    return StubPlan(keep_doc, free_first, site.end, signature)
+
+
+class _Rewriter:
+    """Rebuilds only the statements on the way to a change; everything else is reused."""
+
+    def __init__(
+        self,
+        text: SourceText,
+        stubs: dict[int, tuple[Site, StubPlan, str]],
+        imports: dict[int, Pruning],
+        assigns: dict[int, cst.SimpleStatementLine],
+    ) -> None:
+        self.text = text
+        self.stubs = stubs
+        self.imports = imports
+        self.assigns = assigns
+
+    # -- blocks ------------------------------------------------------------------------------
+    def block(
+        self, stmts: Sequence[cst.BaseStatement], footer: Sequence[cst.EmptyLine], top: bool
+    ) -> tuple[list[cst.BaseStatement], Sequence[cst.EmptyLine], bool]:
+        out: list[cst.BaseStatement] = []
+        carry: list[cst.EmptyLine] = []
+        changed = False
+        index = 0  # index into ast.Module.body (module level only)
+        for original in stmts:
+            # Lines a previous rewrite freed go before this statement (looked up by identity
+            # first: the stub and import maps hold the original nodes).
+            stmt = original
+            if carry:
+                lines = getattr(stmt, "leading_lines", ())
+                stmt = stmt.with_changes(leading_lines=[*carry, *lines])
+                carry = []
+            new: list[cst.BaseStatement] = [stmt]
+            freed: list[cst.EmptyLine] = []
+            if top and isinstance(stmt, cst.SimpleStatementLine):
+                plan = self.imports.get(index) if len(stmt.body) == 1 else None
+                index += len(stmt.body)
+                if plan is not None:
+                    new, freed = self.prune(stmt, plan)
+            else:
+                index += 1
+                if isinstance(stmt, cst.FunctionDef) and id(original) in self.stubs:
+                    site, stub_plan, _ = self.stubs[id(original)]
+                    new, freed = self.stub(stmt, site, stub_plan, self.assigns[id(original)])
+                elif not isinstance(stmt, cst.SimpleStatementLine):
+                    new = [self.compound(stmt)]
+            carry = freed
+            changed = changed or len(new) != 1 or new[0] is not original or bool(carry)
+            out.extend(new)
+        if carry:
+            footer = [*carry, *footer]
+        return out, footer, changed
+
+    def suite(self, suite: cst.BaseSuite) -> cst.BaseSuite:
+        if not isinstance(suite, cst.IndentedBlock):
+            return suite
+        body, footer, changed = self.block(suite.body, suite.footer, top=False)
+        return suite.with_changes(body=body, footer=footer) if changed else suite
+
+    def compound(self, node: cst.CSTNodeT) -> cst.CSTNodeT:  # type: ignore[type-var]
+        changes: dict[str, object] = {}
+        body = getattr(node, "body", None)
+        if isinstance(body, cst.BaseSuite):
+            new_body = self.suite(body)
+            if new_body is not body:
+                changes["body"] = new_body
+        for name in ("orelse", "finalbody"):
+            part = getattr(node, name, None)
+            if part is not None:
+                new_part = self.compound(part)
+                if new_part is not part:
+                    changes[name] = new_part
+        for name in ("handlers", "cases"):
+            parts = getattr(node, name, None)
+            if parts:
+                new_parts = [self.compound(p) for p in parts]
+                if any(a is not b for a, b in zip(new_parts, parts, strict=True)):
+                    changes[name] = new_parts
+        return node.with_changes(**changes) if changes else node
+
+    # -- steps -------------------------------------------------------------------------------
+    def stub(
+        self, node: cst.FunctionDef, site: Site, plan: StubPlan, assign: cst.SimpleStatementLine
+    ) -> tuple[list[cst.BaseStatement], list[cst.EmptyLine]]:
+        text = self.text
+        if not plan.signature:
+            line = assign.with_changes(leading_lines=node.leading_lines)
+            return [line], source_lines(text, site.start + 1, site.end)
+        assert isinstance(node.body, cst.IndentedBlock)
+        block = node.body
+        first = block.body[0]
+        if not _is_doc(site.node.body[0]):
+            first = cst.SimpleStatementLine(
+                [cst.Expr(cst.Ellipsis())], leading_lines=getattr(first, "leading_lines", ())
+            )
+        elif isinstance(first, cst.SimpleStatementLine) and len(first.body) > 1:
+            head = first.body[0].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+            first = first.with_changes(body=[head])
+        kept: list[cst.BaseStatement] = [first]
+        if plan.keep_doc:
+            kept.append(block.body[1])
+        free = source_lines(text, plan.free_first, plan.free_last)
+        if node.decorators:
+            decorator = node.decorators[0]
+            start = site.node.decorator_list[0]
+            single = start.lineno == (start.end_lineno or start.lineno) and (
+                text.line(start.lineno).lstrip().startswith("@")
+            )
+            new_decorator = decorator.with_changes(
+                decorator=_call_of(assign),
+                whitespace_after_at=cst.SimpleWhitespace(""),
+                trailing_whitespace=(
+                    decorator.trailing_whitespace if single else cst.TrailingWhitespace()
+                ),
+            )
+            between = source_lines(text, site.start + 1, site.node.lineno - 1)
+            new_block = block.with_changes(body=kept, footer=[*free, *block.footer])
+            stubbed = node.with_changes(
+                decorators=[new_decorator], lines_after_decorators=between, body=new_block
+            )
+            return [stubbed], []
+        # No decorator: the last free line binds the name to the proxy after the ``def``.
+        ending = text.ending(site.end)
+        if ending in ("\r\n", "\r"):
+            assign = assign.with_changes(
+                trailing_whitespace=cst.TrailingWhitespace(newline=cst.Newline(ending))
+            )
+        footer_lines = len(block.footer)
+        carry = source_lines(text, site.end + 1, site.end + footer_lines) if footer_lines else []
+        new_block = block.with_changes(body=kept, footer=free[:-1])
+        return [node.with_changes(body=new_block), assign], carry
+
+    # -- imports -----------------------------------------------------------------------------
+    def prune(
+        self, line: cst.SimpleStatementLine, plan: Pruning
+    ) -> tuple[list[cst.BaseStatement], list[cst.EmptyLine]]:
+        first, last = plan.node.lineno, plan.node.end_lineno or plan.node.lineno
+        stmt = line.body[0]
+        if plan.keep and isinstance(stmt, cst.Import | cst.ImportFrom):
+            new_stmt, lost = prune_aliases(stmt, plan.drop)
+            return [line.with_changes(body=[new_stmt])], blank_lines(lost)
+        if first == last:
+            return [line.with_changes(body=[cst.Pass()])], []
+        # A multi-line import: ``pass`` on its first line, each line's comment where it was.
+        head = self.text.line(first)
+        comment = None
+        whitespace = cst.SimpleWhitespace("")
+        if "#" in head:  # an import holds no string, so ``#`` always starts a comment
+            code, note = head.split("#", 1)
+            comment = cst.Comment("#" + note)
+            whitespace = cst.SimpleWhitespace(code[len(code.rstrip()) :] or "  ")
+        trailing = cst.TrailingWhitespace(
+            whitespace=whitespace,
+            comment=comment,
+            newline=line.trailing_whitespace.newline,
+        )
+        rest = [_comment_only(line_) for line_ in source_lines_raw(self.text, first + 1, last)]
+        return [line.with_changes(body=[cst.Pass()], trailing_whitespace=trailing)], rest
+
+
+def _call_of(assign: cst.SimpleStatementLine) -> cst.BaseExpression:
+    """``__wdk_step__(...)`` out of ``name = __wdk_step__(...)(arg)``."""
+    small = assign.body[0]
+    assert isinstance(small, cst.Assign) and isinstance(small.value, cst.Call)
+    return small.value.func
+
+
+def source_lines_raw(text: SourceText, first: int, last: int) -> list[tuple[str, str]]:
+    """``(line, ending)`` pairs for lines ``first..last``."""
+    return [(text.line(n), text.ending(n)) for n in range(first, last + 1)]
+
+
+def _comment_only(pair: tuple[str, str]) -> cst.EmptyLine:
+    line, ending = pair
+    newline = cst.Newline(ending if ending in ("\r\n", "\r") else None)
+    if "#" not in line:
+        return cst.EmptyLine(indent=False, newline=newline)
+    code, note = line.split("#", 1)
+    indent = code[: len(code) - len(code.lstrip(" \t"))]
+    return cst.EmptyLine(
+        indent=False,
+        whitespace=cst.SimpleWhitespace(indent),
+        comment=cst.Comment("#" + note),
+        newline=newline,
+    )
 
 
 def render_workflow_bundle(
     text: SourceText,
-    sites: list[Site],
-    step_ids: dict[int, str],
-    captures: dict[int, tuple[str, ...]],
+    module: cst.Module,
+    stubs: dict[int, tuple[Site, StubPlan, str]],
     pruning: list[Pruning],
+    body_index: dict[int, int],
 ) -> str:
     """The workflow bundle for one module.
 
-    ``step_ids`` and ``captures`` are keyed by ``id(site)``.
+    Args:
+        text: The source, line by line.
+        module: Its libcst tree.
+        stubs: ``id(libcst FunctionDef)`` -> the step site, its stub plan and decorator call.
+        pruning: Import statements to rewrite.
+        body_index: ``id(ast import node)`` -> its index in ``ast.Module.body``.
     """
-    lines = list(text.lines)
-
-    def replace(first: int, last: int, new_first: list[str]) -> None:
-        for offset, lineno in enumerate(range(first, last + 1)):
-            body = new_first[offset] if offset < len(new_first) else ""
-            lines[lineno - 1] = body + text.ending(lineno)
-
-    outer = [s for s in sites if s.kind == "step"]
-    outer = [
-        s
-        for s in outer
-        if not any(o is not s and o.start <= s.start and s.end <= o.end for o in outer)
-    ]
-    for site in outer:
-        indent = text.indent(site.start)
-        call = _decorator_call(site, step_ids[id(site)], captures.get(id(site), ()))
+    imports = {body_index[id(plan.node)]: plan for plan in pruning}
+    # Every stub's ``name = __wdk_step__(...)(arg)`` line comes from one small parse (a parse
+    # call costs ~0.15 ms of fixed overhead, a hundred of them would show in the budget).
+    keys = list(stubs)
+    lines = []
+    for key in keys:
+        site, plan, call = stubs[key]
         name = site.node.name
-        if site.start == site.end:
-            replace(site.start, site.end, [f"{indent}{name} = {call}(None)"])
-            continue
-        prefix = "async def" if isinstance(site.node, ast.AsyncFunctionDef) else "def"
-        head = f"{indent}{prefix} {name}({_params(site.node.args)}): ..."
-        replace(site.start, site.end, [f"{indent}@{call}", head])
-    for plan in pruning:
-        node = plan.node
-        indent = text.indent(node.lineno)
-        first = _import_line(plan) if plan.keep else "pass"
-        replace(node.lineno, node.end_lineno or node.lineno, [indent + first])
-    return "".join(lines)
+        lines.append(f"{name} = {call}({name if plan.signature else 'None'})\n")
+    parsed = parse_module("".join(lines)).body if lines else ()
+    assigns: dict[int, cst.SimpleStatementLine] = {}
+    for key, stmt in zip(keys, parsed, strict=True):
+        assert isinstance(stmt, cst.SimpleStatementLine)
+        assigns[key] = stmt
+    rewriter = _Rewriter(text, stubs, imports, assigns)
+    body, footer, changed = rewriter.block(module.body, module.footer, top=True)
+    if not changed:
+        return module.code
+    return module.with_changes(body=body, footer=footer).code
