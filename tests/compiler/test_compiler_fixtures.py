@@ -63,15 +63,32 @@ def test_every_case_is_covered() -> None:
     assert len(ok) >= 8 and len(errors) >= 10
 
 
-def _step_lines(source: str, result: ModuleResult) -> set[int]:
-    """Lines of step definitions (decorators to last line) and of pruned import statements."""
+def _rewritten_lines(source: str, result: ModuleResult) -> set[int]:
+    """The only lines a workflow bundle may change: step bodies and pruned imports.
+
+    A step stub keeps its ``def`` line and signature, and every whole-line comment of its
+    body, so those are *not* in the set: its decorator lines and other body lines are. A step
+    with no line free for the proxy becomes one assignment line: all its lines are in the set.
+    """
     tree = ast.parse(source)
+    src_lines = source.splitlines()
+    bundle = result.workflow_bundle.splitlines()
     step_lines = {s.line for s in result.steps}
     owned: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.lineno in step_lines:
-            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            owned.update(range(start, (node.end_lineno or node.lineno) + 1))
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if node.lineno not in step_lines:
+            continue
+        start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        end = node.end_lineno or node.lineno
+        if bundle[node.lineno - 1] != src_lines[node.lineno - 1]:  # the one-line form
+            owned.update(range(start, end + 1))
+            continue
+        owned.update(range(start, node.lineno))
+        for number in range(node.body[0].lineno, end + 1):
+            if not src_lines[number - 1].lstrip().startswith("#"):
+                owned.add(number)
     if result.pruned_imports:
         for stmt in tree.body:
             if isinstance(stmt, ast.Import | ast.ImportFrom):
@@ -89,7 +106,7 @@ def test_bundles_keep_lines(case: str, tmp_path: Path) -> None:
         src_lines = source.splitlines()
         wf_lines = result.workflow_bundle.splitlines()
         assert len(wf_lines) == len(src_lines), relpath
-        owned = _step_lines(source, result)
+        owned = _rewritten_lines(source, result)
         for number, (before, after) in enumerate(zip(src_lines, wf_lines, strict=True), 1):
             if number not in owned:
                 assert before == after, f"{relpath}:{number}"

@@ -155,10 +155,24 @@ def test_semicolon_shared_import_line_is_not_pruned() -> None:
     assert result.pruned_imports == []
 
 
-def test_workflow_module_docstring_has_no_effect() -> None:
-    result = compile_source('"use workflow"\n\nasync def f(): pass\n', relpath="m.py", module="m")
-    assert not result.has_directives
-    assert [d.code for d in result.diagnostics] == ["WDK101"]
+def test_workflow_module_docstring_makes_async_defs_workflows() -> None:
+    source = (
+        '"use workflow"\n\nasync def f(): pass\n\n'
+        "def g():\n    'use step'\n    return 1\n\n"
+        "class C:\n    async def m(self): pass\n\n"
+        "async def h():\n    async def inner(): pass\n    return 1\n"
+    )
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.ok and result.diagnostics == []
+    assert [w.qualname for w in result.workflows] == ["f", "h"]
+    assert [s.qualname for s in result.steps] == ["g"]
+
+
+def test_workflow_module_docstring_sync_def_is_wdk001() -> None:
+    source = '"""use workflow"""\n\ndef helper():\n    return 1\n'
+    result = compile_source(source, relpath="m.py", module="m")
+    assert [(d.code, d.line) for d in result.diagnostics] == [("WDK001", 3)]
+    assert not result.ok
 
 
 def test_directive_in_function_under_if_block_is_module_level() -> None:

@@ -7,8 +7,9 @@ f-strings, bytes, ``r``/``u`` prefixes, parentheses, implicit concatenation, a l
 is *not* a directive and gets a warning, so a typo never silently turns a step into plain
 workflow code. The test is on the statement's source text, which is both exact and cheap.
 
-A module whose docstring is the ``"use step"`` directive makes every top-level function a step
-(methods excluded); a function with its own directive keeps it.
+A module whose docstring is a directive applies it to every top-level function (methods and
+nested functions excluded): ``"use step"`` makes each a step, ``"use workflow"`` each
+``async def`` a workflow (a sync one is WDK001). A function with its own directive keeps it.
 
 Placement rules (each violation is an error naming file:line with a fix):
 
@@ -87,6 +88,8 @@ class Discovery:
     functions: list[FunctionSpan] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     module_step: bool = False
+    module_kind: Kind | None = None
+    """The module docstring's directive: it applies to every module-level function."""
 
 
 def _start(node: FunctionNode | ast.ClassDef) -> int:
@@ -194,17 +197,8 @@ class _Finder:
 
     # -- walking ---------------------------------------------------------------------------
     def run(self, tree: ast.Module) -> Discovery:
-        module_kind = self.directive(tree.body[:1], "the module docstring")
-        if module_kind == "step":
-            self.out.module_step = True
-        elif module_kind == "workflow":
-            self.diag(
-                "WDK101",
-                tree.body[0],
-                '"use workflow" as a module docstring has no effect',
-                'Put "use workflow" first in each workflow function instead.',
-                warning=True,
-            )
+        self.out.module_kind = self.directive(tree.body[:1], "the module docstring")
+        self.out.module_step = self.out.module_kind == "step"
         self.block(tree.body, ())
         return self.out
 
@@ -253,8 +247,8 @@ class _Finder:
         where = f"{qualname}()"
         kind = self.directive(node.body, where)
         implicit = False
-        if kind is None and parent is None and self.out.module_step:
-            kind, implicit = "step", True
+        if kind is None and parent is None and self.out.module_kind is not None:
+            kind, implicit = self.out.module_kind, True
         if kind is not None:
             self.check(node, kind, qualname, chain, bind, start, end, implicit)
         self.block(node.body, (*chain, _Scope("function", qualname)))
@@ -281,6 +275,17 @@ class _Finder:
                     f'"use workflow" on {what} ({qualname}): workflows must be module-level '
                     "async functions",
                     f"Move {node.name}() to the top level of the module.",
+                )
+                return
+            if not isinstance(node, ast.AsyncFunctionDef) and implicit:
+                self.diag(
+                    "WDK001",
+                    node,
+                    f"{qualname}() is a sync function in a module whose docstring is "
+                    '"use workflow", which makes every module-level function a workflow, '
+                    "and workflows must be `async def`",
+                    f'Declare it as `async def {node.name}(...)`, give it its own "use step", '
+                    "or move it to a module without the directive.",
                 )
                 return
             if not isinstance(node, ast.AsyncFunctionDef):
