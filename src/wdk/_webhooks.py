@@ -11,9 +11,11 @@ caller according to the webhook's ``respond_with`` mode:
 
 How the manual answer travels: every request gets a random ``request_id``; ``respond_with``
 (only allowed in a step, because it is I/O) writes the encoded response as chunk 0 of the run
-stream ``__wdk_webhook__/<request_id>`` and closes it. The server waits on that stream with
-the world's change notification (no polling loop), so the answer may come from any worker
-process. Streams whose namespace starts with ``__wdk_`` are reserved for wdk.
+stream ``__wdk_webhook__/<request_id>``, the answering step's id and attempt as chunk 1, and
+closes it. A retry of that step answering again is a no-op (the first answer stands). The
+server waits on that stream with the world's change notification (no polling loop), so the
+answer may come from any worker process. Streams whose namespace starts with ``__wdk_`` are
+reserved for wdk.
 
 The webhook's mode lives in the hook's stored metadata, wrapped in a :class:`HookMeta`
 envelope so the server can read it; ``define_hook`` hooks use the same envelope to record the
@@ -162,13 +164,19 @@ class WebhookRequest:
     async def respond_with(self, response: Response) -> None:
         """Answer the waiting HTTP caller with ``response`` (in a step; once per request).
 
+        Retry-safe: when a retry of the step that answered (same ``step_id``, a later
+        attempt) answers again, the first answer stands and the call does nothing, so the
+        step's own error, if it fails again, is what the run reports.
+
         Raises:
             WorkflowError: called from workflow code, outside a step, for a request that
-                cannot be answered, or a second time.
+                cannot be answered, or a second time (by another step, or twice in one
+                attempt).
         """
         from wdk.runtime._metadata import _step
 
-        if current_or_none() is not None or _step.get() is None:
+        step = _step.get()
+        if current_or_none() is not None or step is None:
             raise WorkflowError(
                 "request.respond_with() can only be called inside a step: answering an HTTP "
                 "request is I/O. Pass the request to a 'use step' function and respond there."
@@ -185,9 +193,37 @@ class WebhookRequest:
         namespace = response_namespace(self.request_id)
         info = await world.stream_info(self.run_id, namespace)
         if info.closed or info.tail_index >= 0:
-            raise WorkflowError(f"webhook request {self.request_id} was already answered")
+            if step.attempt > 1 and await self._answered_by(step.step_id, step.attempt):
+                return  # an earlier attempt of this step answered: that answer stands
+            raise WorkflowError(
+                f"webhook request {self.request_id} was already answered; a request gets one "
+                "answer (call respond_with once, from one step)"
+            )
+        # Chunk 0 is the answer the waiting caller reads; chunk 1 records who answered, so
+        # a retry of the same step can tell its own earlier answer from another step's.
         await world.write_chunk(self.run_id, namespace, serde.encode(response, path="response"))
+        author = {"step_id": step.step_id, "attempt": step.attempt}
+        await world.write_chunk(self.run_id, namespace, serde.encode(author, path="author"))
         await world.close_stream(self.run_id, namespace)
+
+    async def _answered_by(self, step_id: str, attempt: int) -> bool:
+        """Whether an earlier attempt of step ``step_id`` wrote this request's answer.
+
+        An answer without an author record (the attempt died between the two writes) is
+        taken as this step's: only a retry gets here, and the step was answering.
+        """
+        from wdk import serde
+
+        world = get_world()
+        chunks = await world.read_chunks(self.run_id, response_namespace(self.request_id), 1, 1)
+        if not chunks:
+            return True
+        author = serde.decode(chunks[0].data)
+        return (
+            isinstance(author, dict)
+            and author.get("step_id") == step_id
+            and int(author.get("attempt", attempt)) < attempt
+        )
 
     def __wdk_serialize__(self) -> dict[str, Any]:
         return {

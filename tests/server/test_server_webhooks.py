@@ -64,3 +64,26 @@ def test_manual_webhook_whose_run_ends_without_answering_gets_502(client: httpx.
     assert resp.status_code == 502
     assert "ended without responding" in resp.text
     assert wait_end(client, run_id)["output"] == "POST"
+
+
+def test_a_retried_step_answering_again_keeps_the_first_answer(client: httpx.Client) -> None:
+    """Issue 17, item 7: respond_with is retry-safe."""
+    run_id = start(client, "manual_retried", False)
+    path = urlsplit(first_chunk(client, run_id, "control")).path
+    answer = client.post(path, content=b"x")
+    assert (answer.status_code, answer.text) == (200, "answered on attempt 1")
+    run = wait_end(client, run_id)
+    assert run["status"] == "completed", run
+    assert run["output"] == "done on attempt 2"
+
+
+def test_a_failing_retried_step_reports_its_own_error(client: httpx.Client) -> None:
+    """Issue 17, item 7: the step's error, not "already answered", is what the run reports."""
+    run_id = start(client, "manual_retried", True)
+    path = urlsplit(first_chunk(client, run_id, "control")).path
+    answer = client.post(path, content=b"x")
+    assert (answer.status_code, answer.text) == (200, "answered on attempt 1")
+    run = wait_end(client, run_id)
+    assert run["status"] == "failed", run
+    assert run["error"]["message"] == "the step's own error (attempt 2)", run["error"]
+    assert "already answered" not in run["error"]["message"]
