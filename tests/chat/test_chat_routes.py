@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from chat_harness import (
 )
 
 CHAT = "chat_flows:chat_fixture"
+OTHER = "workflow//chat_flows.py//not_a_chat"
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +104,12 @@ def test_a_failed_run_still_ends_with_one_finish(client: httpx.Client) -> None:
     resp, rest = get_stream(client, run_id, 2)
     assert resp.headers["x-workflow-stream-tail-index"] == "2"
     assert rest == [partial[2], error, {"type": "finish"}]
-    # A follow-up to a failed conversation is refused.
-    resp, _ = post_chat(client, {"messages": [user("fail"), user("again")], "runId": run_id})
-    assert resp.status_code == 409
-    assert "over" in resp.json()["error"]
+    # A follow-up to a failed conversation starts a fresh one (the stale runId pattern).
+    resp, chunks = post_chat(client, {"messages": [user("fail"), user("again")], "runId": run_id})
+    assert resp.status_code == 200
+    assert resp.headers["x-workflow-run-id"] != run_id
+    assert resp.headers["x-wdk-chat-stale-run-id"] == run_id
+    assert chunks == expected_turn("again", 0)
 
 
 def test_a_run_that_completes_without_finish_gets_one(client: httpx.Client) -> None:
@@ -139,9 +143,14 @@ def test_multi_turn_each_post_answers_only_its_turn(client: httpx.Client) -> Non
     resp, chunks = post_chat(client, {"messages": [user("bye", "u3")], "run_id": run_id})
     assert chunks == expected_turn("bye", 2)
     assert client.get(f"/api/runs/{run_id}").json()["status"] == "completed"
-    resp, _ = post_chat(client, {"messages": [user("more")], "runId": run_id})
-    assert resp.status_code == 409
-    assert "the run is completed" in resp.json()["error"]
+    # The conversation is over: a next message starts a fresh run, and says so.
+    resp, chunks = post_chat(client, {"messages": [user("more")], "runId": run_id})
+    assert resp.status_code == 200
+    fresh = resp.headers["x-workflow-run-id"]
+    assert fresh.startswith("wrun_") and fresh != run_id
+    assert resp.headers["x-wdk-chat-stale-run-id"] == run_id
+    assert resp.headers["x-wdk-chat-turn"] == "0"
+    assert chunks == expected_turn("more", 0)
 
 
 def test_a_follow_up_while_a_turn_is_answered_is_refused(client: httpx.Client) -> None:
@@ -165,13 +174,41 @@ def test_a_follow_up_while_a_turn_is_answered_is_refused(client: httpx.Client) -
         ('{"messages": []}', 400, "'messages'"),
         ('{"messages": ["hi"]}', 400, "UIMessage"),
         ('{"messages": [{}], "runId": "bad id!"}', 400, "'runId'"),
-        ('{"messages": [{}], "runId": "wrun_nope"}', 404, "no chat run"),
     ],
 )
 def test_bad_posts(client: httpx.Client, body: str, status: int, message: str) -> None:
     resp = client.post("/api/chat", content=body)
     assert resp.status_code == status
     assert message in resp.json()["error"]
+
+
+def test_a_stale_run_id_starts_a_fresh_conversation(client: httpx.Client) -> None:
+    """Issue 17, item 4 (seed 003, "Handle stale runId gracefully"): a runId naming no run
+    starts the workflow anew with the messages; the run-id header names the new run."""
+    history = [user("hello", "u1"), {"id": "m0", "role": "assistant", "parts": []}]
+    history.append(user("are you there", "u2"))
+    resp, chunks = post_chat(client, {"messages": history, "runId": "wrun_gone"})
+    assert resp.status_code == 200, resp.text
+    fresh = resp.headers["x-workflow-run-id"]
+    assert fresh.startswith("wrun_") and fresh != "wrun_gone"
+    assert resp.headers["x-wdk-chat-stale-run-id"] == "wrun_gone"
+    assert resp.headers["x-wdk-chat-turn"] == "0"
+    assert chunks == expected_turn("are you there", 0)
+    # The new run is a real conversation: the next message continues it.
+    resp, chunks = post_chat(client, {"messages": [user("bye", "u3")], "runId": fresh})
+    assert resp.headers["x-workflow-run-id"] == fresh
+    assert "x-wdk-chat-stale-run-id" not in resp.headers
+    assert chunks == expected_turn("bye", 1)
+
+
+def test_a_run_of_another_workflow_is_not_a_chat(client: httpx.Client) -> None:
+    started = client.post(f"/api/workflows/{quote(OTHER, safe='')}/runs", json={"args": []})
+    assert started.status_code == 201, started.text
+    run_id = started.json()["run_id"]
+    resp, _ = post_chat(client, {"messages": [user("hi")], "runId": run_id})
+    assert resp.status_code == 404
+    assert "not_a_chat" in resp.json()["error"]
+    assert client.get(f"/api/runs/{run_id}").json()["workflow_id"] == OTHER
 
 
 def test_bad_resumes(client: httpx.Client) -> None:

@@ -12,6 +12,9 @@ talks to two routes (``/api/chat`` by default):
     ``chat_hook_token(run_id)``, i.e. ``"<run_id>:chat"``, for the next user message). The
     answer is the new turn only, as an AI SDK UI message stream over SSE
     (``x-vercel-ai-ui-message-stream: v1``) with the run id in ``x-workflow-run-id``.
+    A stale ``runId`` (no such run, or its run has ended) starts a fresh conversation with
+    ``messages`` instead: ``x-workflow-run-id`` names the new run and
+    ``x-wdk-chat-stale-run-id`` the one it replaces. A run of another workflow is a 404.
 
 ``GET /api/chat/{run_id}/stream?startIndex=N``
     Resumes the run's current turn from its ``N``-th chunk (turn-relative, exactly what the
@@ -45,16 +48,19 @@ from starlette.staticfiles import StaticFiles
 
 from wdk.ai._chat_stream import UiStreamResponse, turn_stream
 from wdk.ai._chat_turns import TurnIndex, chat_hook_token
-from wdk.errors import HookNotFoundError, SerializationError
+from wdk.errors import HookNotFoundError, HookPayloadError, SerializationError
 from wdk.runtime._loader import workflow_id_of
 from wdk.runtime._streams import DEFAULT_NAMESPACE
 from wdk.server._http import ApiError, error_response, int_query, read_json
 from wdk.server._lifespan import served_world
-from wdk.worlds.base import RunStatus, World
+from wdk.worlds.base import RunInfo, RunStatus, World
 
 __all__ = ["ChatEndpoints", "chat_app", "chat_hook_token", "chat_routes"]
 
 log = logging.getLogger("wdk.ai.chat")
+
+#: Response header naming the stale ``runId`` a POST replaced with a fresh conversation.
+STALE_RUN_HEADER = "x-wdk-chat-stale-run-id"
 
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _MAX_INDEX = 2**62
@@ -119,16 +125,16 @@ class ChatEndpoints:
         world = await self._world(request)
         body = await read_json(request, self.max_body)
         messages, run_id = _parse_post(body)
-        if run_id is None:
-            from wdk.api import start
-
-            try:
-                run = await start(self.workflow_id, [messages], world=world)
-            except SerializationError as exc:
-                raise ApiError(400, str(exc)) from None
-            run_id, turn = run.run_id, 0
-        else:
-            turn = await self._continue(world, run_id, messages[-1])
+        headers: dict[str, str] = {}
+        turn = None if run_id is None else await self._continue(world, run_id, messages[-1])
+        if turn is None:
+            # A new conversation, or a stale runId (no such run, or its conversation is over):
+            # start afresh with the messages the client holds, as the seed's route does; the
+            # run-id header tells the client which run it talks to now.
+            if run_id is not None:
+                headers[STALE_RUN_HEADER] = run_id
+            run_id, turn = await self._start(world, messages), 0
+        assert run_id is not None
         stream = turn_stream(
             world,
             self.turns,
@@ -138,15 +144,31 @@ class ChatEndpoints:
             keepalive=self.keepalive,
             abort_after=self.abort_after_chunks,
         )
-        return UiStreamResponse(stream, {"x-workflow-run-id": run_id, "x-wdk-chat-turn": str(turn)})
+        headers.update({"x-workflow-run-id": run_id, "x-wdk-chat-turn": str(turn)})
+        return UiStreamResponse(stream, headers)
 
-    async def _continue(self, world: World, run_id: str, message: Any) -> int:
-        """Deliver ``message`` to the run's chat hook; the number of the turn it starts."""
+    async def _start(self, world: World, messages: list[Any]) -> str:
+        from wdk.api import start
+
+        try:
+            run = await start(self.workflow_id, [messages], world=world)
+        except SerializationError as exc:
+            raise ApiError(400, str(exc)) from None
+        return run.run_id
+
+    async def _continue(self, world: World, run_id: str, message: Any) -> int | None:
+        """Deliver ``message`` to the run's chat hook; the number of the turn it starts.
+
+        None when the run id is stale: no run has it, or the run has ended (completed,
+        failed, cancelled), so the conversation is to start afresh. A run of another
+        workflow is a 404; a live run not waiting for a message a 409.
+        """
         from wdk.api import resume_hook
 
-        info = await self._chat_run(world, run_id)
-        if info.status in RunStatus.TERMINAL:
-            raise ApiError(409, _not_waiting(run_id, info.status))
+        info = await world.get_run(run_id)
+        if info is None or info.status in RunStatus.TERMINAL:
+            return None
+        self._check_workflow(info)
         state = await self.turns.refresh(world, run_id)
         if len(state.finishes) < state.turns:
             raise ApiError(
@@ -157,24 +179,37 @@ class ChatEndpoints:
         deadline = time.monotonic() + self.hook_wait
         while await world.get_hook_by_token(chat_hook_token(run_id)) is None:
             info = await world.get_run(run_id)
+            if info is None or info.status in RunStatus.TERMINAL:
+                return None  # it ended meanwhile: the conversation is over
             left = deadline - time.monotonic()
-            if info is None or info.status in RunStatus.TERMINAL or left <= 0:
-                raise ApiError(409, _not_waiting(run_id, info.status if info else None))
+            if left <= 0:
+                raise ApiError(409, _not_waiting(run_id))
             await world.wait_for_change([f"done:{run_id}"], left)
         turn = state.turns
         try:
             await resume_hook(chat_hook_token(run_id), message, world=world)
         except HookNotFoundError:
             info = await world.get_run(run_id)
-            raise ApiError(409, _not_waiting(run_id, info.status if info else None)) from None
-        except SerializationError as exc:
+            if info is None or info.status in RunStatus.TERMINAL:
+                return None
+            raise ApiError(409, _not_waiting(run_id)) from None
+        except (SerializationError, HookPayloadError) as exc:
             raise ApiError(400, str(exc)) from None
         return turn
 
-    async def _chat_run(self, world: World, run_id: str) -> Any:
+    def _check_workflow(self, info: RunInfo) -> None:
+        if info.workflow_id != self.workflow_id:
+            raise ApiError(
+                404,
+                f"run {info.run_id} is not a conversation of this chat: it is a run of "
+                f"{info.workflow_id}, the chat serves {self.workflow_id}",
+            )
+
+    async def _chat_run(self, world: World, run_id: str) -> RunInfo:
         info = await world.get_run(run_id)
-        if info is None or info.workflow_id != self.workflow_id:
+        if info is None:
             raise ApiError(404, f"no chat run has id {run_id!r}")
+        self._check_workflow(info)
         return info
 
     async def resume(self, request: Request) -> Response:
@@ -203,9 +238,7 @@ class ChatEndpoints:
         )
 
 
-def _not_waiting(run_id: str, status: str | None) -> str:
-    if status in RunStatus.TERMINAL:
-        return f"the conversation of run {run_id} is over (the run is {status})"
+def _not_waiting(run_id: str) -> str:
     return (
         f"run {run_id} is not waiting for a message: a multi-turn chat workflow waits on "
         f"create_hook(token={chat_hook_token(run_id)!r})"

@@ -69,3 +69,8 @@ async def chat_fixture(messages):
             return turn
         message = await hook
         turn += 1
+
+
+async def not_a_chat():
+    "use workflow"
+    await create_hook(token=f"{get_workflow_metadata().workflow_run_id}:other")
