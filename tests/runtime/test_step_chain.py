@@ -19,7 +19,7 @@ import pytest
 from harness import running
 
 from wdk.api import resume_hook
-from wdk.runtime import _worker
+from wdk.runtime import _steps, _worker
 from wdk.worlds import open_world
 
 pytestmark = pytest.mark.anyio
@@ -141,7 +141,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]
 def chains(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many step attempts each step-thread chain ran (one entry per chain)."""
     counts: list[int] = []
-    real_chain, real_attempt = _worker.Worker._chain, _worker.run_step_blocking
+    real_chain, real_attempt = _worker.Worker._chain, _steps.run_step_blocking
 
     def chain(self: Any, *args: Any) -> Any:
         counts.append(0)
@@ -152,7 +152,7 @@ def chains(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return real_attempt(*args, **kwargs)
 
     monkeypatch.setattr(_worker.Worker, "_chain", chain)
-    monkeypatch.setattr(_worker, "run_step_blocking", attempt)
+    monkeypatch.setattr(_steps, "run_step_blocking", attempt)
     return counts
 
 

@@ -1,0 +1,457 @@
+"""Run passes: bringing a run's instance up to date, running its code, writing what it did.
+
+:class:`RunPasses` owns the workflow side of the worker. Instances stay in memory between
+events (LRU), so an n-step run costs O(n); replay from the log is the fallback after a restart
+or on another worker. One commit per step: when an inline step finishes and the run's instance
+is cached and current, the completion is applied in memory first and "step k completed" is
+appended together with whatever the code did next ("step k+1 created", or the run's end) in
+one transaction, guarded by ``expect_seq``; a lost race drops the instance and records the
+completion alone. A run this code cannot advance is parked (``_plan_block``). A run started on
+this worker's event loop commits its first pass with ``run_created`` (``start_run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from wdk import serde
+from wdk.errors import WorkflowError
+from wdk.runtime import _local, _parking
+from wdk.runtime._divergence import _Divergence
+from wdk.runtime._instance import (
+    Command,
+    RunStart,
+    WorkflowInstance,
+)
+from wdk.runtime._replay import load_workflow
+from wdk.runtime._runlock import RunLock
+from wdk.runtime._steps import StepRunner, _StepJob, step_key
+from wdk.worlds.base import (
+    Appended,
+    DuplicateEvent,
+    Event,
+    EventType,
+    NewEvent,
+    NewMessage,
+    TokenConflict,
+)
+
+__all__ = ["RunPasses", "wf_message"]
+
+log = logging.getLogger("wdk.worker")
+
+#: Events a replay writes again if they are lost (it re-derives them from the durable ones
+#: before them). A commit of only these, such as a run's first pass, needs no fsync of its
+#: own: the next durable commit (the first step's completion) flushes it too.
+_REDERIVABLE = frozenset(
+    {
+        EventType.RUN_STARTED,
+        EventType.STEP_CREATED,
+        EventType.STEP_STARTED,
+        EventType.WAIT_CREATED,
+        EventType.PATCHED,
+    }
+)
+
+
+def wf_message(run_id: str, not_before: float = 0.0) -> NewMessage:
+    """The wake-up message of a run (one live per run: see NewMessage's dirty flag)."""
+    return NewMessage("workflow", run_id, f"wf:{run_id}", not_before=not_before)
+
+
+@dataclass
+class _Plan:
+    """One append that records a run's progress (see ``Worker._plan``)."""
+
+    cmds: list[Command]
+    events: list[NewEvent]
+    enqueue: list[NewMessage]
+    inline: list[Command]
+    durable: bool = True
+
+
+def _run_started(at: float) -> NewEvent:
+    """The event that starts a run (its first pass), at workflow time ``at``."""
+    return NewEvent(EventType.RUN_STARTED, None, serde.encode({"at": at}), "run:started")
+
+
+class RunPasses(StepRunner):
+    """The worker's workflow side (see the module docstring)."""
+
+    # -- runs ------------------------------------------------------------------------------
+    def _lock(self, run_id: str) -> RunLock:
+        """The run's lock (made here, on the event loop; step threads only look it up)."""
+        lock = self._run_locks.get(run_id)
+        if lock is None:
+            lock = self._run_locks.setdefault(run_id, RunLock())
+        return lock
+
+    def _evict(self, run_id: str) -> None:
+        inst = self._cache.pop(run_id, None)
+        if inst is not None:
+            inst.close()
+
+    def _remember(self, inst: WorkflowInstance) -> None:
+        self._cache[inst.run_id] = inst
+        self._cache.move_to_end(inst.run_id)
+        while len(self._cache) > self.cache_size:
+            _, old = self._cache.popitem(last=False)
+            lock = self._run_locks.get(old.run_id)
+            if lock is None or not lock.locked():
+                old.close()  # else its holder (maybe a step thread) is using it: leave it be
+
+    def _load_workflow(self, inst: WorkflowInstance) -> Callable[..., Any]:
+        return load_workflow(self.project, inst.workflow_id, self.sandbox_config)
+
+    def _parked_here(self, events: list[Event]) -> bool:
+        """Whether the log ends blocked by this very code (it would only block again)."""
+        for event in reversed(events):
+            if event.type == EventType.RUN_UNBLOCKED:
+                return False
+            if event.type == EventType.RUN_BLOCKED:
+                return _parking.same_code(event.data, self.project)
+        return False
+
+    async def _instance(self, run_id: str) -> WorkflowInstance | None:
+        """The run's instance, current with its log; None if the run is over or unknown."""
+        inst = self._cache.get(run_id)
+        if inst is not None:
+            events = await self.world.read_events(run_id, after_seq=inst.last_seq)
+            if any(e.type in EventType.RUN_TERMINAL for e in events):
+                self._evict(run_id)
+                return None
+            self._feed(inst, events)
+            return inst
+        events = await self.world.read_events(run_id)
+        if not events or events[0].type != EventType.RUN_CREATED:
+            return None
+        if any(e.type in EventType.RUN_TERMINAL for e in events) or self._parked_here(events):
+            return None
+        inst = self._new_instance(run_id, RunStart.from_event(events[0]))
+        inst.mark_replay(events)
+        self._feed(inst, events)
+        self._remember(inst)
+        return inst
+
+    def _new_instance(self, run_id: str, start: RunStart) -> WorkflowInstance:
+        return WorkflowInstance(
+            run_id,
+            start,
+            load_workflow=self._load_workflow,
+            log_sink=self.log_sink,
+            base_url=self.base_url,
+            is_user_module=lambda name: self.project.locate(name) is not None,
+            locate=self.project.relative_location,
+        )
+
+    @staticmethod
+    def _feed(inst: WorkflowInstance, events: list[Event]) -> None:
+        try:
+            inst.feed(events)
+        except _Divergence as div:
+            inst.fail_with(div)
+            inst.last_seq = events[-1].seq if events else inst.last_seq
+
+    async def _process_run(self, run_id: str, ack: list[int]) -> list[_StepJob]:
+        """A workflow pass: bring the run up to date, run its code, write what it did.
+
+        Returns the steps it created for inline execution (the caller runs them).
+        """
+        async with self._lock(run_id):
+            inst = await self._instance(run_id)
+            if inst is None:
+                await self.world.ack(ack)
+                return []
+            pre: list[NewEvent] = []
+            if inst.logged_block is not None and inst.blocked is None:
+                # This code gets past what blocked the run: it runs again.
+                pre.append(
+                    NewEvent(
+                        EventType.RUN_UNBLOCKED,
+                        None,
+                        serde.encode({"at": self.clock(), "by": self.worker_id}),
+                    )
+                )
+            if self.adopt and inst.deployment_id != self.deployment_id:
+                pre.append(
+                    NewEvent(
+                        EventType.RUN_ADOPTED,
+                        None,
+                        msgpack.packb({"deployment_id": self.deployment_id}),
+                    )
+                )
+                inst.deployment_id = self.deployment_id
+            if inst._main is None and inst.outcome is None and inst.blocked is None:
+                at = self.clock()
+                start = _run_started(at)
+                self._apply(inst, start, at)
+                pre.append(start)
+            inline = await self._commit(inst, pre, ack=ack, speculative=bool(pre))
+            if inline is not None:
+                return inline
+            # The first pass lost its race (a token conflict or a concurrent write):
+            # record the start alone; the next pass continues from the log.
+            try:
+                await self.world.append(run_id, pre, enqueue=[wf_message(run_id)], ack=ack)
+            except DuplicateEvent:
+                await self.world.ack(ack)
+            return []
+
+    def _apply(self, inst: WorkflowInstance, event: NewEvent, at: float) -> None:
+        try:
+            inst.apply_new(event, at)
+        except _Divergence as div:
+            inst.fail_with(div)
+
+    async def _resolve(
+        self, run_id: str, event: NewEvent, at: float, ack: list[int]
+    ) -> list[_StepJob]:
+        """Record a resolution (step done, timer fired); returns new steps to run inline.
+
+        When the run's instance is cached and current, the run continues in the same commit.
+        """
+        async with self._lock(run_id):
+            inst = self._cache.get(run_id)
+            if inst is not None and inst.outcome is None:
+                self._apply(inst, event, at)
+                inline = await self._commit(inst, [event], ack=ack, speculative=True)
+                if inline is not None:
+                    return inline
+            await self._record_alone(run_id, event, ack)
+            return []
+
+    async def _record_alone(self, run_id: str, event: NewEvent, ack: list[int]) -> None:
+        """Record a resolution with a wake-up for the run; the next pass replays it."""
+        try:
+            await self.world.append(run_id, [event], enqueue=[wf_message(run_id)], ack=ack)
+        except DuplicateEvent:
+            log.info(
+                "run %s: %s for %s was already recorded; discarding this one",
+                run_id,
+                event.type,
+                event.correlation_id,
+            )
+            await self.world.ack(ack)
+
+    async def _commit(
+        self, inst: WorkflowInstance, pre: list[NewEvent], *, ack: list[int], speculative: bool
+    ) -> list[_StepJob] | None:
+        """Write ``pre`` plus the instance's new commands (or its end).
+
+        Returns the steps created for inline execution (the caller launches them), or None if
+        the speculative write lost a race: the instance is dropped and the caller records
+        ``pre`` on its own.
+        """
+        run_id = inst.run_id
+        for _ in range(20):
+            plan = self._plan(inst, pre)
+            if plan is None:
+                if ack:
+                    await self.world.ack(ack)
+                return []
+            try:
+                appended = await self.world.append(
+                    run_id,
+                    plan.events,
+                    enqueue=plan.enqueue,
+                    ack=ack,
+                    expect_seq=inst.last_seq,
+                    durable=plan.durable,
+                )
+            except TokenConflict as conflict:
+                inst.requeue_unwritten(plan.cmds)
+                if speculative:
+                    self._evict(run_id)
+                    return None
+                await self._record_conflict(inst, conflict)
+                continue
+            except DuplicateEvent:
+                inst.requeue_unwritten(plan.cmds)
+                if speculative:
+                    self._evict(run_id)
+                    return None
+                # Someone appended meanwhile. The instance did not run ahead of the log, so
+                # read what is new and try again.
+                self._feed(inst, await self.world.read_events(run_id, after_seq=inst.last_seq))
+                continue
+            return self._written(inst, plan, appended)
+        raise WorkflowError(f"run {run_id}: could not write its progress after 20 attempts")
+
+    def _plan(self, inst: WorkflowInstance, pre: list[NewEvent]) -> _Plan | None:
+        """The append that records ``pre`` and the instance's new commands (or its end).
+
+        None when there is nothing to write (only the ack is left to do).
+        """
+        if inst.ended:
+            self._evict(inst.run_id)
+            return None
+        if inst.blocked is not None:
+            return self._plan_block(inst, pre)
+        cmds = inst.take_unwritten()
+        plan = _Plan(cmds, list(pre), [], [])
+        if inst.outcome is not None:
+            etype = (
+                EventType.RUN_COMPLETED
+                if inst.outcome.status == "completed"
+                else EventType.RUN_FAILED
+            )
+            plan.events.append(NewEvent(etype, None, inst.outcome.data, "run:end"))
+        else:
+            for cmd in cmds:
+                self._command_events(inst.run_id, cmd, plan)
+        if not plan.events:
+            return None
+        plan.durable = not _REDERIVABLE.issuperset(e.type for e in plan.events)
+        return plan
+
+    def _plan_block(self, inst: WorkflowInstance, pre: list[NewEvent]) -> _Plan | None:
+        """The append that parks a run this code cannot advance (``pre`` and the block).
+
+        No block is written when the log already ends blocked by this same code, and no
+        message is enqueued: the run waits for a retry or other code, never a hot loop.
+        """
+        assert inst.blocked is not None
+        events = [e for e in pre if e.type != EventType.RUN_UNBLOCKED]
+        if inst.logged_block is None or not _parking.same_code(inst.logged_block, self.project):
+            block = _parking.block_event(
+                inst, inst.blocked, self.project, self.worker_id, self.clock()
+            )
+            events.append(block)
+            log.warning("run %s is blocked: %s", inst.run_id, inst.blocked.message)
+        return _Plan([], events, [], []) if events else None
+
+    def _written(self, inst: WorkflowInstance, plan: _Plan, appended: Appended) -> list[_StepJob]:
+        """Bookkeeping after ``plan`` committed; returns the steps to run inline."""
+        run_id = inst.run_id
+        inst.last_seq = appended.seq
+        for cmd in plan.cmds:
+            cmd.written = True
+        if inst.outcome is not None or inst.blocked is not None:
+            self._evict(run_id)
+            self._run_locks.pop(run_id, None)
+        if not plan.inline:
+            return []
+        ids = dict(zip((m.key for m in plan.enqueue), appended.message_ids, strict=True))
+        return [
+            self._inline_job(run_id, cmd, ids[step_key(run_id, cmd.cid)]) for cmd in plan.inline
+        ]
+
+    def _command_events(self, run_id: str, cmd: Command, plan: _Plan) -> None:
+        events, enqueue, inline = plan.events, plan.enqueue, plan.inline
+        cid = cmd.cid
+        if cmd.kind == "step":
+            events.append(NewEvent(EventType.STEP_CREATED, cid, cmd.data, f"{cid}:c"))
+            key = step_key(run_id, cid)
+            if self._inline + len(inline) < self.inline_limit and not self._done():
+                enqueue.append(
+                    NewMessage(
+                        "step", run_id, key, cmd.data, lease_to=self.worker_id, lease_s=self.lease_s
+                    )
+                )
+                events.append(
+                    NewEvent(
+                        EventType.STEP_STARTED,
+                        cid,
+                        serde.encode({"attempt": 1, "at": self.clock()}),
+                    )
+                )
+                inline.append(cmd)
+            else:
+                enqueue.append(NewMessage("step", run_id, key, cmd.data))
+        elif cmd.kind == "sleep":
+            events.append(NewEvent(EventType.WAIT_CREATED, cid, cmd.data, f"{cid}:c"))
+            enqueue.append(
+                NewMessage(
+                    "timer", run_id, f"timer:{run_id}:{cid}", cid.encode(), not_before=cmd.resume_at
+                )
+            )
+        elif cmd.kind == "hook":
+            events.append(NewEvent(EventType.HOOK_CREATED, cid, cmd.data, f"{cid}:c"))
+        elif cmd.kind == "dispose":
+            events.append(NewEvent(EventType.HOOK_DISPOSED, cid, None, f"{cid}:x"))
+        elif cmd.kind == "patch":
+            events.append(NewEvent(EventType.PATCHED, None, cmd.data, cid))
+
+    async def _record_conflict(self, inst: WorkflowInstance, conflict: TokenConflict) -> None:
+        """Turn a hook whose token is taken into a ``hook_conflict`` resolution."""
+        cmds = inst.take_unwritten()
+        inst.requeue_unwritten(cmds)
+        for cmd in cmds:
+            if cmd.kind == "hook" and cmd.name == conflict.token:
+                event = NewEvent(
+                    EventType.HOOK_CONFLICT,
+                    cmd.cid,
+                    serde.encode(
+                        {"at": self.clock(), "token": conflict.token, "run_id": conflict.run_id}
+                    ),
+                    f"{cmd.cid}:c",
+                )
+                inst.requeue_unwritten([c for c in inst.take_unwritten() if c is not cmd])
+                await self.world.append(inst.run_id, [event], enqueue=[wf_message(inst.run_id)])
+                cmd.written = True
+                self._feed(inst, await self.world.read_events(inst.run_id, after_seq=inst.last_seq))
+                return
+
+    # -- runs started in this process (see wdk.runtime._local) -------------------------------
+    async def start_run(self, run_id: str, created: NewEvent) -> bool:
+        """Start a run here: its first pass runs now and commits with ``run_created``.
+
+        One durable commit holds the run's creation, its start and what its code did first
+        (say, its first step, leased to this worker and run at once): no workflow message, no
+        claim, no separate first-pass commit. Returns False, writing nothing, when this
+        worker cannot take the run (the caller is not on its event loop, it is stopping, or
+        the first pass met a hook token held elsewhere); True once the run exists.
+        """
+        if _local.taker_for(self.world) is not self or self._done():
+            return False
+        if asyncio.get_running_loop() is not self._loop:
+            return False
+        async with self._lock(run_id):
+            now = self.clock()
+            inst = self._new_instance(
+                run_id,
+                RunStart.from_event(
+                    Event(run_id, 1, created.type, created.correlation_id, created.data, now)
+                ),
+            )
+            started = _run_started(now)
+            self._apply(inst, started, now)
+            plan = self._plan(inst, [created, started])
+            assert plan is not None  # it holds the two events at least
+            try:
+                appended = await self.world.append(
+                    run_id, plan.events, enqueue=plan.enqueue, expect_seq=0
+                )
+            except DuplicateEvent:
+                inst.close()
+                return True  # the run exists already (an idempotent start)
+            except TokenConflict:
+                inst.close()
+                return False  # the normal path records the conflict in the run
+            except BaseException:
+                inst.close()
+                raise
+            self._remember(inst)
+            jobs = self._written(inst, plan, appended)
+        first = self._launch(jobs)
+        if first is not None:
+            self._tg.start_soon(self._run_inline, first)
+        return True
+
+    # -- helpers for clients ---------------------------------------------------------------
+    async def cancel_run(self, run_id: str) -> None:
+        """Append ``run_cancelled`` (idempotent) and drop the cached instance."""
+        try:
+            await self.world.append(
+                run_id, [NewEvent(EventType.RUN_CANCELLED, None, None, "run:end")]
+            )
+        except DuplicateEvent:
+            pass
+        async with self._lock(run_id):
+            self._evict(run_id)
