@@ -8,6 +8,7 @@ from harness import running
 from ui_client import render
 
 from wdk.api import resume_hook
+from wdk.errors import HookPayloadError
 
 pytestmark = pytest.mark.anyio
 
@@ -61,3 +62,26 @@ async def test_predicate_says_no_approval_needed(world):
         result = await run.return_value(timeout=60)
     assert result["text"] == "success: deleted /tmp/x"
     assert "tool-approval-request" not in [c["type"] for c in chunks]
+
+
+async def test_an_approval_payload_is_validated_before_it_is_stored(world):
+    """Issue 17, item 6: ``{"approved": "maybe"}`` is refused (HookPayloadError), nothing is
+    stored, and the agent goes on with the next, valid decision."""
+    async with running(world, root=AI_FIXTURES, relpath="agents.py") as h:
+        run = await h.start("approval_agent", USER)
+        chunks = []
+        async for chunk in run.get_readable():
+            chunks.append(chunk)
+            if chunk["type"] == "tool-approval-request":
+                token = chunk["approvalId"]
+                for bad in ({"approved": "maybe"}, {"reason": "no decision"}, "yes", None):
+                    with pytest.raises(HookPayloadError) as err:
+                        await resume_hook(token, bad, world=world)
+                    assert err.value.errors, bad
+                received = [e for e in await run.events() if e.type == "hook_received"]
+                assert received == []
+                await resume_hook(token, {"approved": False, "reason": "not now"}, world=world)
+        result = await run.return_value(timeout=60)
+        await h.check_replay(run)
+    assert result["text"] == "denied: not now"
+    assert {"type": "tool-output-denied", "toolCallId": "call_del"} in chunks

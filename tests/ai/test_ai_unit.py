@@ -19,6 +19,7 @@ def test_exports_are_pinned():
         "OutputSpec",
         "StepResult",
         "Tool",
+        "ToolApproval",  # the payload of a tool approval's hook (issue 17, item 6)
         "UI_STREAM_FIELDS",
         "WdkDurability",  # pydantic-ai durable_exec capability (wdk.ai._durability), lazy
         "chat_app",  # the chat routes (wdk.ai._chat), built alongside the agent core

@@ -12,7 +12,7 @@ See docs/ai.md.
 
 from typing import TYPE_CHECKING, Any
 
-from wdk.ai._agent import AgentResult, DurableAgent, StepResult
+from wdk.ai._agent import AgentResult, DurableAgent, StepResult, ToolApproval
 from wdk.ai._chat import chat_app, chat_hook_token
 from wdk.ai._output import Output, OutputSpec
 from wdk.ai._tools import Tool, tool
@@ -29,6 +29,7 @@ __all__ = [
     "OutputSpec",
     "StepResult",
     "Tool",
+    "ToolApproval",
     "UI_STREAM_FIELDS",
     "WdkDurability",
     "chat_app",

@@ -16,6 +16,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, StrictBool
+
+from wdk._workflow_api import define_hook
 from wdk.ai._messages import (
     assistant_message,
     response_tool_calls,
@@ -30,10 +33,29 @@ from wdk.ai._ui_chunks import DEFAULT_UI_STREAM_VERSION, check_version
 from wdk.ai._usage import add_usage, finish_reason, normalize_usage
 from wdk.runtime._proxies import StepFunction
 
-__all__ = ["AgentResult", "DurableAgent", "StepResult"]
+__all__ = ["AgentResult", "DurableAgent", "StepResult", "ToolApproval"]
 
 MODEL_CALL = "step//wdk//ai.model_call"
 WRITE = "step//wdk//ai.write"
+
+
+class ToolApproval(BaseModel):
+    """A decision on a tool approval request: the payload its hook (token ``approvalId``) takes.
+
+    ``approved`` must be a JSON boolean; anything else (``"maybe"``, a missing field) is
+    refused before it is stored, with ``HookPayloadError`` from ``wdk.api.resume_hook`` and a
+    400 from ``POST /api/hooks/{approvalId}``. Other fields (an AI SDK approval response's
+    ``id``) are ignored.
+    """
+
+    approved: StrictBool
+    """True: run the tool. False: the model gets a denied tool result."""
+    reason: str | None = None
+    """Why it was denied (shown to the model)."""
+
+
+#: The typed hook an approval waits on (module level: the server imports the schema by path).
+tool_approval = define_hook(ToolApproval)
 
 
 @dataclass(frozen=True)
@@ -382,10 +404,8 @@ class _Turn:
 
     async def _approval(self, call: Mapping[str, Any]) -> str | None:
         """Ask for approval; None when approved, else the denial reason the model sees."""
-        from wdk._workflow_api import create_hook
-
         token = f"{self.ctx.run_id}:{call['toolCallId']}"
-        hook = create_hook(token=token, metadata={"kind": "tool-approval", **call})
+        hook = tool_approval.create(token=token, metadata={"kind": "tool-approval", **call})
         self.pending.append(
             {
                 "type": "tool-approval-request",
@@ -396,13 +416,11 @@ class _Turn:
             }
         )
         await self.flush()
-        decision = await hook
+        decision: ToolApproval = await hook
         hook.dispose()
-        approved = decision.get("approved") if isinstance(decision, Mapping) else bool(decision)
-        if approved:
+        if decision.approved:
             return None
-        reason = decision.get("reason") if isinstance(decision, Mapping) else None
-        return str(reason or "The user denied this tool call.")
+        return decision.reason or "The user denied this tool call."
 
 
 def _step_result(
