@@ -209,3 +209,22 @@ async def test_code_that_blocked_a_run_once_does_not_retry_it_again(world, tmp_p
     assert types.count("run_blocked") == 2 and types.count("run_unblocked") == 1
     block = serde.decode((await run.info()).error)
     assert len(block["tried"]) == 2
+
+
+async def test_a_blocked_run_can_be_cancelled(world, tmp_path: Path):
+    module = f"cancel_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{module}.py"
+    path.write_text(SOURCE.format(first="first"))
+    token = f"tok-{uuid.uuid4().hex}"
+    async with running(world, root=tmp_path, relpath=f"{module}.py") as h:
+        run = await h.start("flow", token)
+        await wait_for(world, run, lambda _i, types: "hook_created" in types)
+    path.write_text(SOURCE.format(first="third"))
+    async with running(world, root=tmp_path, relpath=f"{module}.py"):
+        await resume_hook(token, "go", world=world)
+        await wait_for(world, run, lambda info, _t: info.status == "blocked")
+        await run.cancel()
+        assert (await run.status()) == "cancelled"
+    assert await world.list_hooks(run.run_id) == []
+    with pytest.raises(RunStateError, match="cancelled, not blocked"):
+        await retry_run(world, run.run_id)
