@@ -64,19 +64,43 @@ async def wait_for(world, run, predicate) -> None:
         await world.wait_for_change([f"run:{run.run_id}"], 5)
 
 
-async def test_changed_source_blocks_the_run_and_a_rollback_finishes_it(world, tmp_path: Path):
-    module = f"diverge_{uuid.uuid4().hex[:8]}"
-    path = tmp_path / f"{module}.py"
-    path.write_text(SOURCE.format(first="first"))
-    token = f"tok-{uuid.uuid4().hex}"
-    async with running(world, root=tmp_path, relpath=f"{module}.py") as h:
-        run = await h.start("flow", token)
-        await wait_for(world, run, lambda _i, types: "hook_created" in types)
+class Deploy:
+    """A module rewritten between workers, as deploys do, and its runs' side effects."""
 
-    path.write_text(SOURCE.format(first="third"))  # the deploy changes the first call
-    async with running(world, root=tmp_path, relpath=f"{module}.py"):  # a fresh worker
-        await resume_hook(token, "go", world=world)
-        await wait_for(world, run, lambda info, _t: info.status == "blocked")
+    def __init__(self, tmp_path: Path, prefix: str) -> None:
+        self.module = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        self.root = tmp_path
+        self.path = tmp_path / f"{self.module}.py"
+        self.token = f"tok-{uuid.uuid4().hex}"
+
+    def ship(self, first: str) -> None:
+        self.path.write_text(SOURCE.format(first=first))
+
+    def running(self, world):
+        return running(world, root=self.root, relpath=f"{self.module}.py")
+
+    async def parked(self, world):
+        """A run of the original code, waiting at its hook after its first step."""
+        self.ship("first")
+        async with self.running(world) as h:
+            run = await h.start("flow", self.token)
+            await wait_for(world, run, lambda _i, types: "hook_created" in types)
+        return run
+
+    async def blocked(self, world):
+        """That run, blocked by a deploy that changed its first call (still running there)."""
+        run = await self.parked(world)
+        self.ship("third")
+        async with self.running(world):
+            await resume_hook(self.token, "go", world=world)
+            await wait_for(world, run, lambda info, _t: info.status == "blocked")
+        return run
+
+
+async def test_changed_source_blocks_the_run_and_a_rollback_finishes_it(world, tmp_path: Path):
+    deploy = Deploy(tmp_path, "diverge")
+    run = await deploy.blocked(world)  # the deploy changed the first call
+    module, path = deploy.module, deploy.path
     info = await run.info()
     block = serde.decode(info.error)
     assert block["code"] == "REPLAY_DIVERGENCE"
@@ -89,28 +113,19 @@ async def test_changed_source_blocks_the_run_and_a_rollback_finishes_it(world, t
     types = [e.type for e in await run.events()]
     assert "run_failed" not in types and "hook_received" in types  # nothing in the log lost
 
-    path.write_text(SOURCE.format(first="first"))  # roll back
-    async with running(world, root=tmp_path, relpath=f"{module}.py"):  # retried on start
+    deploy.ship("first")  # roll back
+    async with deploy.running(world):  # retried on start
         assert await run.return_value(timeout=60) == [1, 2]
     assert effects(path) == ["first", "second"]  # no step ran twice
 
 
 async def test_a_worker_on_the_same_code_leaves_a_blocked_run_alone(world, tmp_path: Path):
-    module = f"same_{uuid.uuid4().hex[:8]}"
-    path = tmp_path / f"{module}.py"
-    path.write_text(SOURCE.format(first="first"))
-    token = f"tok-{uuid.uuid4().hex}"
-    async with running(world, root=tmp_path, relpath=f"{module}.py") as h:
-        run = await h.start("flow", token)
-        await wait_for(world, run, lambda _i, types: "hook_created" in types)
-    path.write_text(SOURCE.format(first="third"))
-    async with running(world, root=tmp_path, relpath=f"{module}.py"):
-        await resume_hook(token, "go", world=world)
-        await wait_for(world, run, lambda info, _t: info.status == "blocked")
+    deploy = Deploy(tmp_path, "same")
+    run = await deploy.blocked(world)
     blocks = [e.type for e in await run.events()].count("run_blocked")
     # Another worker on the same (still diverging) code, woken for the run: no new block,
     # no retry, nothing written but the wake-up's own effects.
-    async with running(world, root=tmp_path, relpath=f"{module}.py"):
+    async with deploy.running(world):
         await world.enqueue([_wake(run.run_id)])
         while await world.get_message(f"wf:{run.run_id}") is not None:
             await world.wait_for_change(["queue"], 0.5)
@@ -119,11 +134,11 @@ async def test_a_worker_on_the_same_code_leaves_a_blocked_run_alone(world, tmp_p
 
     # wdk retry on the same code: tried once more, blocked once more, and no more than that.
     await retry_run(world, run.run_id)
-    async with running(world, root=tmp_path, relpath=f"{module}.py"):
+    async with deploy.running(world):
         await wait_for(world, run, lambda info, _t: info.status == "blocked")
     types = [e.type for e in await run.events()]
     assert types.count("run_unblocked") == 1 and types.count("run_blocked") == blocks + 1
-    assert effects(path) == ["first"]
+    assert effects(deploy.path) == ["first"]
 
 
 async def test_retry_refuses_a_run_that_is_not_blocked(world, tmp_path: Path):
@@ -186,23 +201,17 @@ async def test_a_running_worker_sweeps_up_runs_an_older_worker_parked(world, tmp
 
 
 async def test_code_that_blocked_a_run_once_does_not_retry_it_again(world, tmp_path: Path):
-    module = f"pingpong_{uuid.uuid4().hex[:8]}"
-    path = tmp_path / f"{module}.py"
-    path.write_text(SOURCE.format(first="first"))
-    token = f"tok-{uuid.uuid4().hex}"
-    async with running(world, root=tmp_path, relpath=f"{module}.py") as h:
-        run = await h.start("flow", token)
-        await wait_for(world, run, lambda _i, types: "hook_created" in types)
-    versions = [SOURCE.format(first="third"), SOURCE.format(first="second")]
-    for blocks, source in enumerate(versions, 1):  # two deploys, each diverging: each blocks it
-        path.write_text(source)
-        async with running(world, root=tmp_path, relpath=f"{module}.py"):
+    deploy = Deploy(tmp_path, "pingpong")
+    run = await deploy.parked(world)
+    for blocks, first in enumerate(["third", "second"], 1):  # two deploys, each diverging
+        deploy.ship(first)
+        async with deploy.running(world):
             if blocks == 1:
-                await resume_hook(token, "go", world=world)
+                await resume_hook(deploy.token, "go", world=world)
             await wait_for(world, run, lambda _i, t, n=blocks: t.count("run_blocked") == n)
     # Back on the first diverging code: it is among the codes that tried, so it leaves it.
-    path.write_text(versions[0])
-    async with running(world, root=tmp_path, relpath=f"{module}.py") as h:
+    deploy.ship("third")
+    async with deploy.running(world) as h:
         while h.worker.blocked_sweeps < 1:
             await world.wait_for_change(["queue"], 0.05)
     types = [e.type for e in await run.events()]
@@ -212,17 +221,9 @@ async def test_code_that_blocked_a_run_once_does_not_retry_it_again(world, tmp_p
 
 
 async def test_a_blocked_run_can_be_cancelled(world, tmp_path: Path):
-    module = f"cancel_{uuid.uuid4().hex[:8]}"
-    path = tmp_path / f"{module}.py"
-    path.write_text(SOURCE.format(first="first"))
-    token = f"tok-{uuid.uuid4().hex}"
-    async with running(world, root=tmp_path, relpath=f"{module}.py") as h:
-        run = await h.start("flow", token)
-        await wait_for(world, run, lambda _i, types: "hook_created" in types)
-    path.write_text(SOURCE.format(first="third"))
-    async with running(world, root=tmp_path, relpath=f"{module}.py"):
-        await resume_hook(token, "go", world=world)
-        await wait_for(world, run, lambda info, _t: info.status == "blocked")
+    deploy = Deploy(tmp_path, "cancel")
+    run = await deploy.blocked(world)
+    async with deploy.running(world):
         await run.cancel()
         assert (await run.status()) == "cancelled"
     assert await world.list_hooks(run.run_id) == []
