@@ -21,7 +21,7 @@ import libcst as cst
 
 from wdk.compiler._text import SourceText
 
-__all__ = ["blank_lines", "function_defs", "parse_module", "source_lines"]
+__all__ = ["blank_lines", "function_defs", "parse_module", "source_lines", "tail_lines"]
 
 
 def parse_module(source: str) -> cst.Module:
@@ -44,12 +44,12 @@ def _blocks(node: cst.CSTNode) -> Iterator[cst.BaseSuite]:
     body = getattr(node, "body", None)
     if isinstance(body, cst.BaseSuite):
         yield body
+    for name in ("handlers", "cases"):  # source order: ``except`` before ``else``/``finally``
+        for part in getattr(node, name, ()):
+            yield from _blocks(part)
     for name in ("orelse", "finalbody"):
         part = getattr(node, name, None)
         if part is not None:
-            yield from _blocks(part)
-    for name in ("handlers", "cases"):
-        for part in getattr(node, name, ()):
             yield from _blocks(part)
 
 
@@ -101,3 +101,37 @@ def source_lines(text: SourceText, first: int, last: int) -> list[cst.EmptyLine]
 def blank_lines(count: int) -> list[cst.EmptyLine]:
     """``count`` empty lines."""
     return [cst.EmptyLine(indent=False) for _ in range(count)]
+
+
+def _last_suite(stmt: cst.BaseCompoundStatement) -> cst.BaseSuite:
+    """The suite printed last by a compound statement (its last clause's body)."""
+    node: cst.CSTNode = stmt
+    while True:
+        for name in ("finalbody", "orelse"):
+            part = getattr(node, name, None)
+            if part is not None:
+                node = part
+                break
+        else:
+            handlers = getattr(node, "handlers", None) or getattr(node, "cases", None)
+            if handlers:
+                node = handlers[-1]
+            body = getattr(node, "body", None)
+            assert isinstance(body, cst.BaseSuite)
+            return body
+
+
+def tail_lines(suite: cst.BaseSuite) -> int:
+    """Lines after the last statement's end that print inside ``suite``.
+
+    libcst gives comments indented deeper than the next statement to the block they follow
+    (its ``footer``), innermost block first; ``ast`` ends a definition at its last statement,
+    so these lines are counted here to keep them in place.
+    """
+    if not isinstance(suite, cst.IndentedBlock):
+        return 0
+    count = len(suite.footer)
+    last = suite.body[-1]
+    if isinstance(last, cst.BaseCompoundStatement):
+        count += tail_lines(_last_suite(last))
+    return count

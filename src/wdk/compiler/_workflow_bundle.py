@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from wdk.compiler._cst import blank_lines, parse_module, source_lines
+from wdk.compiler._cst import blank_lines, parse_module, source_lines, tail_lines
 from wdk.compiler._directives import Site
 from wdk.compiler._imports import Pruning, prune_aliases
 from wdk.compiler._text import SourceText
@@ -87,7 +87,8 @@ def plan_stub(site: Site, indented: bool) -> StubPlan:
     first = body[0]
     decorated = bool(node.decorator_list)
     if not _is_doc(first):
-        free_first = first.lineno + 1
+        decorators = getattr(first, "decorator_list", [])
+        free_first = min([first.lineno, *(d.lineno for d in decorators)]) + 1
         signature = indented and (decorated or free_first <= site.end)
         return StubPlan(False, free_first, site.end, signature)
     first_end = first.end_lineno or first.lineno
@@ -192,7 +193,9 @@ class _Rewriter:
         text = self.text
         if not plan.signature:
             line = assign.with_changes(leading_lines=node.leading_lines)
-            return [line], source_lines(text, site.start + 1, site.end)
+            # The block's footer (comments indented under the ``def`` after its last line)
+            # went with the ``def``: its lines follow as they were.
+            return [line], source_lines(text, site.start + 1, site.end + tail_lines(node.body))
         assert isinstance(node.body, cst.IndentedBlock)
         block = node.body
         first = block.body[0]
@@ -206,7 +209,11 @@ class _Rewriter:
         kept: list[cst.BaseStatement] = [first]
         if plan.keep_doc:
             kept.append(block.body[1])
+        # The free lines run to the end of the definition, then come the lines libcst keeps
+        # in the footers of the dropped blocks (comments indented under the last statement).
+        tail = tail_lines(block)
         free = source_lines(text, plan.free_first, plan.free_last)
+        after = source_lines(text, site.end + 1, site.end + tail)
         if node.decorators:
             decorator = node.decorators[0]
             start = site.node.decorator_list[0]
@@ -221,7 +228,7 @@ class _Rewriter:
                 ),
             )
             between = source_lines(text, site.start + 1, site.node.lineno - 1)
-            new_block = block.with_changes(body=kept, footer=[*free, *block.footer])
+            new_block = block.with_changes(body=kept, footer=[*free, *after])
             stubbed = node.with_changes(
                 decorators=[new_decorator], lines_after_decorators=between, body=new_block
             )
@@ -232,10 +239,8 @@ class _Rewriter:
             assign = assign.with_changes(
                 trailing_whitespace=cst.TrailingWhitespace(newline=cst.Newline(ending))
             )
-        footer_lines = len(block.footer)
-        carry = source_lines(text, site.end + 1, site.end + footer_lines) if footer_lines else []
         new_block = block.with_changes(body=kept, footer=free[:-1])
-        return [node.with_changes(body=new_block), assign], carry
+        return [node.with_changes(body=new_block), assign], after
 
     # -- imports -----------------------------------------------------------------------------
     def prune(
