@@ -23,10 +23,21 @@ __all__ = ["build"]
 )
 @click.option("--check", is_flag=True, help="Only report problems; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def build(src: Path, out: Path, check: bool, as_json: bool) -> None:
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Apply the fix of each diagnostic that has one (directive typos and string forms) "
+    "to the source files, printing a unified diff.",
+)
+@click.option(
+    "--diff", "show_diff", is_flag=True, help="Print the diff --fix would apply; change nothing."
+)
+def build(src: Path, out: Path, check: bool, as_json: bool, fix: bool, show_diff: bool) -> None:
     """Compile SRC (a source root) into bundles; exit 1 on any build error."""
     from wdk.compiler import build_tree, dump_manifest
 
+    if fix or show_diff:
+        _fix_tree(src, out, write=fix and not check)
     result = build_tree(src, out, check=check)
     root = src if src.is_dir() else src.parent
     for diag in result.diagnostics:
@@ -57,3 +68,26 @@ def build(src: Path, out: Path, check: bool, as_json: bool) -> None:
         click.echo(f"ok: {counts}{notes} (checked, nothing written)", err=True)
     else:
         click.echo(f"built {counts}{notes} -> {out.as_posix()}", err=True)
+
+
+def _fix_tree(src: Path, out: Path, *, write: bool) -> None:
+    """Print (and with ``write``, apply) the fixes of every file under ``src``."""
+    from wdk.compiler._build import iter_sources, module_name_of
+    from wdk.compiler._compile import maybe_has_directives
+    from wdk.compiler._fix import fix_source, unified_diff
+
+    root = src if src.is_dir() else src.parent
+    fixes = 0
+    for relpath, path in iter_sources(src, skip=out):
+        source = path.read_bytes().decode("utf-8")  # bytes: line endings stay as they are
+        if not maybe_has_directives(source):
+            continue
+        result = fix_source(source, relpath=relpath, module=module_name_of(relpath))
+        if not result.changed:
+            continue
+        fixes += len(result.fixed)
+        click.echo(unified_diff(source, result.source, (root / relpath).as_posix()), nl=False)
+        if write:
+            path.write_bytes(result.source.encode("utf-8"))
+    verb = "fixed" if write else "would fix"
+    click.echo(f"{verb} {fixes} problem{'s' if fixes != 1 else ''}", err=True)
