@@ -188,6 +188,7 @@ class DurableAgent:
         send_finish: bool = True,
         prevent_close: bool = False,
         ui_stream_version: int | None = None,
+        instructions: str | None = None,
     ) -> AgentResult:
         """Run one turn: model steps and tool calls until an answer without tool calls.
 
@@ -197,7 +198,8 @@ class DurableAgent:
         model step with any of ``step_number``, ``messages``, ``steps``, ``model`` it accepts
         and may return a dict with ``model``, ``messages``, ``active_tools``,
         ``tool_choice``, ``instructions`` or ``system`` for that step. Callbacks may be sync
-        or async and run as workflow code.
+        or async and run as workflow code. ``instructions`` replaces the agent's
+        instructions for this call (the AI SDK v6 spelling; ``prepare_step`` still wins).
         """
         turn = _Turn(
             self,
@@ -206,6 +208,7 @@ class DurableAgent:
             send_finish=send_finish,
             prevent_close=prevent_close,
             output=output,
+            instructions=instructions,
         )
         try:
             history = to_model_messages(messages)
@@ -252,6 +255,7 @@ class _Turn:
         send_finish: bool,
         prevent_close: bool,
         output: OutputSpec | None,
+        instructions: str | None = None,
     ) -> None:
         from wdk._context import current
 
@@ -262,6 +266,7 @@ class _Turn:
         self.send_finish = send_finish
         self.prevent_close = prevent_close
         self.output = output
+        self.instructions = instructions if instructions is not None else agent.instructions
         self.pending: list[dict[str, Any]] = []
         self.finished = False
         self.message_id = f"msg-{self.ctx.random.getrandbits(64):016x}"
@@ -299,7 +304,7 @@ class _Turn:
         step_number = 0
         while True:
             model, tool_names, choice = agent.model, active_tools, agent.tool_choice
-            instructions, system = agent.instructions, agent.system
+            instructions, system = self.instructions, agent.system
             call_messages = history
             if prepare_step is not None:
                 prepared = await _call_with(

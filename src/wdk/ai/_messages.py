@@ -12,6 +12,7 @@ of the JSON on purpose (pydantic-ai fills them in inside the step, where time is
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -139,6 +140,8 @@ def _return_part(part: Mapping[str, Any]) -> dict[str, Any]:
         elif kind == "execution-denied":
             outcome = "denied"
             content = output.get("reason") or "The tool call was denied by the user."
+        elif kind == "content":
+            content = [_pydantic_ai_content(p) for p in output.get("value") or ()]
         else:
             content = output.get("value")
     return {
@@ -241,8 +244,84 @@ def assistant_message(response: Mapping[str, Any]) -> Message:
     return {"role": "assistant", "content": content}
 
 
+_URL_KINDS = {"image-url": "image-url", "document-url": "file-url"}
+_URL_KINDS.update({"audio-url": "file-url", "video-url": "file-url"})
+
+
+def _media_part(item: Any) -> dict[str, Any] | None:
+    """A pydantic-ai multimodal value as an AI SDK v6 tool-result content part, else None.
+
+    Duck-typed on pydantic-ai's ``kind`` tags, so workflow code never imports pydantic-ai:
+    ``BinaryContent`` (``kind="binary"``) becomes ``image-data`` (image media types) or
+    ``file-data`` with base64 ``data``; ``ImageUrl`` / ``DocumentUrl`` / ... become
+    ``image-url`` / ``file-url``.
+    """
+    kind = getattr(item, "kind", None)
+    data = getattr(item, "data", None)
+    if kind == "binary" and isinstance(data, bytes):
+        media = str(getattr(item, "media_type", "") or "application/octet-stream")
+        return {
+            "type": "image-data" if media.startswith("image/") else "file-data",
+            "data": base64.b64encode(data).decode("ascii"),
+            "mediaType": media,
+        }
+    url = getattr(item, "url", None)
+    if kind in _URL_KINDS and isinstance(url, str):
+        return {"type": _URL_KINDS[kind], "url": url}
+    return None
+
+
+def _text_part(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"type": "text", "text": value}
+    return {"type": "text", "text": json.dumps(value, default=str)}
+
+
+def _content_output(value: Any) -> dict[str, Any] | None:
+    """The AI SDK ``{"type": "content"}`` output of a multimodal tool result, else None.
+
+    Multimodal: a pydantic-ai ``ToolReturn`` (its ``return_value``, then its ``content``), a
+    multimodal value, or a list holding one (other items become text parts).
+    """
+    if getattr(value, "kind", None) == "tool-return" and hasattr(value, "return_value"):
+        extra = value.content
+        items = [value.return_value, *([extra] if isinstance(extra, str) else extra or ())]
+    elif _media_part(value) is not None:
+        items = [value]
+    elif isinstance(value, list | tuple) and any(_media_part(v) is not None for v in value):
+        items = list(value)
+    else:
+        return None
+    parts = [_media_part(item) or _text_part(item) for item in items]
+    return {"type": "content", "value": parts}
+
+
+def _pydantic_ai_content(part: Mapping[str, Any]) -> Any:
+    """An AI SDK tool-result content part as pydantic-ai content (JSON form)."""
+    kind = part.get("type")
+    if kind == "text":
+        return str(part.get("text", ""))
+    if kind in ("image-data", "file-data", "media"):
+        media = str(part.get("mediaType") or "application/octet-stream")
+        return {"kind": "binary", "data": part.get("data", ""), "media_type": media}
+    if kind == "image-url":
+        return {"kind": "image-url", "url": part.get("url", "")}
+    if kind == "file-url":
+        return {"kind": "document-url", "url": part.get("url", "")}
+    return json.dumps(dict(part), default=str)
+
+
 def tool_output(value: Any) -> dict[str, Any]:
-    """A tool's return value as an AI SDK ``ToolResultOutput``."""
+    """A tool's return value as an AI SDK ``ToolResultOutput``.
+
+    Text is ``text``, multimodal results (pydantic-ai ``BinaryContent``, ``ImageUrl``, ...,
+    ``ToolReturn``, or a list mixing them with text) are ``content`` with AI SDK v6 parts
+    (``text``, ``image-data``, ``file-data``, ``image-url``, ``file-url``), anything else is
+    ``json``. Values already in one of these forms are kept.
+    """
+    content = _content_output(value)
+    if content is not None:
+        return content
     if (
         isinstance(value, Mapping)
         and value.get("type")
@@ -282,6 +361,8 @@ def ui_message(message_id: str, steps: Sequence[Any]) -> Message:
                 part.update(state="output-error", errorText=str(output.get("value")))
             elif output.get("type") == "execution-denied":
                 part.update(state="output-denied")
+            elif output.get("type") == "content":
+                part.update(state="output-available", output=output)  # as the chunk has it
             elif result is not None:
                 part.update(state="output-available", output=output.get("value"))
             else:

@@ -4,7 +4,9 @@
 builds the pydantic-ai model from its spec (a ``"provider:model"`` string or a step-wrapped
 factory, called here so clients and keys never enter the event log), runs
 ``pydantic_ai.direct.model_request_stream`` and writes UI chunks to the writable as deltas
-arrive. It returns the response as ``ModelMessagesTypeAdapter`` JSON.
+arrive. A model that cannot stream (a ``FunctionModel`` without ``stream_function``) gets one
+``model_request`` instead, and its whole response is written the same way. It returns the
+response as ``ModelMessagesTypeAdapter`` JSON.
 
 Retries and the stream. The AI SDK's UI message stream is append-only: no chunk retracts text
 a client has rendered. So part ids are deterministic per model call (``<step cid>-<part
@@ -328,12 +330,13 @@ async def _request(model: Any, request: Mapping[str, Any], writer: _Writer, cid:
     ids: dict[int, str] = {}
     starts: dict[int, int] = {}
     tools_done: set[str] = set()
+    settings = request.get("settings") or None
+    parameters = _parameters(request, defs)
 
+    if not _can_stream(model):
+        return await _unstreamed(model, messages, settings, parameters, writer, cid)
     async with model_request_stream(
-        model,
-        messages,
-        model_settings=request.get("settings") or None,
-        model_request_parameters=_parameters(request, defs),
+        model, messages, model_settings=settings, model_request_parameters=parameters
     ) as stream:
         async for event in stream:
             if isinstance(event, PartStartEvent):
@@ -360,6 +363,48 @@ async def _request(model: Any, request: Mapping[str, Any], writer: _Writer, cid:
     await writer.close_all()
     for part in response.parts:
         if isinstance(part, ToolCallPart) and part.tool_call_id not in tools_done:
+            await _tool_chunks(writer, part)
+    await writer.emit({"type": "finish-step"})
+    return response
+
+
+def _can_stream(model: Any) -> bool:
+    """Whether ``model`` serves streamed requests.
+
+    pydantic-ai's ``FunctionModel`` without a ``stream_function`` cannot (it fails with an
+    assertion); a model class that does not implement ``request_stream`` at all is found by
+    comparing with the base class's method, which only raises ``NotImplementedError``.
+    """
+    from pydantic_ai.models import Model
+    from pydantic_ai.models.function import FunctionModel
+
+    if isinstance(model, FunctionModel):
+        return model.stream_function is not None
+    return getattr(type(model), "request_stream", None) is not Model.request_stream
+
+
+async def _unstreamed(
+    model: Any, messages: Any, settings: Any, parameters: Any, writer: _Writer, cid: str
+) -> Any:
+    """One non-streamed request; the whole response is written as if it had streamed.
+
+    The same chunks a streamed response gives (``text-start/delta/end`` per text or
+    reasoning part, tool input chunks per call, ``finish-step``), with the same deterministic
+    part ids, so a client cannot tell the difference except for the pace.
+    """
+    from pydantic_ai.direct import model_request
+    from pydantic_ai.messages import TextPart, ThinkingPart, ToolCallPart
+
+    response = await model_request(
+        model, messages, model_settings=settings, model_request_parameters=parameters
+    )
+    for index, part in enumerate(response.parts):
+        if isinstance(part, TextPart | ThinkingPart):
+            base = f"{cid}-{index}"
+            await writer.start("text" if isinstance(part, TextPart) else "reasoning", base)
+            await writer.delta(base, part.content)
+            await writer.end(base)
+        elif isinstance(part, ToolCallPart):
             await _tool_chunks(writer, part)
     await writer.emit({"type": "finish-step"})
     return response

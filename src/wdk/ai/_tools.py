@@ -177,7 +177,10 @@ class ToolOutcome:
             return {"type": "tool-output-denied", "toolCallId": call_id, "reason": self.denied}
         if self.error is not None:
             return {"type": "tool-output-error", "toolCallId": call_id, "errorText": self.error}
-        return {"type": "tool-output-available", "toolCallId": call_id, "output": self.output}
+        output = tool_output(self.output)
+        if output["type"] != "content":
+            output = self.output  # the tool's own value; multimodal ones in their JSON form
+        return {"type": "tool-output-available", "toolCallId": call_id, "output": output}
 
 
 def error_text(exc: BaseException) -> str:
