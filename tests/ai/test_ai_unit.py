@@ -165,3 +165,38 @@ def test_usage_and_finish_reasons():
     assert finish_reason("content_filter", has_tool_calls=False) == "content-filter"
     assert finish_reason("stop", has_tool_calls=True) == "tool-calls"
     assert finish_reason("weird", has_tool_calls=False) == "other"
+
+
+def test_typed_content_tool_results_become_pydantic_ai_multimodal_parts():
+    """Issue 17, item 5: AI SDK v6 ``content`` outputs (and v5 ``media``) -> BinaryContent."""
+    from pydantic_ai import ModelMessagesTypeAdapter
+    from pydantic_ai.messages import BinaryContent, ImageUrl
+
+    from wdk.ai._messages import tool_output
+
+    output = tool_output(["a chart", BinaryContent(data=b"\x89PNG", media_type="image/png")])
+    assert output == {
+        "type": "content",
+        "value": [
+            {"type": "text", "text": "a chart"},
+            {"type": "image-data", "data": "iVBORw==", "mediaType": "image/png"},
+        ],
+    }
+    extra = [
+        {"type": "media", "data": "JVBERg==", "mediaType": "application/pdf"},
+        {"type": "image-url", "url": "https://example.com/a.png"},
+    ]
+    output["value"].extend(extra)
+    call = {"type": "tool-call", "toolCallId": "c1", "toolName": "t", "input": {}}
+    result = {"type": "tool-result", "toolCallId": "c1", "toolName": "t", "output": output}
+    history = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [call]},
+        {"role": "tool", "content": [result]},
+    ]
+    parsed = ModelMessagesTypeAdapter.validate_python(to_pydantic_ai(history))
+    content = parsed[-1].parts[0].content
+    assert content[0] == "a chart"
+    assert isinstance(content[1], BinaryContent) and content[1].data == b"\x89PNG"
+    assert isinstance(content[2], BinaryContent) and content[2].media_type == "application/pdf"
+    assert isinstance(content[3], ImageUrl)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from harness import running
 
+from wdk._delivery import deliver_payload
 from wdk.api import Run, get_run, resume_hook
 from wdk.errors import HookPayloadError, WorkflowRunNotFoundError
 
@@ -43,6 +44,17 @@ async def test_resume_hook_applies_the_define_hook_schema(world: Any) -> None:
         await h.check_replay(run)
     # The workflow got the model instance, not the dict that was sent.
     assert result == {"type": "Approval", "approved": True, "by": "ada"}
+
+
+async def test_a_typed_hook_converts_whatever_the_delivery_path(world: Any) -> None:
+    """A payload stored without the schema (the bare delivery below every path, an older
+    client) still reaches the workflow as the model instance: the hook converts it."""
+    async with flows(world) as h:
+        run = await h.start("typed_approval", "tok-raw")
+        await control(run, 1)
+        await deliver_payload(world, "tok-raw", {"approved": "yes", "by": "raw"})
+        result = await run.return_value(timeout=60)
+    assert result == {"type": "Approval", "approved": True, "by": "raw"}
 
 
 async def test_a_second_live_hook_with_the_same_token_in_one_run_conflicts(world: Any) -> None:

@@ -304,10 +304,10 @@ def _pydantic_ai_content(part: Mapping[str, Any]) -> Any:
     if kind in ("image-data", "file-data", "media"):
         media = str(part.get("mediaType") or "application/octet-stream")
         return {"kind": "binary", "data": part.get("data", ""), "media_type": media}
-    if kind == "image-url":
-        return {"kind": "image-url", "url": part.get("url", "")}
-    if kind == "file-url":
-        return {"kind": "document-url", "url": part.get("url", "")}
+    if kind in ("image-url", "file-url"):
+        # pydantic-ai recognises a content dict as multimodal by its full key set.
+        target = "image-url" if kind == "image-url" else "document-url"
+        return {"kind": target, "url": part.get("url", ""), "media_type": part.get("mediaType")}
     return json.dumps(dict(part), default=str)
 
 
