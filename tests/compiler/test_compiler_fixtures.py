@@ -86,7 +86,9 @@ def _rewritten_lines(source: str, result: ModuleResult) -> set[int]:
             owned.update(range(start, end + 1))
             continue
         owned.update(range(start, node.lineno))
-        for number in range(node.body[0].lineno, end + 1):
+        first = node.body[0]
+        body_start = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", []))])
+        for number in range(body_start, end + 1):
             if not src_lines[number - 1].lstrip().startswith("#"):
                 owned.add(number)
     if result.pruned_imports:

@@ -15,8 +15,6 @@ import ast
 import hashlib
 import re
 
-import libcst as cst
-
 from wdk.compiler._checks import (
     check_duplicates,
     check_module_level,
@@ -24,16 +22,15 @@ from wdk.compiler._checks import (
     check_step_calls,
 )
 from wdk.compiler._closures import FunctionTables, captures_of, nonlocal_violations
-from wdk.compiler._cst import function_defs, parse_module
 from wdk.compiler._diagnostics import Diagnostic
-from wdk.compiler._directives import FunctionSpan, Site, discover
+from wdk.compiler._directives import Site, discover
 from wdk.compiler._ids import step_id, workflow_id
 from wdk.compiler._imports import plan_pruning
 from wdk.compiler._model import ModuleResult, StepInfo, WorkflowInfo
 from wdk.compiler._step_bundle import render_step_bundle
 from wdk.compiler._text import SourceText
 from wdk.compiler._usage import collect_usage, postponed_annotations, signature_names
-from wdk.compiler._workflow_bundle import StubPlan, plan_stub, render_workflow_bundle, stub_call
+from wdk.compiler._workflow_bundle import plan_stub, render_workflow_bundle, stub_call
 
 __all__ = ["compile_source", "compile_text", "maybe_has_directives"]
 
@@ -124,18 +121,11 @@ def compile_text(source: str, *, relpath: str, module: str, sha256: str) -> Modu
 
     usage = collect_usage(tree, found.sites, len(text.lines))
     outer = _outermost_steps(sites)
-    module_cst = None
-    stubs: list[tuple[Site, StubPlan, cst.FunctionDef]] = []
-    if outer:
-        module_cst = parse_module(source)
-        by_ast = _match_defs(found.functions, function_defs(module_cst))
-        lazy = postponed_annotations(tree)
-        for site in outer:
-            cst_def = by_ast[id(site.node)]
-            plan = plan_stub(site, isinstance(cst_def.body, cst.IndentedBlock))
-            stubs.append((site, plan, cst_def))
-            if plan.signature:
-                usage.outside_names |= signature_names(site.node, annotations=not lazy)
+    lazy = postponed_annotations(tree)
+    plans = {id(site): plan_stub(site, text) for site in outer}
+    for site in outer:
+        if plans[id(site)].signature:
+            usage.outside_names |= signature_names(site.node, annotations=not lazy)
     tables = FunctionTables(source, relpath)
     captures: dict[int, tuple[str, ...]] = {
         id(s): captures_of(s, tables) for s in sites if s.nested and s.kind == "step"
@@ -167,13 +157,12 @@ def compile_text(source: str, *, relpath: str, module: str, sha256: str) -> Modu
             steps.append(_step_info(site, ident, module, relpath, captures, max_retries))
         ids[id(site)] = ident
     workflow_bundle = source
-    if module_cst is not None:
-        stub_map = {
-            id(cst_def): (site, plan, stub_call(site, ids[id(site)], captures.get(id(site), ())))
-            for site, plan, cst_def in stubs
-        }
-        index = {id(stmt): i for i, stmt in enumerate(tree.body)}
-        workflow_bundle = render_workflow_bundle(text, module_cst, stub_map, pruning, index)
+    if outer or pruning:
+        stubs = [
+            (site, plans[id(site)], stub_call(site, ids[id(site)], captures.get(id(site), ())))
+            for site in outer
+        ]
+        workflow_bundle = render_workflow_bundle(text, tree, found.functions, stubs, pruning)
     return ModuleResult(
         module=module,
         relpath=relpath,
@@ -196,16 +185,6 @@ def _outermost_steps(sites: list[Site]) -> list[Site]:
         for s in steps
         if not any(o is not s and o.start <= s.start and s.end <= o.end for o in steps)
     ]
-
-
-def _match_defs(
-    functions: list[FunctionSpan], nodes: list[cst.FunctionDef]
-) -> dict[int, cst.FunctionDef]:
-    """``id(ast def)`` -> the libcst def at the same place (both in source order)."""
-    ordered = sorted(functions, key=lambda f: (f.node.lineno, f.node.col_offset))
-    if len(ordered) != len(nodes):  # pragma: no cover - both parse the same grammar
-        raise AssertionError(f"ast saw {len(ordered)} functions, libcst {len(nodes)}")
-    return {id(f.node): node for f, node in zip(ordered, nodes, strict=True)}
 
 
 def _step_info(

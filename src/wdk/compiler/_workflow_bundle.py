@@ -26,14 +26,16 @@ the pruned names, the whitespace around them kept so a parenthesized import keep
 from __future__ import annotations
 
 import ast
+import bisect
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import libcst as cst
 
-from wdk.compiler._cst import blank_lines, parse_module, source_lines, tail_lines
-from wdk.compiler._directives import Site
+from wdk.compiler._cst import blank_lines, function_defs, parse_module, source_lines, tail_lines
+from wdk.compiler._directives import FunctionSpan, Site
 from wdk.compiler._imports import Pruning, prune_aliases
 from wdk.compiler._text import SourceText
 
@@ -65,6 +67,8 @@ class StubPlan:
     """Last line of the definition."""
     signature: bool
     """Whether the ``def`` and its signature stay (False: one assignment line)."""
+    head_only: bool = False
+    """Whether libcst needs only the lines before ``free_first`` (all later ones are free)."""
 
 
 def _is_doc(stmt: ast.stmt) -> bool:
@@ -75,8 +79,8 @@ def _is_doc(stmt: ast.stmt) -> bool:
     )
 
 
-def plan_stub(site: Site, indented: bool) -> StubPlan:
-    """Decide the stub's shape from ``ast`` positions (``indented``: libcst's body kind).
+def plan_stub(site: Site, text: SourceText) -> StubPlan:
+    """Decide the stub's shape from ``ast`` positions.
 
     The body keeps its first statement when it is a string (the directive, or a docstring in
     a module-level ``"use step"`` module) and the string after it; any other first statement
@@ -85,6 +89,8 @@ def plan_stub(site: Site, indented: bool) -> StubPlan:
     node = site.node
     body = node.body
     first = body[0]
+    # An indented block starts on a line of its own; a one-line suite follows the colon.
+    indented = not text.segment(first.lineno, 0, first.col_offset).strip()
     decorated = bool(node.decorator_list)
     if not _is_doc(first):
         decorators = getattr(first, "decorator_list", [])
@@ -104,7 +110,7 @@ def plan_stub(site: Site, indented: bool) -> StubPlan:
     kept = second if keep_doc and second is not None else first
     free_first = (kept.end_lineno or kept.lineno) + 1
     signature = indented and (decorated or free_first <= site.end)
-    return StubPlan(keep_doc, free_first, site.end, signature)
+    return StubPlan(keep_doc, free_first, site.end, signature, signature and alone)
 
 
 class _Rewriter:
@@ -113,14 +119,12 @@ class _Rewriter:
     def __init__(
         self,
         text: SourceText,
-        stubs: dict[int, tuple[Site, StubPlan, str]],
+        stubs: dict[int, tuple[Site, StubPlan, cst.SimpleStatementLine]],
         imports: dict[int, Pruning],
-        assigns: dict[int, cst.SimpleStatementLine],
     ) -> None:
         self.text = text
         self.stubs = stubs
         self.imports = imports
-        self.assigns = assigns
 
     # -- blocks ------------------------------------------------------------------------------
     def block(
@@ -148,8 +152,7 @@ class _Rewriter:
             else:
                 index += 1
                 if isinstance(stmt, cst.FunctionDef) and id(original) in self.stubs:
-                    site, stub_plan, _ = self.stubs[id(original)]
-                    new, freed = self.stub(stmt, site, stub_plan, self.assigns[id(original)])
+                    new, freed = self.stub(stmt, *self.stubs[id(original)])
                 elif not isinstance(stmt, cst.SimpleStatementLine):
                     new = [self.compound(stmt)]
             carry = freed
@@ -297,38 +300,73 @@ def _comment_only(pair: tuple[str, str]) -> cst.EmptyLine:
     )
 
 
+def _start(node: ast.stmt) -> int:
+    decorators: list[ast.expr] = getattr(node, "decorator_list", None) or []
+    return min([node.lineno, *(d.lineno for d in decorators)])
+
+
 def render_workflow_bundle(
     text: SourceText,
-    module: cst.Module,
-    stubs: dict[int, tuple[Site, StubPlan, str]],
+    tree: ast.Module,
+    functions: list[FunctionSpan],
+    stubs: list[tuple[Site, StubPlan, str]],
     pruning: list[Pruning],
-    body_index: dict[int, int],
 ) -> str:
     """The workflow bundle for one module.
 
+    libcst parses only the top-level statements that hold something to rewrite (and of a
+    top-level step, only its lines up to the first free one); every other line is copied
+    from the source. Each rewritten segment prints back to exactly as many lines as it had.
+
     Args:
         text: The source, line by line.
-        module: Its libcst tree.
-        stubs: ``id(libcst FunctionDef)`` -> the step site, its stub plan and decorator call.
+        tree: Its ``ast``.
+        functions: Every function definition (to match ``ast`` and libcst ones by order).
+        stubs: Each outermost step site, its stub plan and its ``__wdk_step__(...)`` call.
         pruning: Import statements to rewrite.
-        body_index: ``id(ast import node)`` -> its index in ``ast.Module.body``.
     """
-    imports = {body_index[id(plan.node)]: plan for plan in pruning}
+    top = tree.body
+    starts = [_start(stmt) for stmt in top]
     # Every stub's ``name = __wdk_step__(...)(arg)`` line comes from one small parse (a parse
     # call costs ~0.15 ms of fixed overhead, a hundred of them would show in the budget).
-    keys = list(stubs)
-    lines = []
-    for key in keys:
-        site, plan, call = stubs[key]
-        name = site.node.name
-        lines.append(f"{name} = {call}({name if plan.signature else 'None'})\n")
-    parsed = parse_module("".join(lines)).body if lines else ()
-    assigns: dict[int, cst.SimpleStatementLine] = {}
-    for key, stmt in zip(keys, parsed, strict=True):
-        assert isinstance(stmt, cst.SimpleStatementLine)
-        assigns[key] = stmt
-    rewriter = _Rewriter(text, stubs, imports, assigns)
-    body, footer, changed = rewriter.block(module.body, module.footer, top=True)
-    if not changed:
-        return module.code
-    return module.with_changes(body=body, footer=footer).code
+    calls = [
+        f"{site.node.name} = {call}({site.node.name if plan.signature else 'None'})\n"
+        for site, plan, call in stubs
+    ]
+    assigns = parse_module("".join(calls)).body if calls else ()
+    work: dict[int, list[tuple[Site, StubPlan, cst.SimpleStatementLine]]] = {}
+    for (site, plan, _), assign in zip(stubs, assigns, strict=True):
+        assert isinstance(assign, cst.SimpleStatementLine)
+        index = bisect.bisect_right(starts, site.start) - 1
+        work.setdefault(index, []).append((site, plan, assign))
+    imports = {next(i for i, s in enumerate(top) if s is plan.node): plan for plan in pruning}
+    lines = list(text.lines)
+    for index in sorted({*work, *imports}):
+        stmt = top[index]
+        first, last = starts[index], stmt.end_lineno or stmt.lineno
+        parse_last = last
+        sites = work.get(index, [])
+        if len(sites) == 1 and sites[0][0].node is stmt and sites[0][1].head_only:
+            parse_last = sites[0][1].free_first - 1
+        segment = parse_module("".join(text.lines[first - 1 : parse_last]))
+        ordered = sorted(
+            (f.node for f in functions if first <= f.node.lineno <= parse_last),
+            key=lambda n: (n.lineno, n.col_offset),
+        )
+        nodes = function_defs(segment)
+        if len(ordered) != len(nodes):  # pragma: no cover - both parse the same grammar
+            raise AssertionError(f"ast saw {len(ordered)} functions, libcst {len(nodes)}")
+        by_ast = {id(a): c for a, c in zip(ordered, nodes, strict=True)}
+        stub_map = {id(by_ast[id(site.node)]): (site, plan, a) for site, plan, a in sites}
+        plans = {0: imports[index]} if index in imports else {}
+        rewriter = _Rewriter(text, stub_map, plans)
+        body, footer, _ = rewriter.block(segment.body, segment.footer, top=True)
+        new = segment.with_changes(body=body, footer=footer).code
+        new_lines = _LINES.findall(new)
+        if len(new_lines) != last - first + 1:  # pragma: no cover - kept by construction
+            raise AssertionError(f"lines {first}-{last}: {len(new_lines)} lines after rewrite")
+        lines[first - 1 : last] = new_lines
+    return "".join(lines)
+
+
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
