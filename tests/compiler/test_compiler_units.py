@@ -178,3 +178,50 @@ def test_workflow_module_docstring_sync_def_is_wdk001() -> None:
 def test_directive_in_function_under_if_block_is_module_level() -> None:
     source = "import sys\nif sys.version_info >= (3, 11):\n    def f():\n        'use step'\n"
     assert _steps(source) == ["f"]
+
+
+def test_last_line_without_line_break_keeps_its_shape() -> None:
+    source = "import json\n\ndef f(x: int = 1) -> str:\n    'use step'\n    return json.dumps(x)"
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.workflow_bundle == (
+        "pass\n\ndef f(x: int = 1) -> str:\n    'use step'\nf = __wdk_step__(\"step//m.py//f\")(f)"
+    )
+
+
+def test_crlf_stub_keeps_crlf_line_endings() -> None:
+    source = (
+        "import json\r\n\r\n@deco\r\ndef f(x):\r\n    'use step'\r\n    return json.dumps(x)\r\n"
+    )
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.workflow_bundle == (
+        "pass\r\n\r\n@__wdk_step__(\"step//m.py//f\")\r\ndef f(x):\r\n    'use step'\r\n\r\n"
+    )
+
+
+def test_partly_pruned_backslash_import_keeps_its_lines() -> None:
+    source = (
+        "from os import sep, \\\n    path\n\nX = sep\n\n"
+        "def f():\n    'use step'\n    return path.join('a')\n"
+    )
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.pruned_imports == ["os.path"]
+    assert result.workflow_bundle.splitlines()[:3] == ["from os import sep", "", ""]
+
+
+def test_fully_pruned_multiline_import_keeps_its_comments() -> None:
+    source = (
+        "from decimal import (  # money\n    Decimal,  # the type\n)\n\n"
+        "def f():\n    'use step'\n    return Decimal(1)\n"
+    )
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.workflow_bundle.splitlines()[:3] == ["pass  # money", "    # the type", ""]
+
+
+def test_step_bundle_is_unchanged_by_the_rewrite() -> None:
+    source = (
+        "@deco\nasync def f(x: int = 1) -> int:\n    'use step'\n    # note\n    return x\n\n"
+        "async def wf():\n    'use workflow'\n    return await f()\n"
+    )
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.step_bundle.startswith(source)
+    assert result.step_bundle[len(source) :].startswith("# --- wdk step bundle (generated) ---")

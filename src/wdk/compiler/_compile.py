@@ -2,11 +2,11 @@
 
 Two trees, each for what it is best at. ``ast`` (CPython's C parser, ~15 ms for 1,000 lines)
 gives every check its exact line and column for free; libcst (lossless) rewrites the workflow
-bundle, so everything the rewrite does not touch prints back byte for byte. libcst's
-PositionProvider would cost more than its parse, so the trees are matched by order instead
-(``_cst.py``) and line numbers are kept by construction (``_workflow_bundle.py``). libcst is
-parsed only for modules with steps. Measured numbers are in docs/compiler.md and
-docs/benchmarks.md.
+bundle, so everything the rewrite does not touch prints back byte for byte. libcst's parser
+is ~10x slower than ``ast``'s and its PositionProvider costs more than its parse, so libcst
+parses only the statements it rewrites, the trees are matched by order (``_cst.py``) and line
+numbers are kept by construction (``_workflow_bundle.py``). Measured numbers are in
+docs/compiler.md and docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from wdk.compiler._ids import step_id, workflow_id
 from wdk.compiler._imports import plan_pruning
 from wdk.compiler._model import ModuleResult, StepInfo, WorkflowInfo
 from wdk.compiler._step_bundle import render_step_bundle
+from wdk.compiler._stubs import plan_stub, stub_call
 from wdk.compiler._text import SourceText
 from wdk.compiler._usage import collect_usage, postponed_annotations, signature_names
-from wdk.compiler._workflow_bundle import plan_stub, render_workflow_bundle, stub_call
 
 __all__ = ["compile_source", "compile_text", "maybe_has_directives"]
 
@@ -162,6 +162,10 @@ def compile_text(source: str, *, relpath: str, module: str, sha256: str) -> Modu
             (site, plans[id(site)], stub_call(site, ids[id(site)], captures.get(id(site), ())))
             for site in outer
         ]
+        # Imported here: libcst takes ~150 ms to import, and a process that only loads
+        # cached results (a warm build, a worker) or modules without steps never needs it.
+        from wdk.compiler._workflow_bundle import render_workflow_bundle
+
         workflow_bundle = render_workflow_bundle(text, tree, found.functions, stubs, pruning)
     return ModuleResult(
         module=module,

@@ -1,12 +1,11 @@
 """libcst plumbing shared by the bundle rewrite and ``wdk build --fix``.
 
 The compiler reads positions from ``ast`` (free, exact) and rewrites with libcst (lossless:
-whatever it does not touch prints back byte for byte). The two trees are tied together by
-order, not by position: function definitions are matched in source order (the ``def``
-keyword's position in ``ast``, pre-order in libcst) and module-level statements by their
-index in ``ast.Module.body`` (a libcst ``SimpleStatementLine`` holds one ``ast`` statement per
-semicolon-separated part). This keeps libcst's PositionProvider, which costs more than the
-parse itself, off the compile path.
+whatever it does not touch prints back byte for byte). libcst parses only the top-level
+statements that hold something to rewrite, one segment at a time, and the two trees are tied
+together by order, not by position: function definitions in a segment are matched in source
+order (the ``def`` keyword's position in ``ast``, pre-order in libcst). This keeps libcst's
+PositionProvider, which costs more than the parse itself, off the compile path.
 
 Only statements are walked: a libcst visitor that descends into every expression costs ~120 ms
 on the 1,000-line benchmark module; this walk costs a few ms.
@@ -15,7 +14,7 @@ on the 1,000-line benchmark module; this walk costs a few ms.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
@@ -53,10 +52,10 @@ def _blocks(node: cst.CSTNode) -> Iterator[cst.BaseSuite]:
             yield from _blocks(part)
 
 
-def function_defs(module: cst.Module) -> list[cst.FunctionDef]:
-    """Every function definition, in source order (pre-order over statements)."""
+def function_defs(stmts: Sequence[cst.BaseStatement]) -> list[cst.FunctionDef]:
+    """Every function definition in ``stmts``, in source order (pre-order over statements)."""
     out: list[cst.FunctionDef] = []
-    stack: list[cst.BaseStatement] = list(reversed(module.body))
+    stack: list[cst.BaseStatement] = list(reversed(stmts))
     while stack:
         stmt = stack.pop()
         if isinstance(stmt, cst.SimpleStatementLine):

@@ -7,7 +7,7 @@ position (1-based line and column) and a fix-it sentence. Errors make a module's
 Codes (errors ``WDK0xx``, warnings ``WDK1xx``):
 
 ======  ================================================================================
-WDK001  ``"use workflow"`` on a sync ``def``
+WDK001  ``"use workflow"`` (its own or the module docstring's) on a sync ``def``
 WDK002  ``"use workflow"`` on a nested function or a method
 WDK003  ``"use step"`` on a method of a class without the serialization protocol
 WDK004  a directive somewhere else it cannot go (a class defined inside a function)

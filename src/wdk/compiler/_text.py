@@ -1,7 +1,8 @@
 """A line-level view of one source file: lines with their endings, and column conversion.
 
-Bundles are produced by replacing whole lines, never by re-printing a syntax tree, so every
-line the compiler does not touch stays byte-identical at the same line number.
+The workflow bundle is the source's lines with the rewritten statements' lines swapped in
+(each prints back to as many lines as it had), so every other line stays byte-identical at
+the same line number.
 """
 
 from __future__ import annotations

@@ -27,90 +27,19 @@ from __future__ import annotations
 
 import ast
 import bisect
-import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import libcst as cst
 
 from wdk.compiler._cst import blank_lines, function_defs, parse_module, source_lines, tail_lines
 from wdk.compiler._directives import FunctionSpan, Site
-from wdk.compiler._imports import Pruning, prune_aliases
+from wdk.compiler._imports import Pruning
+from wdk.compiler._prune import prune_aliases
+from wdk.compiler._stubs import StubPlan, is_doc
 from wdk.compiler._text import SourceText
 
-__all__ = ["StubPlan", "plan_stub", "render_workflow_bundle", "stub_call"]
-
-
-def _lit(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
-def stub_call(site: Site, step_id: str, captures: tuple[str, ...]) -> str:
-    args = [_lit(step_id)]
-    if captures:
-        args.append("lambda: {" + ", ".join(f"{_lit(n)}: {n}" for n in captures) + "}")
-    if site.bind is not None:
-        args.append(f"bind={_lit(site.bind)}")
-    return f"__wdk_step__({', '.join(args)})"
-
-
-@dataclass(frozen=True, slots=True)
-class StubPlan:
-    """How one step definition is stubbed (decided before import pruning, from ``ast``)."""
-
-    keep_doc: bool
-    """Whether the statement after the directive (a string) stays."""
-    free_first: int
-    """First line of the body that is dropped (``free_last + 1`` when none is)."""
-    free_last: int
-    """Last line of the definition."""
-    signature: bool
-    """Whether the ``def`` and its signature stay (False: one assignment line)."""
-    head_only: bool = False
-    """Whether libcst needs only the lines before ``free_first`` (all later ones are free)."""
-
-
-def _is_doc(stmt: ast.stmt) -> bool:
-    return (
-        isinstance(stmt, ast.Expr)
-        and isinstance(stmt.value, ast.Constant)
-        and isinstance(stmt.value.value, str)
-    )
-
-
-def plan_stub(site: Site, text: SourceText) -> StubPlan:
-    """Decide the stub's shape from ``ast`` positions.
-
-    The body keeps its first statement when it is a string (the directive, or a docstring in
-    a module-level ``"use step"`` module) and the string after it; any other first statement
-    becomes ``...`` on its first line. Every later line is free.
-    """
-    node = site.node
-    body = node.body
-    first = body[0]
-    # An indented block starts on a line of its own; a one-line suite follows the colon.
-    indented = not text.segment(first.lineno, 0, first.col_offset).strip()
-    decorated = bool(node.decorator_list)
-    if not _is_doc(first):
-        decorators = getattr(first, "decorator_list", [])
-        free_first = min([first.lineno, *(d.lineno for d in decorators)]) + 1
-        signature = indented and (decorated or free_first <= site.end)
-        return StubPlan(False, free_first, site.end, signature)
-    first_end = first.end_lineno or first.lineno
-    alone = len(body) == 1 or body[1].lineno > first_end
-    second = body[1] if len(body) > 1 else None
-    keep_doc = (
-        indented
-        and alone
-        and second is not None
-        and _is_doc(second)
-        and (len(body) == 2 or body[2].lineno > (second.end_lineno or second.lineno))
-    )
-    kept = second if keep_doc and second is not None else first
-    free_first = (kept.end_lineno or kept.lineno) + 1
-    signature = indented and (decorated or free_first <= site.end)
-    return StubPlan(keep_doc, free_first, site.end, signature, signature and alone)
+__all__ = ["render_workflow_bundle"]
 
 
 class _Rewriter:
@@ -202,7 +131,7 @@ class _Rewriter:
         assert isinstance(node.body, cst.IndentedBlock)
         block = node.body
         first = block.body[0]
-        if not _is_doc(site.node.body[0]):
+        if not is_doc(site.node.body[0]):
             first = cst.SimpleStatementLine(
                 [cst.Expr(cst.Ellipsis())], leading_lines=getattr(first, "leading_lines", ())
             )
@@ -327,46 +256,64 @@ def render_workflow_bundle(
     """
     top = tree.body
     starts = [_start(stmt) for stmt in top]
-    # Every stub's ``name = __wdk_step__(...)(arg)`` line comes from one small parse (a parse
-    # call costs ~0.15 ms of fixed overhead, a hundred of them would show in the budget).
+    owner: dict[int, list[tuple[Site, StubPlan, str]]] = {}
+    for stub in stubs:
+        owner.setdefault(bisect.bisect_right(starts, stub[0].start) - 1, []).append(stub)
+    imports = {next(i for i, s in enumerate(top) if s is plan.node): plan for plan in pruning}
+    # The segments, then every stub's ``name = __wdk_step__(...)(arg)`` line, in *one* parse:
+    # each segment is one complete top-level statement, and a parse call has ~0.2 ms of fixed
+    # cost that a hundred segments would pay a hundred times.
+    segments: list[tuple[int, int, int, str]] = []  # index, first, last line, text
+    for index in sorted({*owner, *imports}):
+        stmt = top[index]
+        first, last = starts[index], stmt.end_lineno or stmt.lineno
+        parse_last = last
+        sites = owner.get(index, [])
+        if len(sites) == 1 and sites[0][0].node is stmt and sites[0][1].head_only:
+            parse_last = sites[0][1].free_first - 1
+        chunk = "".join(text.lines[first - 1 : parse_last])
+        if not chunk.endswith(("\n", "\r")):  # the file's last line has no line break
+            chunk += "\n"
+        segments.append((index, first, last, chunk))
     calls = [
         f"{site.node.name} = {call}({site.node.name if plan.signature else 'None'})\n"
         for site, plan, call in stubs
     ]
-    assigns = parse_module("".join(calls)).body if calls else ()
-    work: dict[int, list[tuple[Site, StubPlan, cst.SimpleStatementLine]]] = {}
-    for (site, plan, _), assign in zip(stubs, assigns, strict=True):
+    module = parse_module("".join(seg[3] for seg in segments) + "".join(calls))
+    if len(module.body) != len(segments) + len(calls):  # pragma: no cover - by construction
+        raise AssertionError("a segment did not parse as one statement")
+    assigns: dict[int, cst.SimpleStatementLine] = {}
+    for stub, assign in zip(stubs, module.body[len(segments) :], strict=True):
         assert isinstance(assign, cst.SimpleStatementLine)
-        index = bisect.bisect_right(starts, site.start) - 1
-        work.setdefault(index, []).append((site, plan, assign))
-    imports = {next(i for i, s in enumerate(top) if s is plan.node): plan for plan in pruning}
+        assigns[id(stub[0])] = assign
     lines = list(text.lines)
-    for index in sorted({*work, *imports}):
-        stmt = top[index]
-        first, last = starts[index], stmt.end_lineno or stmt.lineno
-        parse_last = last
-        sites = work.get(index, [])
-        if len(sites) == 1 and sites[0][0].node is stmt and sites[0][1].head_only:
-            parse_last = sites[0][1].free_first - 1
-        segment = parse_module("".join(text.lines[first - 1 : parse_last]))
+    for (index, first, last, chunk), node in zip(
+        segments, module.body[: len(segments)], strict=True
+    ):
+        chunk_last = first + chunk.count("\n") - chunk.count("\r\n") + chunk.count("\r") - 1
         ordered = sorted(
-            (f.node for f in functions if first <= f.node.lineno <= parse_last),
+            (f.node for f in functions if first <= f.node.lineno <= chunk_last),
             key=lambda n: (n.lineno, n.col_offset),
         )
-        nodes = function_defs(segment)
+        nodes = function_defs([node])
         if len(ordered) != len(nodes):  # pragma: no cover - both parse the same grammar
             raise AssertionError(f"ast saw {len(ordered)} functions, libcst {len(nodes)}")
         by_ast = {id(a): c for a, c in zip(ordered, nodes, strict=True)}
-        stub_map = {id(by_ast[id(site.node)]): (site, plan, a) for site, plan, a in sites}
+        stub_map = {
+            id(by_ast[id(site.node)]): (site, plan, assigns[id(site)])
+            for site, plan, _ in owner.get(index, [])
+        }
         plans = {0: imports[index]} if index in imports else {}
-        rewriter = _Rewriter(text, stub_map, plans)
-        body, footer, _ = rewriter.block(segment.body, segment.footer, top=True)
-        new = segment.with_changes(body=body, footer=footer).code
+        body, footer, _ = _Rewriter(text, stub_map, plans).block([node], (), top=True)
+        new = module.with_changes(header=(), body=body, footer=footer).code
         new_lines = _LINES.findall(new)
+        if last == len(text.lines) and not text.ending(last):
+            new_lines[-1] = _BREAK.sub("", new_lines[-1])
         if len(new_lines) != last - first + 1:  # pragma: no cover - kept by construction
             raise AssertionError(f"lines {first}-{last}: {len(new_lines)} lines after rewrite")
         lines[first - 1 : last] = new_lines
     return "".join(lines)
 
 
+_BREAK = re.compile(r"(?:\r\n|\r|\n)\Z")
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
