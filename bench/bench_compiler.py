@@ -1,13 +1,19 @@
 """Compiler speed: cold build of a 1000-line module, warm rebuild of a 200-file tree.
 
-Targets (issue 3): cold < 300 ms for a generated 1000-line module with 100 directive functions;
-warm (cached, content hashes unchanged) rebuild of a 200-file tree < 200 ms.
+Targets (issues 3 and 21): cold < 300 ms for a generated 1000-line module with 100 directive
+functions; warm (cached, content hashes unchanged) rebuild of a 200-file tree < 200 ms. The
+parts are measured on the same module: ``ast.parse`` and ``symtable`` (what the checks and
+closures use), libcst's native parser on the whole module and on the segments the rewrite
+parses, and the libcst metadata providers the compiler does without (PositionProvider,
+ScopeProvider).
 Run: .venv/bin/python bench/bench_compiler.py
 """
 
 from __future__ import annotations
 
+import ast
 import statistics
+import symtable
 import sys
 import tempfile
 import time
@@ -72,7 +78,66 @@ def timed(fn: object, repeat: int) -> list[float]:
     return samples
 
 
+def _median(fn: object, repeat: int) -> str:
+    samples = timed(fn, repeat)
+    return f"{statistics.median(samples):.1f} ({min(samples):.1f})"
+
+
+def _parts(source: str, import_ms: float) -> list[tuple[str, str]]:
+    """Each piece of the compile, and the libcst alternatives it does without."""
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
+
+    from wdk.compiler._cst import parse_module
+    from wdk.compiler._directives import discover
+    from wdk.compiler._stubs import plan_stub
+    from wdk.compiler._text import SourceText
+
+    tree = ast.parse(source)
+    text = SourceText(source)
+    found = discover(tree, text, "big.py")
+    segments: list[str] = []
+    steps = [s for s in found.sites if s.kind == "step"]
+    for stmt in tree.body:
+        end = stmt.end_lineno or stmt.lineno
+        site = next((s for s in steps if s.node is stmt), None)
+        if site is None and not any(stmt.lineno <= s.start <= end for s in steps):
+            continue
+        first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
+        last = stmt.end_lineno or stmt.lineno
+        if site is not None and plan_stub(site, text).head_only:
+            last = plan_stub(site, text).free_first - 1
+        segments.append("".join(text.lines[first - 1 : last]))
+    module = cst.parse_module(source)
+    once = time.perf_counter()
+    MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
+    scope_ms = (time.perf_counter() - once) * 1000
+    return [
+        ("`ast.parse` (checks, positions)", _median(lambda: ast.parse(source), 10)),
+        ("`symtable` (closures)", _median(lambda: symtable.symtable(source, "big.py", "exec"), 10)),
+        (
+            f"libcst native parser, the {len(segments)} segments the rewrite parses (one call)",
+            _median(lambda: parse_module("".join(segments)), 10),
+        ),
+        ("`import libcst` (once per process, only when a bundle is rewritten)", f"{import_ms:.0f}"),
+        ("libcst native parser, whole module (not used)", _median(lambda: parse_module(source), 5)),
+        ("libcst `Module.code`, whole module (not used)", _median(lambda: module.code, 5)),
+        (
+            "libcst PositionProvider, whole module (not used)",
+            _median(
+                lambda: MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider), 3
+            ),
+        ),
+        ("libcst ScopeProvider, whole module (not used; one run)", f"{scope_ms:.0f}"),
+    ]
+
+
 def main() -> None:
+    # wdk.compiler imports libcst on the first rewrite: time that import on its own.
+    t0 = time.perf_counter()
+    import libcst  # noqa: F401
+
+    import_ms = (time.perf_counter() - t0) * 1000
     source = generate_module()
     lines = source.count("\n")
     result = compile_source(source, relpath="big.py", module="big")
@@ -99,6 +164,7 @@ def main() -> None:
 
         warm_samples = timed(warm, 10)
 
+    parts = _parts(source, import_ms)
     cold_med, warm_med = statistics.median(cold), statistics.median(warm_samples)
     rows = [
         (
@@ -122,6 +188,13 @@ def main() -> None:
             "| case | measured | target |",
             "|---|---|---|",
             *(f"| {a} | {b} | {c} |" for a, b, c in rows),
+            "",
+            f"Parts, on the same {lines}-line module (a compile uses the first three, and the",
+            "import once per process; see docs/compiler.md):",
+            "",
+            "| part | ms |",
+            "|---|---|",
+            *(f"| {a} | {b} |" for a, b in parts),
         ]
     )
     print(table)
