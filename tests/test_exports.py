@@ -29,8 +29,8 @@ EXPECTED = {
     ],
     wdk.ai: [
         "AgentResult", "DEFAULT_UI_STREAM_VERSION", "DurableAgent", "Output", "OutputSpec",
-        "StepResult", "Tool", "UI_STREAM_FIELDS", "WdkDurability", "chat_app", "chat_hook_token",
-        "tool",
+        "StepResult", "Tool", "ToolApproval", "UI_STREAM_FIELDS", "WdkDurability", "chat_app",
+        "chat_hook_token", "tool",
     ],
     wdk.api: [
         "HookInfo", "HookResumeResult", "Run", "get_hook_by_token", "get_run", "get_world",
