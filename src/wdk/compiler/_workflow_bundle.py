@@ -1,10 +1,12 @@
 """The workflow bundle: the user's file with step bodies replaced (docs/internals.md).
 
-The bundle is the libcst tree of the source with a few statements swapped, printed back:
-libcst is lossless, so every line the rewrite does not touch (comments, blank lines,
-continuations, semicolons, the signature of every step) prints back byte for byte. Line
-numbers are kept *by construction*, not by measuring: every removed line is replaced by an
-empty line (or by the comment it held), so no position metadata is needed.
+The bundle is the source's lines with the top-level statements that hold a step or a pruned
+import swapped for their libcst rewrite (only those are parsed, see
+:func:`render_workflow_bundle`). libcst is lossless, so whatever the rewrite does not touch
+inside them (comments, blank lines, continuations, semicolons, every step's signature) prints
+back byte for byte. Line numbers are kept *by construction*, not by measuring: every removed
+line is replaced by an empty line (or by the comment it held), so no position metadata is
+needed.
 
 A step definition keeps its ``def`` line, its whole signature (annotations, defaults), its
 directive and the docstring after it, and every whole-line comment; its other statements
@@ -198,7 +200,7 @@ class _Rewriter:
             comment=comment,
             newline=line.trailing_whitespace.newline,
         )
-        rest = [_comment_only(line_) for line_ in source_lines_raw(self.text, first + 1, last)]
+        rest = [_comment_only(line_) for line_ in _raw_lines(self.text, first + 1, last)]
         return [line.with_changes(body=[cst.Pass()], trailing_whitespace=trailing)], rest
 
 
@@ -209,7 +211,7 @@ def _call_of(assign: cst.SimpleStatementLine) -> cst.BaseExpression:
     return small.value.func
 
 
-def source_lines_raw(text: SourceText, first: int, last: int) -> list[tuple[str, str]]:
+def _raw_lines(text: SourceText, first: int, last: int) -> list[tuple[str, str]]:
     """``(line, ending)`` pairs for lines ``first..last``."""
     return [(text.line(n), text.ending(n)) for n in range(first, last + 1)]
 
