@@ -225,3 +225,19 @@ def test_step_bundle_is_unchanged_by_the_rewrite() -> None:
     result = compile_source(source, relpath="m.py", module="m")
     assert result.step_bundle.startswith(source)
     assert result.step_bundle[len(source) :].startswith("# --- wdk step bundle (generated) ---")
+
+
+def test_import_kept_for_a_step_signature_is_wdk104() -> None:
+    source = (
+        "import httpx\nfrom typing import Any\n\n"
+        "async def get(client: httpx.AsyncClient, x: Any = None) -> str:\n"
+        "    'use step'\n    return 'x'\n"
+    )
+    result = compile_source(source, relpath="m.py", module="m")
+    assert result.ok and result.pruned_imports == []
+    assert [(d.code, d.line, d.severity) for d in result.diagnostics] == [("WDK104", 1, "warning")]
+    assert "get()" in result.diagnostics[0].message
+    lazy = compile_source(
+        "from __future__ import annotations\n" + source, relpath="m.py", module="m"
+    )
+    assert lazy.diagnostics == [] and lazy.pruned_imports == ["httpx", "typing.Any"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+from collections.abc import Callable
 
 from wdk.compiler._checks import (
     check_duplicates,
@@ -25,7 +26,7 @@ from wdk.compiler._closures import FunctionTables, captures_of, nonlocal_violati
 from wdk.compiler._diagnostics import Diagnostic
 from wdk.compiler._directives import Site, discover
 from wdk.compiler._ids import step_id, workflow_id
-from wdk.compiler._imports import plan_pruning
+from wdk.compiler._imports import Pruning, plan_pruning
 from wdk.compiler._model import ModuleResult, StepInfo, WorkflowInfo
 from wdk.compiler._step_bundle import render_step_bundle
 from wdk.compiler._stubs import plan_stub, stub_call
@@ -102,7 +103,7 @@ def compile_text(source: str, *, relpath: str, module: str, sha256: str) -> Modu
     found = discover(tree, text, relpath)
     diagnostics = found.diagnostics
 
-    def report(code: str, node: ast.AST, message: str, fix: str) -> None:
+    def report(code: str, node: ast.AST, message: str, fix: str, *, warning: bool = False) -> None:
         line = getattr(node, "lineno", 1)
         diagnostics.append(
             Diagnostic(
@@ -111,6 +112,7 @@ def compile_text(source: str, *, relpath: str, module: str, sha256: str) -> Modu
                 file=relpath,
                 line=line,
                 col=text.col(line, getattr(node, "col_offset", 0)),
+                severity="warning" if warning else "error",
                 fix=fix,
             )
         )
@@ -123,9 +125,14 @@ def compile_text(source: str, *, relpath: str, module: str, sha256: str) -> Modu
     outer = _outermost_steps(sites)
     lazy = postponed_annotations(tree)
     plans = {id(site): plan_stub(site, text) for site in outer}
+    # A stub keeps its signature, which the sandbox evaluates on import: its names stay.
+    baseline = plan_pruning(tree, usage)
+    signature_users: dict[str, list[str]] = {}
     for site in outer:
         if plans[id(site)].signature:
-            usage.outside_names |= signature_names(site.node, annotations=not lazy)
+            for name in signature_names(site.node, annotations=not lazy):
+                signature_users.setdefault(name, []).append(site.qualname)
+    usage.outside_names |= signature_users.keys()
     tables = FunctionTables(source, relpath)
     captures: dict[int, tuple[str, ...]] = {
         id(s): captures_of(s, tables) for s in sites if s.nested and s.kind == "step"
@@ -144,6 +151,7 @@ def compile_text(source: str, *, relpath: str, module: str, sha256: str) -> Modu
     check_patch_names(tree, usage, report)
     max_retries = check_module_level(tree, sites, report)
     pruning = plan_pruning(tree, usage)
+    _warn_kept_for_signatures(baseline, pruning, signature_users, report)
 
     workflows: list[WorkflowInfo] = []
     steps: list[StepInfo] = []
@@ -179,6 +187,43 @@ def compile_text(source: str, *, relpath: str, module: str, sha256: str) -> Modu
         sha256=sha256,
         has_directives=True,
     )
+
+
+_TYPING_MODULES = frozenset({"typing", "typing_extensions"})
+
+
+def _warn_kept_for_signatures(
+    baseline: list[Pruning],
+    pruning: list[Pruning],
+    users: dict[str, list[str]],
+    report: Callable[..., None],
+) -> None:
+    """WDK104 for each import a step's signature keeps in the workflow bundle.
+
+    Before stubs kept their signatures these imports were pruned; kept, they are imported in
+    the sandbox, which may refuse them (``httpx``), so say why and how to prune them again.
+    """
+    pruned = {name for plan in pruning for name in plan.pruned}
+    for plan in baseline:
+        kept = [
+            (name, alias)
+            for name, alias in zip(plan.pruned, plan.pruned_aliases(), strict=True)
+            if name not in pruned
+        ]
+        for name, bound in kept:
+            if name.split(".")[0] in _TYPING_MODULES or name.startswith("collections.abc"):
+                continue  # typing names cost nothing to keep and every sandbox has them
+            steps = ", ".join(f"{q}()" for q in sorted(set(users.get(bound, []))))
+            report(
+                "WDK104",
+                plan.node,
+                f"`{name}` stays imported in the workflow bundle: the signature of step "
+                f"{steps} uses it, and a step stub keeps its signature, evaluated when the "
+                "sandbox imports the module",
+                "Add `from __future__ import annotations` (for annotations) or move the "
+                "default into the step's body, so the import is pruned again.",
+                warning=True,
+            )
 
 
 def _outermost_steps(sites: list[Site]) -> list[Site]:

@@ -22,6 +22,7 @@ WDK101  a string that looks like a directive but is not spelt exactly like one
 WDK102  the directive text written as an f-string, bytes, prefixed, parenthesised or
         implicitly concatenated string
 WDK103  the directive text as a later statement of a function body
+WDK104  an import a step's kept signature uses stays in the workflow bundle (was pruned)
 ======  ================================================================================
 """
 

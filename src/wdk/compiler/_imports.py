@@ -29,6 +29,11 @@ class Pruning:
     drop: frozenset[int] = frozenset()
     """Indices (in ``node.names``) of the aliases removed."""
 
+    def pruned_aliases(self) -> list[str]:
+        """The local names the removed aliases bound, in the order of :attr:`pruned`."""
+        is_from = isinstance(self.node, ast.ImportFrom)
+        return [_bound(a, is_from) for i, a in enumerate(self.node.names) if i in self.drop]
+
 
 def _all_names(tree: ast.Module) -> set[str]:
     names: set[str] = set()
