@@ -79,7 +79,9 @@ def block_lines(block: Any, run_id: str) -> list[tuple[str, str]]:
     "--status", default=None, type=click.Choice(RunStatus.ALL), help="Only runs with this status."
 )
 @click.option("--deployment", default=None, help="Only runs on this deployment.")
-@click.option("--limit", default=20, show_default=True)
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(min=1), help="At most N runs."
+)
 @json_option
 def runs(
     world_url: str | None,

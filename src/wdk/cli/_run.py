@@ -46,6 +46,80 @@ def _workflow_id(target: str, project: Any) -> str:
     return f"workflow//{relpath_of(module, loc.is_package)}//{name}"
 
 
+def check_arguments(path: Path, qualname: str, values: list[Any]) -> None:
+    """Refuse ``values`` (exit 2, naming the argument) when the workflow cannot take them.
+
+    Checked against the signature in the source, before any run is created: a wrong number of
+    arguments would otherwise only show as a failed run in the database.
+    """
+    import ast
+    import inspect
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    node = next(
+        (
+            n
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == qualname
+        ),
+        None,
+    )
+    if node is None:  # a method or a generated workflow: the run reports it
+        return
+    args = node.args
+    for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+        if arg is not None:
+            arg.annotation = None
+    # Only the shape matters: defaults become None (their expressions may name anything).
+    args.defaults = [ast.Constant(None) for _ in args.defaults]
+    args.kw_defaults = [None if d is None else ast.Constant(None) for d in args.kw_defaults]
+    namespace: dict[str, Any] = {}
+    exec(f"def {qualname}({ast.unparse(args)}): pass", namespace)  # noqa: S102 - a stub
+    try:
+        inspect.signature(namespace[qualname]).bind(*values)
+    except TypeError as exc:
+        shape = f"{qualname}({ast.unparse(args)})"
+        raise click.UsageError(
+            f"{exc} (the workflow is {shape}; got {len(values)} argument"
+            f"{'' if len(values) == 1 else 's'}); nothing was started"
+        ) from None
+
+
+def user_frames(stack: str) -> str:
+    """A traceback without wdk's own frames (all of them with ``WDK_DEBUG=1``)."""
+    if os.environ.get("WDK_DEBUG", "") not in ("", "0"):
+        return stack
+    ours = f'  File "{Path(__file__).resolve().parents[1]}{os.sep}'  # src/wdk/
+    kept: list[str] = []
+    skipping = False
+    for line in stack.splitlines():
+        if line.startswith('  File "'):
+            skipping = line.startswith(ours)
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+async def _failed_step(world_url: str | None, run_id: str, message: str) -> str:
+    """`` (step NAME failed after N attempts)`` when the run failed of a step's error, else ""."""
+    from wdk.cli._inspect_runs import step_rows
+
+    world = open_cli_world(world_url)
+    try:
+        rows = step_rows(await world.read_events(run_id))
+    finally:
+        await world.close()
+    failed = [r for r in rows if r["status"] == "failed" and message in str(r["error"])]
+    if not failed:
+        return ""
+    row = failed[-1]
+    name = str(row["name"]).rpartition("//")[2]
+    n = row["attempts"]
+    return f" (step {name} failed after {n} attempt{'' if n == 1 else 's'})"
+
+
 def _stderr_sink(run_id: str, text: str) -> None:
     click.echo(text, err=True)
 
@@ -55,7 +129,13 @@ def _stderr_sink(run_id: str, text: str) -> None:
 @click.argument("args", nargs=-1)
 @world_option
 @root_option
-@click.option("--concurrency", default=8, show_default=True, help="Steps run at once.")
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Steps run at once.",
+)
 @deployment_option
 def run(
     target: str,
@@ -84,7 +164,9 @@ def run(
         from wdk.worlds.base import RunStatus
 
         world = open_cli_world(world_url)
-        project.workflow_target(workflow_id)  # a clear error now rather than a failed run
+        # Clear errors now rather than a failed run in the database.
+        module, qualname = project.workflow_target(workflow_id)
+        check_arguments(project.locate(module).path, qualname, values)
         handle = await start(workflow_id, values, world=world)
         worker = Worker(
             world, project, concurrency=concurrency, log_sink=_stderr_sink, **worker_kwargs
@@ -120,10 +202,12 @@ def run(
             return 1
         if "error" in outcome:
             exc = outcome["error"]
-            click.echo(f"run {handle.run_id} failed: {exc}", err=True)
+            message = getattr(getattr(exc, "cause", None), "message", "")
+            failed = await _failed_step(world_url, handle.run_id, message) if message else ""
+            click.echo(f"{exc}{failed}", err=True)  # "run <id> failed: <message>", once
             stack = getattr(getattr(exc, "cause", None), "stack", "")
             if stack:
-                click.echo(stack.rstrip(), err=True)
+                click.echo(user_frames(stack).rstrip(), err=True)
             return 1
         click.echo(to_json(outcome.get("value")))
         return 0
@@ -135,9 +219,20 @@ def run(
 @world_option
 @root_option
 @click.option(
-    "--concurrency", "-c", default=8, show_default=True, help="Queue slots and inline steps."
+    "--concurrency",
+    "-c",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Queue slots and inline steps.",
 )
-@click.option("--lease", default=30.0, show_default=True, help="Seconds a claimed message is ours.")
+@click.option(
+    "--lease",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a claimed message is ours.",
+)
 @deployment_option
 @adopt_option
 def worker(

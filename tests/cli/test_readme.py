@@ -1,0 +1,59 @@
+"""The README's quickstart, run as written: its first Python block is saved under the name its
+``# name.py`` comment gives, and its first ``wdk run`` line runs it through the real ``wdk``, in
+an empty temporary folder. If the README's example stops working, this fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+WDK = str(Path(sys.executable).with_name("wdk"))
+
+
+def _first_python_file() -> tuple[str, str]:
+    block = re.search(r"```python\n(.*?)```", README, re.S)
+    assert block, "the README has no ```python block"
+    text = block.group(1)
+    name = re.match(r"# (\w+\.py)\n", text)
+    assert name, "the README's first Python block must open with a `# name.py` comment"
+    return name.group(1), text
+
+
+def _first_run_line() -> tuple[list[str], str | None]:
+    """The first ``wdk run`` command (argv) and the output line shown under it, if any."""
+    lines = README.splitlines()
+    for i, line in enumerate(lines):
+        command = line.removeprefix("$ ").strip()
+        if command.startswith("wdk run "):
+            argv = shlex.split(command, comments=True)
+            following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            shown = None if following.startswith(("$", "```")) else following
+            return argv, shown
+    raise AssertionError("the README has no `wdk run` line")
+
+
+def test_the_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
+    name, text = _first_python_file()
+    (tmp_path / name).write_text(text)
+    argv, shown = _first_run_line()
+    env = dict(os.environ, WDK_CACHE_DIR=str(tmp_path / ".cache"))
+    env.pop("WDK_WORLD", None)
+    result = subprocess.run(
+        [WDK, *argv[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    if shown is not None:  # what the README says it prints is what it prints
+        assert json.loads(result.stdout) == json.loads(shown)
+    assert (tmp_path / ".wdk" / "wdk.db").is_file()
+
+
+def test_the_readme_links_every_doc_page() -> None:
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"(docs/{page.name})" in README, f"README does not link docs/{page.name}"
