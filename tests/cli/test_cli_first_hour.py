@@ -126,3 +126,62 @@ def test_a_failed_run_reads_once_with_attempts_and_the_users_frame_only(project:
     assert f"{os.sep}wdk{os.sep}runtime{os.sep}" not in result.stderr  # wdk frames hidden
     debug = wdk(project, "run", "first:fails", WDK_DEBUG="1")
     assert f"{os.sep}wdk{os.sep}runtime{os.sep}" in debug.stderr
+
+
+SLEEPY = textwrap.dedent(
+    '''
+    from wdk import sleep
+
+
+    async def napper(n: int) -> int:
+        "use workflow"
+        a = await double(n)
+        await sleep("10ms")
+        return await double(a)
+
+
+    async def double(x: int) -> int:
+        "use step"
+        return 2 * x
+    '''
+)
+
+
+def test_inspect_shows_whole_ids_json_values_iso_times_and_one_timeline(project: Path) -> None:
+    (project / "sleepy.py").write_text(SLEEPY)
+    assert wdk(project, "run", "sleepy:napper", "3").stdout.strip() == "12"
+    runs = json.loads(wdk(project, "inspect", "runs", "--json").stdout)
+    run_id = runs[0]["run_id"]
+    assert runs[0]["output"] == 12
+    assert runs[0]["created_at"].endswith("Z") and "T" in runs[0]["created_at"]
+    table = wdk(project, "inspect", "runs")
+    assert run_id in table.stdout  # never cut, even at 80 columns
+    steps = json.loads(wdk(project, "inspect", "steps", run_id[:12], "--json").stdout)
+    assert [(s["kind"], s["status"]) for s in steps] == [
+        ("step", "completed"),
+        ("sleep", "completed"),
+        ("step", "completed"),
+    ]
+    assert steps[0]["args"] == [3] and steps[0]["result"] == 6 and steps[0]["attempts"] == 1
+    assert steps[2]["args"] == [6] and steps[2]["result"] == 12
+    assert steps[1]["until"].endswith("Z")
+    events = json.loads(wdk(project, "inspect", "events", run_id[:12], "--json").stdout)
+    assert events[0]["data"]["input"] == [3]  # decoded, not hex msgpack
+    shown = wdk(project, "inspect", "steps", run_id[:12])
+    assert shown.returncode == 0 and run_id in shown.stdout and "sleep" in shown.stdout
+
+
+def test_a_run_id_prefix_works_and_an_ambiguous_one_exits_2_listing_matches(
+    project: Path,
+) -> None:
+    for name in ('"a"', '"b"'):
+        assert wdk(project, "run", "first:greet", name).returncode == 0
+    ids = [r["run_id"] for r in json.loads(wdk(project, "inspect", "runs", "--json").stdout)]
+    one = wdk(project, "inspect", "run", ids[0][:-3], "--json")
+    assert one.returncode == 0 and json.loads(one.stdout)["run_id"] == ids[0]
+    ambiguous = wdk(project, "inspect", "steps", "wrun_")
+    assert ambiguous.returncode == 2
+    assert "start of several run ids" in ambiguous.stderr
+    assert all(i in ambiguous.stderr for i in ids)
+    missing = wdk(project, "cancel", "wrun_zzz")
+    assert missing.returncode == 2 and "no run has id 'wrun_zzz'" in missing.stderr

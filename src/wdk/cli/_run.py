@@ -12,6 +12,7 @@ import anyio
 import click
 
 from wdk.cli._common import (
+    RUN_INPUT_ERRORS,
     adopt_option,
     deployment_option,
     open_cli_world,
@@ -277,14 +278,21 @@ def worker(
 @click.argument("run_id")
 @world_option
 def cancel(run_id: str, world_url: str | None) -> None:
-    """Cancel a run: it ends cancelled, in-flight steps are not re-queued."""
+    """Cancel a run: it ends cancelled, in-flight steps are not re-queued.
+
+    RUN_ID may be a unique prefix of the id. Exits 2 when no run (or several) match.
+    """
 
     async def main() -> None:
         from wdk.api import get_run
+        from wdk.runtime._deploys import resolve_run_id
 
         world = open_cli_world(world_url)
-        await get_run(run_id, world=world).cancel()
-        click.echo(f"cancelled {run_id}")
-        await world.close()
+        try:
+            rid = await resolve_run_id(world, run_id)
+            await get_run(rid, world=world).cancel()
+        finally:
+            await world.close()
+        click.echo(f"cancelled {rid}")
 
-    run_async(main)
+    run_async(main, bad_input=RUN_INPUT_ERRORS)
