@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -119,9 +120,10 @@ def test_help_shows_each_options_environment_variable(project: Path) -> None:
 def test_a_failed_run_reads_once_with_attempts_and_the_users_frame_only(project: Path) -> None:
     result = wdk(project, "run", "first:fails")
     assert result.returncode == 1
-    first = result.stderr.splitlines()[0]
-    assert first.startswith("run wrun_") and first.count("failed:") == 1
-    assert first.endswith("failed: still broken (step broken failed after 3 attempts)")
+    ends = [line for line in result.stderr.splitlines() if line.startswith("run wrun_")]
+    assert ends[0].endswith(" started: workflow//first.py//fails")
+    assert len(ends) == 2 and ends[1].count("failed:") == 1  # the prefix once
+    assert ends[1].endswith("failed: still broken (step broken failed after 3 attempts)")
     assert 'first.py", line' in result.stderr
     assert f"{os.sep}wdk{os.sep}runtime{os.sep}" not in result.stderr  # wdk frames hidden
     debug = wdk(project, "run", "first:fails", WDK_DEBUG="1")
@@ -185,3 +187,131 @@ def test_a_run_id_prefix_works_and_an_ambiguous_one_exits_2_listing_matches(
     assert all(i in ambiguous.stderr for i in ids)
     missing = wdk(project, "cancel", "wrun_zzz")
     assert missing.returncode == 2 and "no run has id 'wrun_zzz'" in missing.stderr
+
+
+WAITS = textwrap.dedent(
+    '''
+    from wdk import create_hook, sleep
+
+
+    async def long_nap() -> str:
+        "use workflow"
+        await sleep("1h")
+        return "rested"
+
+
+    async def hooked(token: str) -> str:
+        "use workflow"
+        return await create_hook(token=token)
+    '''
+)
+
+
+def test_run_shows_progress_on_stderr_and_quiet_keeps_only_the_result(project: Path) -> None:
+    (project / "sleepy.py").write_text(SLEEPY)
+    shown = wdk(project, "run", "sleepy:napper", "3")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stderr.splitlines()
+    assert lines[0].startswith("run wrun_") and "started: workflow//sleepy.py//napper" in lines[0]
+    run_id = lines[0].split()[1]
+    assert len(run_id) == 31  # the whole id
+    assert lines[1:] == [
+        "step double(3) started",
+        "step double(3) completed",
+        lines[3],
+        "sleep over",
+        "step double(6) started",
+        "step double(6) completed",
+    ]
+    assert lines[3].startswith("sleeping until 20") and lines[3].endswith("Z")
+    assert shown.stdout.strip() == "12"
+    quiet = wdk(project, "run", "--quiet", "sleepy:napper", "3")
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout.strip() == "12"
+
+
+def test_run_shows_retries_with_attempt_and_error(project: Path) -> None:
+    result = wdk(project, "run", "first:fails")
+    assert "step broken() failed (attempt 1): still broken; retrying at " in result.stderr
+    assert "step broken() started (attempt 3)" in result.stderr
+    assert "step broken() failed after 3 attempts: still broken" in result.stderr
+
+
+def _interrupt_when(project: Path, marker: str, *args: str) -> tuple[str, int, str]:
+    """Start ``wdk run ARGS``, send Ctrl-C once a stderr line starts with ``marker``."""
+    env = dict(os.environ, WDK_CACHE_DIR=str(project / ".cache"))
+    env.pop("WDK_WORLD", None)
+    proc = subprocess.Popen(
+        [WDK, "run", *args], cwd=project, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(marker):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    return "".join(seen), proc.returncode, rest
+
+
+def test_ctrl_c_names_the_run_and_how_to_resume_or_cancel_it(project: Path) -> None:
+    (project / "waits.py").write_text(WAITS)
+    before, code, after = _interrupt_when(project, "sleeping until", "waits:long_nap")
+    run_id = before.split()[1]
+    assert code == 130
+    assert f"interrupted: run {run_id} is kept" in after
+    assert "`wdk worker` resumes it" in after and f"`wdk cancel {run_id}` stops it" in after
+    assert "Aborted!" not in after
+    cancelled = wdk(project, "cancel", run_id[:14])
+    assert cancelled.returncode == 0 and cancelled.stdout.strip() == f"cancelled {run_id}"
+    shown = json.loads(wdk(project, "inspect", "run", run_id, "--json").stdout)
+    assert shown["status"] == "cancelled"
+
+
+def test_run_shows_the_token_a_hook_waits_for(project: Path) -> None:
+    (project / "waits.py").write_text(WAITS)
+    before, code, _ = _interrupt_when(project, "waiting for hook", "waits:hooked", '"tok-1"')
+    assert code == 130 and "waiting for hook tok-1" in before
+
+
+def test_detach_prints_the_id_and_a_worker_runs_it(project: Path) -> None:
+    (project / "sleepy.py").write_text(SLEEPY)
+    detached = wdk(project, "run", "--detach", "sleepy:napper", "4")
+    assert detached.returncode == 0, detached.stderr
+    run_id = detached.stdout.strip()
+    assert run_id.startswith("wrun_") and len(run_id) == 31
+    status = json.loads(wdk(project, "inspect", "run", run_id, "--json").stdout)["status"]
+    assert status in ("pending", "running")
+    env = dict(os.environ, WDK_CACHE_DIR=str(project / ".cache"))
+    env.pop("WDK_WORLD", None)
+    worker = subprocess.Popen(
+        [WDK, "worker"], cwd=project, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert _ended(project / ".wdk" / "wdk.db", run_id) == "completed"
+    finally:
+        worker.terminate()
+        _, log = worker.communicate(timeout=60)
+    assert f"run {run_id} completed" in log
+
+
+def _ended(db: Path, run_id: str) -> str:
+    """The run's final status, waiting on the world's change notifications (at most 60 s)."""
+    import anyio
+
+    from wdk.worlds import open_world
+
+    async def wait() -> str:
+        world = open_world(f"sqlite:///{db}")
+        try:
+            with anyio.fail_after(60):
+                while True:
+                    info = await world.get_run(run_id)
+                    if info is not None and info.status in ("completed", "failed", "cancelled"):
+                        return str(info.status)
+                    await world.wait_for_change([f"done:{run_id}"], 1.0)
+        finally:
+            await world.close()
+
+    return anyio.run(wait)

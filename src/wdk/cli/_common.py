@@ -113,6 +113,15 @@ deployment_option = deployment_option_for(
     "Pin to this deployment (a version name, e.g. a git sha): runs started here record it "
     "and workers claim only its runs. Unset: unpinned, runs record a hash of their code."
 )
+log_level_option = click.option(
+    "--log-level",
+    envvar="WDK_LOG_LEVEL",
+    show_envvar=True,
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="INFO: a line per run start and finish; WARNING: only failures and blocked runs.",
+)
 adopt_option = click.option(
     "--adopt",
     is_flag=True,

@@ -15,6 +15,7 @@ from wdk.cli._common import (
     RUN_INPUT_ERRORS,
     adopt_option,
     deployment_option,
+    log_level_option,
     open_cli_world,
     parse_arg,
     root_option,
@@ -24,6 +25,7 @@ from wdk.cli._common import (
     use_deployment,
     world_option,
 )
+from wdk.cli._progress import Progress
 
 
 def _fix_hash_seed() -> None:
@@ -138,6 +140,15 @@ def _stderr_sink(run_id: str, text: str) -> None:
     help="Steps run at once.",
 )
 @deployment_option
+@click.option(
+    "--detach",
+    is_flag=True,
+    default=False,
+    help="Start the run, print its id and exit 0 at once; a `wdk worker` runs it.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, default=False, help="No progress lines: only the result."
+)
 def run(
     target: str,
     args: tuple[str, ...],
@@ -145,13 +156,20 @@ def run(
     roots: tuple[Path, ...],
     concurrency: int,
     deployment: str | None,
+    detach: bool,
+    quiet: bool,
 ) -> None:
     """Start MODULE:FUNCTION with ARGS (JSON values) and run it to the end in-process.
 
-    Prints the return value as JSON and exits 0, or prints the error (with your file:line)
-    and exits 1.
+    Shows progress on stderr (the run id first, then each step, retry, sleep and hook wait),
+    prints the return value as JSON on stdout and exits 0, or prints the error (with your
+    file:line) and exits 1. The arguments are checked against the workflow's signature first
+    (exit 2, nothing started). An argument that is not JSON is taken as a string, with a note.
+    On Ctrl-C the run stays: `wdk worker` resumes it, `wdk cancel RUN_ID` stops it (exit 130).
     """
     _fix_hash_seed()
+    # The progress lines and the result say what the worker's log would: only real trouble.
+    logging.getLogger("wdk.worker").setLevel(logging.ERROR)
     worker_kwargs = use_deployment(deployment)
     project = setup_project(roots)
     workflow_id = _workflow_id(target, project)
@@ -169,6 +187,13 @@ def run(
         module, qualname = project.workflow_target(workflow_id)
         check_arguments(project.locate(module).path, qualname, values)
         handle = await start(workflow_id, values, world=world)
+        started["run_id"] = handle.run_id
+        if detach:
+            await world.close()
+            click.echo(handle.run_id)
+            return 0
+        progress = Progress(world, handle.run_id, quiet=quiet)
+        progress.say(f"run {handle.run_id} started: {workflow_id}", "bold")
         worker = Worker(
             world, project, concurrency=concurrency, log_sink=_stderr_sink, **worker_kwargs
         )
@@ -189,9 +214,18 @@ def run(
             finally:
                 worker.stop()
 
+        follow = anyio.CancelScope()
+
+        async def watch() -> None:
+            with follow:
+                await progress.follow()
+
         async with anyio.create_task_group() as tg:
+            tg.start_soon(watch)
             tg.start_soon(wait)
             await worker.run()
+            follow.cancel()
+        await progress.drain()  # the last events, before the result
         await world.close()
         if "blocked" in outcome:
             block = outcome["blocked"]
@@ -213,7 +247,21 @@ def run(
         click.echo(to_json(outcome.get("value")))
         return 0
 
-    raise SystemExit(run_async(main))
+    started: dict[str, str] = {}
+    try:
+        code = run_async(main)
+    except KeyboardInterrupt:
+        rid = started.get("run_id")
+        if rid is None:
+            click.echo("interrupted before the run was started; nothing to resume", err=True)
+        else:
+            click.echo(
+                f"interrupted: run {rid} is kept with every finished step; `wdk worker` "
+                f"resumes it, `wdk cancel {rid}` stops it",
+                err=True,
+            )
+        code = 130
+    raise SystemExit(code)
 
 
 @click.command("worker")
@@ -236,6 +284,7 @@ def run(
 )
 @deployment_option
 @adopt_option
+@log_level_option
 def worker(
     world_url: str | None,
     roots: tuple[Path, ...],
@@ -243,6 +292,7 @@ def worker(
     lease: float,
     deployment: str | None,
     adopt: bool,
+    log_level: str,
 ) -> None:
     """Run queued workflow and step work until SIGTERM (then drain and exit).
 
@@ -252,9 +302,7 @@ def worker(
     _fix_hash_seed()
     worker_kwargs = use_deployment(deployment, adopt)
     project = setup_project(roots)
-    logging.basicConfig(
-        level=os.environ.get("WDK_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
 
     async def main() -> None:
         from wdk.runtime import Worker

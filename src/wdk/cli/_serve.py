@@ -14,6 +14,7 @@ import click
 from wdk.cli._common import (
     adopt_option,
     deployment_option,
+    log_level_option,
     root_option,
     setup_project,
     use_deployment,
@@ -140,6 +141,7 @@ def _abort_after_chunks() -> int | None:
 )
 @deployment_option
 @adopt_option
+@log_level_option
 def serve(
     host: str,
     port: int,
@@ -153,6 +155,7 @@ def serve(
     chat_page: Path | None,
     deployment: str | None,
     adopt: bool,
+    log_level: str,
 ) -> None:
     """Serve the wdk HTTP API (runs, hooks, webhooks, streams) with an embedded worker.
 
@@ -169,7 +172,7 @@ def serve(
     ensure_hash_seed(sys.argv)
     use_deployment(deployment, adopt)
     project = setup_project(roots)
-    level = os.environ.get("WDK_LOG_LEVEL", "INFO")
+    level = log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     chat_workflow = _chat_workflow(chat, project) if chat else None
     if chat_page is not None and chat_workflow is None:
