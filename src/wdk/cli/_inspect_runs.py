@@ -94,17 +94,18 @@ def runs(
         if as_json:
             click.echo(to_json(json_view([_run_dict(r) for r in page.runs])))
             return
-        # The deployment column only when some run has one: the table is wide already.
-        pinned = any(r.deployment_id for r in page.runs)
+        # The deployment column only when some run names one (not the hash of its code).
+        named = any(r.deployment_id and not r.deployment_id.startswith("code-") for r in page.runs)
         table = Table(title="runs")
-        for col in ("run id", "workflow", "status", "deployment", "created", "completed"):
-            if col != "deployment" or pinned:
+        for col in ("run id", "workflow", "status", "deployment", "created"):
+            if col != "deployment" or named:
                 # Ids are never cut: the other columns fold first.
-                table.add_column(col, no_wrap=col == "run id", overflow="fold")
+                table.add_column(col, no_wrap=col in ("run id", "status"), overflow="fold")
         for r in page.runs:
-            short = r.workflow_id.removeprefix("workflow//")
-            row = [r.run_id, short, r.status, r.deployment_id or ""]
-            table.add_row(*row[: 4 if pinned else 3], _ts(r.created_at), _ts(r.completed_at))
+            row = [r.run_id, r.workflow_id.rpartition("//")[2], r.status]
+            if named:
+                row.append(r.deployment_id or "")
+            table.add_row(*row, _ts(r.created_at)[:19])
         Console().print(table)
 
     run_async(main, bad_input=RUN_INPUT_ERRORS)
@@ -232,17 +233,8 @@ def steps(run_id: str, world_url: str | None, as_json: bool) -> None:
             click.echo(to_json(json_view(rows)))
             return
         table = Table(title=f"steps of {info.run_id}")
-        for col in (
-            "kind",
-            "name",
-            "status",
-            "tries",
-            "arguments",
-            "outcome",
-            "started",
-            "took",
-        ):
-            table.add_column(col, overflow="fold")
+        for col in ("name", "status", "tries", "arguments", "outcome", "took"):
+            table.add_column(col, overflow="fold", no_wrap=col in ("status", "tries", "took"))
         for r in rows:
             took = ""
             if r["completed_at"] and r["created_at"]:
@@ -251,13 +243,11 @@ def steps(run_id: str, world_url: str | None, as_json: bool) -> None:
             if r["kind"] == "step":
                 args = to_json(json_view(r["args"]))
             table.add_row(
-                r["kind"],
                 str(r["name"]).rpartition("//")[2],
                 r["status"],
                 str(r.get("attempts", "")),
                 args,
                 _outcome_text(r),
-                _ts(r["created_at"])[11:],  # the time of day; the run shows the date
                 took,
             )
         Console().print(table)
