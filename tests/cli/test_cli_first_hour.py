@@ -315,3 +315,42 @@ def _ended(db: Path, run_id: str) -> str:
             await world.close()
 
     return anyio.run(wait)
+
+
+def test_build_check_reports_imports_the_sandbox_would_refuse(project: Path) -> None:
+    ok = wdk(project, "build", "--check")
+    assert ok.returncode == 0, ok.stderr
+    (project / "helper.py").write_text("VALUE = 1\n")
+    (project / "bad.py").write_text(
+        textwrap.dedent(
+            '''
+            import json
+            import os
+
+            import helper
+
+
+            async def flow() -> str:
+                "use workflow"
+                import socket
+
+                return os.getcwd() + json.dumps(helper.VALUE)
+
+
+            async def step() -> None:
+                "use step"
+                import subprocess  # a step may import anything
+            '''
+        )
+    )
+    bad = wdk(project, "build", "--check")
+    assert bad.returncode == 1
+    lines = [line for line in bad.stderr.splitlines() if "error[sandbox]" in line]
+    assert len(lines) == 2
+    assert lines[0].startswith("bad.py:3:1: error[sandbox]: import os is not allowed")
+    assert lines[1].startswith("bad.py:10:5: error[sandbox]: import socket is not allowed")
+    assert "error: build failed: 2 errors in 1 file" in bad.stderr
+    allow = '[tool.wdk]\nsandbox-allowed-modules = ["os", "socket"]\n'
+    (project / "pyproject.toml").write_text(allow)
+    allowed = wdk(project, "build", "--check")
+    assert allowed.returncode == 0, allowed.stderr
