@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
+
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 WDK = str(Path(sys.executable).with_name("wdk"))
@@ -68,3 +70,38 @@ def test_the_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
 def test_the_readme_links_every_doc_page() -> None:
     for page in sorted((ROOT / "docs").glob("*.md")):
         assert f"(docs/{page.name})" in README, f"README does not link docs/{page.name}"
+
+
+def _commands() -> list[tuple[str, click.Command]]:
+    from wdk.cli import main
+
+    ctx = click.Context(main)
+    found: list[tuple[str, click.Command]] = []
+
+    def walk(cmd: click.Command, path: str) -> None:
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                assert sub is not None
+                walk(sub, f"{path} {name}")
+        else:
+            found.append((path, cmd))
+
+    walk(main, "wdk")
+    return found
+
+
+def test_docs_cli_lists_every_command_option_and_environment_variable() -> None:
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    source = "\n".join(p.read_text() for p in (ROOT / "src" / "wdk").rglob("*.py"))
+    for path, cmd in _commands():
+        assert f"`{path}" in doc, f"docs/cli.md does not describe `{path}`"
+        for param in cmd.params:
+            if isinstance(param, click.Option):
+                assert any(f"`{o}" in doc for o in param.opts), f"{path} {param.opts[0]}"
+                if param.envvar:
+                    assert param.show_envvar, f"{path} {param.opts[0]} hides {param.envvar}"
+                    assert f"`{param.envvar}`" in doc, f"{param.envvar} is not in docs/cli.md"
+    read = r"(?:environ(?:\.get)?\(|environ\[|getenv\(|envvar=)\s*\"(WDK_[A-Z_]+)\""
+    for var in sorted(set(re.findall(read, source))):
+        assert f"`{var}`" in doc, f"{var} is read by wdk but not in docs/cli.md"

@@ -76,8 +76,11 @@ root_option = click.option(
     "--root",
     "roots",
     multiple=True,
+    envvar="WDK_PATH",
+    show_envvar=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Source root(s) holding your workflow modules. Default: the current directory.",
+    help="Source root(s) holding your workflow modules (repeatable; in WDK_PATH, separated "
+    "by the OS path separator). Default: the current directory.",
 )
 
 
