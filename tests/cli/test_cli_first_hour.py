@@ -354,3 +354,16 @@ def test_build_check_reports_imports_the_sandbox_would_refuse(project: Path) -> 
     (project / "pyproject.toml").write_text(allow)
     allowed = wdk(project, "build", "--check")
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_inspect_hooks_and_streams_take_a_prefix(project: Path) -> None:
+    (project / "waits.py").write_text(WAITS)
+    before, code, _ = _interrupt_when(project, "waiting for hook", "waits:hooked", '"tok-2"')
+    run_id = before.split()[1]
+    hooks = wdk(project, "inspect", "hooks", "--run", run_id[:14], "--json")
+    assert hooks.returncode == 0, hooks.stderr
+    assert [h["token"] for h in json.loads(hooks.stdout)] == ["tok-2"]
+    streams = wdk(project, "inspect", "streams", run_id[:14], "--json")
+    assert streams.returncode == 0 and json.loads(streams.stdout) == []
+    missing = wdk(project, "inspect", "streams", "wrun_zzz")
+    assert missing.returncode == 2 and "no run has id 'wrun_zzz'" in missing.stderr
