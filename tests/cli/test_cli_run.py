@@ -75,4 +75,4 @@ def test_inspect_runs_steps_and_events(project: Path) -> None:
     table = wdk(project, "inspect", "run", run_id)
     assert table.returncode == 0 and "completed" in table.stdout
     unknown = wdk(project, "inspect", "run", "wrun_nope")
-    assert unknown.returncode == 1 and "no run has id" in unknown.stderr
+    assert unknown.returncode == 2 and "no run has id 'wrun_nope'" in unknown.stderr

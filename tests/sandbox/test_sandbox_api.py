@@ -30,6 +30,7 @@ def test_exports() -> None:
         "BundleSource",
         "SandboxConfig",
         "WorkflowSandbox",
+        "allows_import",
         "compile_workflow_code",
         "ensure_hash_seed",
         "hash_seed_ok",

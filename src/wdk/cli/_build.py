@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -46,11 +48,17 @@ def build(src: Path, out: Path, check: bool, as_json: bool, fix: bool, show_diff
         click.echo(line, err=True)
         if diag.fix:
             click.echo(f"  help: {diag.fix}", err=True)
+    refused = sandbox_refusals(result, root)
+    for relpath, node, message in refused:
+        where = (root / relpath).as_posix()
+        click.echo(
+            f"{where}:{node.lineno}:{node.col_offset + 1}: error[sandbox]: {message}", err=True
+        )
     if as_json:
         click.echo(dump_manifest(result.manifest), nl=False)
-    errors = len(result.errors)
-    warnings = len(result.diagnostics) - errors
-    files = len({d.file for d in result.errors})
+    errors = len(result.errors) + len(refused)
+    warnings = len(result.diagnostics) - len(result.errors)
+    files = len({d.file for d in result.errors} | {r[0] for r in refused})
     manifest = result.manifest
     counts = (
         f"{len(manifest['files'])} files, {len(manifest['workflows'])} workflows, "
@@ -68,6 +76,46 @@ def build(src: Path, out: Path, check: bool, as_json: bool, fix: bool, show_diff
         click.echo(f"ok: {counts}{notes} (checked, nothing written)", err=True)
     else:
         click.echo(f"built {counts}{notes} -> {out.as_posix()}", err=True)
+
+
+def sandbox_refusals(result: Any, root: Path) -> list[tuple[str, ast.stmt, str]]:
+    """The imports of each workflow bundle that the sandbox would refuse when a run starts.
+
+    A user module (a file of the build) is always importable; any other module must be one
+    the sandbox allows (pyproject ``[tool.wdk] sandbox-allowed-modules`` included).
+    """
+    from wdk.errors import SandboxError
+    from wdk.sandbox import allows_import, load_config
+    from wdk.sandbox._imports import refuse_import, resolve_relative
+
+    config = load_config(root if (root / "pyproject.toml").is_file() else None)
+    users = {m.module for m in result.modules.values()}
+    packages = {name.rpartition(".")[0] for name in users} | users
+    found: list[tuple[str, ast.stmt, str]] = []
+    for relpath, module in sorted(result.modules.items()):
+        if not module.workflows:
+            continue
+        is_pkg = relpath.endswith("__init__.py")
+        package = module.module if is_pkg else module.module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(module.workflow_bundle)):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = resolve_relative(base, package, node.level)
+                names = [base]
+            else:
+                continue
+            for name in names:
+                if name in packages or name.partition(".")[0] in packages:
+                    continue
+                if not allows_import(name, config):
+                    try:
+                        refuse_import(name)
+                    except SandboxError as exc:
+                        found.append((relpath, node, str(exc)))
+    return found
 
 
 def _fix_tree(src: Path, out: Path, *, write: bool) -> None:

@@ -30,19 +30,57 @@ RUN_INPUT_ERRORS: tuple[type[Exception], ...] = (
     RunStateError,
 )
 
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def world_url_of(value: str) -> str:
+    """``value`` as a world URL, checked: a plain path is a SQLite file whose folder must exist.
+
+    The folder ``.wdk`` (the default world's) is the exception: it is made on first use.
+
+    Raises click.BadParameter when a SQLite file's folder is missing: a mistyped path would
+    otherwise silently become a new, empty database.
+    """
+    url = value if _URL_RE.match(value) or value.startswith("sqlite:") else None
+    if url is None:  # a plain path: .wdk/wdk.db, /srv/runs.db
+        url = "sqlite:///" + Path(value).as_posix()
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///").partition("?")[0])
+        # The default's folder (.wdk) is made on first use, whichever way it is named.
+        if path.parent not in (Path(""), Path(".wdk")) and not path.parent.is_dir():
+            raise click.BadParameter(
+                f"{value!r}: folder {path.parent.as_posix()!r} does not exist (create it first, "
+                "or fix the path; a SQLite world is a file in an existing folder)",
+                param_hint="'--world' / WDK_WORLD",
+            )
+    return url
+
+
+def _check_world(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None or value.strip() == "":
+        return None
+    return world_url_of(value.strip())
+
+
 world_option = click.option(
     "--world",
     "world_url",
     envvar="WDK_WORLD",
+    show_envvar=True,
     default=None,
-    help="Where runs live: sqlite:///path, postgresql://..., memory://. Default: .wdk/wdk.db.",
+    callback=_check_world,
+    help="Where runs live: a SQLite file path (or sqlite:///path), postgresql://..., "
+    "memory://. Default: .wdk/wdk.db (created on first use).",
 )
 root_option = click.option(
     "--root",
     "roots",
     multiple=True,
+    envvar="WDK_PATH",
+    show_envvar=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Source root(s) holding your workflow modules. Default: the current directory.",
+    help="Source root(s) holding your workflow modules (repeatable; in WDK_PATH, separated "
+    "by the OS path separator). Default: the current directory.",
 )
 
 
@@ -77,6 +115,15 @@ def deployment_option_for(help_text: str) -> Callable[[Callable[..., Any]], Call
 deployment_option = deployment_option_for(
     "Pin to this deployment (a version name, e.g. a git sha): runs started here record it "
     "and workers claim only its runs. Unset: unpinned, runs record a hash of their code."
+)
+log_level_option = click.option(
+    "--log-level",
+    envvar="WDK_LOG_LEVEL",
+    show_envvar=True,
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="INFO: a line per run start and finish; WARNING: only failures and blocked runs.",
 )
 adopt_option = click.option(
     "--adopt",
@@ -175,8 +222,17 @@ def to_json(value: Any) -> str:
 
 
 def parse_arg(index: int, text: str) -> Any:
-    """A command-line argument as a JSON value; text that is not JSON stays a string."""
+    """A command-line argument as a JSON value; text that is not JSON is taken as a string.
+
+    Taking it as a string says so on stderr (``o-42`` and ``"o-42"`` give the same run, but
+    ``01`` or ``{a: 1}`` were likely meant as something else).
+    """
     try:
         return json.loads(text)
     except json.JSONDecodeError:
+        click.echo(
+            f"note: argument {index + 1} ({text!r}) is not JSON; taken as the string "
+            f"{json.dumps(text)}",
+            err=True,
+        )
         return text

@@ -9,7 +9,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from wdk.cli._common import open_cli_world, run_async, to_json, world_option
+from wdk.cli._common import (
+    RUN_INPUT_ERRORS,
+    open_cli_world,
+    run_async,
+    to_json,
+    world_option,
+)
 from wdk.cli._inspect import inspect
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -41,16 +47,21 @@ def _hook_row(hook: Any) -> dict[str, Any]:
 
 @inspect.command("hooks")
 @world_option
-@click.option("--run", "run_id", default=None, help="Only hooks of this run.")
+@click.option(
+    "--run", "run_id", default=None, help="Only hooks of this run (its id or a unique prefix)."
+)
 @json_option
 def hooks(world_url: str | None, run_id: str | None, as_json: bool) -> None:
     """List live hooks and webhooks, oldest first."""
 
     async def main() -> None:
+        from wdk.runtime._deploys import resolve_run_id
+
         world = open_cli_world(world_url)
         await world.setup()
         try:
-            rows = [_hook_row(h) for h in await world.list_hooks(run_id)]
+            only = None if run_id is None else await resolve_run_id(world, run_id)
+            rows = [_hook_row(h) for h in await world.list_hooks(only)]
         finally:
             await world.close()
         if as_json:
@@ -69,7 +80,7 @@ def hooks(world_url: str | None, run_id: str | None, as_json: bool) -> None:
             )
         Console().print(table)
 
-    run_async(main)
+    run_async(main, bad_input=RUN_INPUT_ERRORS)
 
 
 @inspect.command("streams")
@@ -90,13 +101,13 @@ def streams(
     """List a run's streams, or print one stream's chunks (one JSON line each)."""
 
     async def main() -> None:
-        from wdk.errors import WorkflowRunNotFoundError
+        nonlocal run_id
+        from wdk.runtime._deploys import resolve_run_id
 
         world = open_cli_world(world_url)
         await world.setup()
         try:
-            if await world.get_run(run_id) is None:
-                raise WorkflowRunNotFoundError(f"no run has id {run_id!r}", run_id=run_id)
+            run_id = await resolve_run_id(world, run_id)  # the id or a unique prefix
             if namespace is not None:
                 await _print_chunks(world, run_id, namespace, start_index, follow)
                 return
@@ -116,7 +127,7 @@ def streams(
             table.add_row(r["namespace"], str(r["tail_index"] + 1), "yes" if r["closed"] else "no")
         Console().print(table)
 
-    run_async(main)
+    run_async(main, bad_input=RUN_INPUT_ERRORS)
 
 
 async def _print_chunks(world: Any, run_id: str, namespace: str, start: int, follow: bool) -> None:

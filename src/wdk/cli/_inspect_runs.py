@@ -9,9 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from wdk import serde
-from wdk.cli._common import open_cli_world, run_async, to_json, world_option
+from wdk.cli._common import RUN_INPUT_ERRORS, open_cli_world, run_async, to_json, world_option
 from wdk.cli._inspect import inspect
+from wdk.cli._views import decode_stored, json_view, timeline
 from wdk.worlds.base import RunStatus
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -24,17 +24,7 @@ def _ts(value: float | None) -> str:
 
 
 def _decode(data: bytes | None) -> Any:
-    if not data:
-        return None
-    try:
-        return serde.decode(data)
-    except Exception:  # noqa: BLE001 - display only
-        import msgpack
-
-        try:
-            return msgpack.unpackb(data, raw=False)
-        except Exception:  # noqa: BLE001
-            return f"<{len(data)} bytes>"
+    return decode_stored(data)
 
 
 def _run_dict(info: Any) -> dict[str, Any]:
@@ -79,7 +69,9 @@ def block_lines(block: Any, run_id: str) -> list[tuple[str, str]]:
     "--status", default=None, type=click.Choice(RunStatus.ALL), help="Only runs with this status."
 )
 @click.option("--deployment", default=None, help="Only runs on this deployment.")
-@click.option("--limit", default=20, show_default=True)
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(min=1), help="At most N runs."
+)
 @json_option
 def runs(
     world_url: str | None,
@@ -100,32 +92,37 @@ def runs(
         page = await world.list_runs(workflow_id=workflow, status=status, limit=limit, **filters)
         await world.close()
         if as_json:
-            click.echo(to_json([_run_dict(r) for r in page.runs]))
+            click.echo(to_json(json_view([_run_dict(r) for r in page.runs])))
             return
-        # The deployment column only when some run has one: the table is wide already.
-        pinned = any(r.deployment_id for r in page.runs)
+        # The deployment column only when some run names one (not the hash of its code).
+        named = any(r.deployment_id and not r.deployment_id.startswith("code-") for r in page.runs)
         table = Table(title="runs")
-        for col in ("run id", "workflow", "status", "deployment", "created", "completed"):
-            if col != "deployment" or pinned:
-                table.add_column(col)
+        for col in ("run id", "workflow", "status", "deployment", "created"):
+            if col != "deployment" or named:
+                # Ids are never cut: the other columns fold first.
+                table.add_column(col, no_wrap=col in ("run id", "status"), overflow="fold")
         for r in page.runs:
-            row = [r.run_id, r.workflow_id, r.status, r.deployment_id or ""]
-            table.add_row(*row[: 4 if pinned else 3], _ts(r.created_at), _ts(r.completed_at))
+            row = [r.run_id, r.workflow_id.rpartition("//")[2], r.status]
+            if named:
+                row.append(r.deployment_id or "")
+            table.add_row(*row, _ts(r.created_at)[:19])
         Console().print(table)
 
-    run_async(main)
+    run_async(main, bad_input=RUN_INPUT_ERRORS)
 
 
 async def _events(world_url: str | None, run_id: str) -> tuple[Any, list[Any]]:
-    from wdk.errors import WorkflowRunNotFoundError
+    """The run ``run_id`` names (the id or a unique prefix of it) and its events."""
+    from wdk.runtime._deploys import resolve_run_id
 
     world = open_cli_world(world_url)
     await world.setup()
-    info = await world.get_run(run_id)
-    events = await world.read_events(run_id)
-    await world.close()
-    if info is None:
-        raise WorkflowRunNotFoundError(f"no run has id {run_id!r}", run_id=run_id)
+    try:
+        run_id = await resolve_run_id(world, run_id)
+        info = await world.get_run(run_id)
+        events = await world.read_events(run_id)
+    finally:
+        await world.close()
     return info, events
 
 
@@ -140,21 +137,21 @@ def run(run_id: str, world_url: str | None, as_json: bool) -> None:
         info, _ = await _events(world_url, run_id)
         data = _run_dict(info)
         if as_json:
-            click.echo(to_json(data))
+            click.echo(to_json(json_view(data)))
             return
-        table = Table(title=run_id, show_header=False)
+        table = Table(title=info.run_id, show_header=False)
         table.add_column("field")
         table.add_column("value", overflow="fold")  # a file:line is never cut short
         for key, value in data.items():
             if info.status == RunStatus.BLOCKED and key == "error":
-                for label, text in block_lines(value, run_id):
+                for label, text in block_lines(value, info.run_id):
                     table.add_row(label, text)
                 continue
             table.add_row(
                 key,
                 _ts(value)
                 if key.endswith("_at")
-                else to_json(value)
+                else to_json(json_view(value))
                 if key in ("output", "error")
                 else ""
                 if value is None
@@ -162,7 +159,7 @@ def run(run_id: str, world_url: str | None, as_json: bool) -> None:
             )
         Console().print(table)
 
-    run_async(main)
+    run_async(main, bad_input=RUN_INPUT_ERRORS)
 
 
 @inspect.command("events")
@@ -173,7 +170,7 @@ def events(run_id: str, world_url: str | None, as_json: bool) -> None:
     """Show a run's event log."""
 
     async def main() -> None:
-        _, evs = await _events(world_url, run_id)
+        info, evs = await _events(world_url, run_id)
         rows = [
             {
                 "seq": e.seq,
@@ -185,55 +182,38 @@ def events(run_id: str, world_url: str | None, as_json: bool) -> None:
             for e in evs
         ]
         if as_json:
-            click.echo(to_json(rows))
+            click.echo(to_json(json_view(rows)))
             return
-        table = Table(title=f"events of {run_id}")
+        table = Table(title=f"events of {info.run_id}")
         for col in ("seq", "type", "correlation id", "at", "data"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold", no_wrap=col == "correlation id")
         for r in rows:
             table.add_row(
                 str(r["seq"]),
                 r["type"],
                 r["correlation_id"] or "",
                 _ts(r["created_at"]),
-                to_json(r["data"])[:80],
+                to_json(json_view(r["data"]))[:200],
             )
         Console().print(table)
 
-    run_async(main)
+    run_async(main, bad_input=RUN_INPUT_ERRORS)
 
 
 def step_rows(evs: list[Any]) -> list[dict[str, Any]]:
-    """Fold a run's events into one row per step call."""
-    import msgpack
+    """One row per step call (the steps of :func:`wdk.cli._views.timeline`)."""
+    return [row for row in timeline(evs) if row["kind"] == "step"]
 
-    steps: dict[str, dict[str, Any]] = {}
-    for e in evs:
-        if e.type == "step_created":
-            info = msgpack.unpackb(e.data, raw=False)
-            steps[e.correlation_id] = {
-                "step_id": e.correlation_id,
-                "name": info.get("step"),
-                "status": "pending",
-                "attempts": 0,
-                "created_at": e.created_at,
-                "completed_at": None,
-                "error": None,
-            }
-        row = steps.get(e.correlation_id or "")
-        if row is None:
-            continue
-        if e.type == "step_started":
-            row["status"], row["attempts"] = "running", row["attempts"] + 1
-        elif e.type == "step_retrying":
-            row["status"] = "retrying"
-            row["error"] = str(_decode(e.data).get("error"))
-        elif e.type == "step_completed":
-            row["status"], row["completed_at"] = "completed", e.created_at
-        elif e.type == "step_failed":
-            row["status"], row["completed_at"] = "failed", e.created_at
-            row["error"] = str(_decode(e.data).get("error"))
-    return list(steps.values())
+
+def _outcome_text(row: dict[str, Any]) -> str:
+    if row["kind"] == "step":
+        if row["error"]:
+            return f"error: {row['error']}"
+        return "" if row["status"] != "completed" else to_json(json_view(row["result"]))
+    if row["kind"] == "sleep":
+        return f"until {_ts(row['until'])}"
+    text = f"token {row['token']}"
+    return text + (f" -> {to_json(json_view(row['payload']))}" if row["payload"] else "")
 
 
 @inspect.command("steps")
@@ -241,27 +221,35 @@ def step_rows(evs: list[Any]) -> list[dict[str, Any]]:
 @world_option
 @json_option
 def steps(run_id: str, world_url: str | None, as_json: bool) -> None:
-    """Show a run's steps with status and attempts."""
+    """Show a run's steps, sleeps and hooks in order: arguments, result or error, attempts, times.
+
+    RUN_ID may be a unique prefix of the id.
+    """
 
     async def main() -> None:
-        _, evs = await _events(world_url, run_id)
-        rows = step_rows(evs)
+        info, evs = await _events(world_url, run_id)
+        rows = timeline(evs)
         if as_json:
-            click.echo(to_json(rows))
+            click.echo(to_json(json_view(rows)))
             return
-        table = Table(title=f"steps of {run_id}")
-        for col in ("step id", "name", "status", "attempts", "created", "completed", "error"):
-            table.add_column(col)
+        table = Table(title=f"steps of {info.run_id}")
+        for col in ("name", "status", "tries", "arguments", "outcome", "took"):
+            table.add_column(col, overflow="fold", no_wrap=col in ("status", "tries", "took"))
         for r in rows:
+            took = ""
+            if r["completed_at"] and r["created_at"]:
+                took = f"{r['completed_at'] - r['created_at']:.3f}s"
+            args = ""
+            if r["kind"] == "step":
+                args = to_json(json_view(r["args"]))
             table.add_row(
-                r["step_id"],
-                str(r["name"]),
+                str(r["name"]).rpartition("//")[2],
                 r["status"],
-                str(r["attempts"]),
-                _ts(r["created_at"]),
-                _ts(r["completed_at"]),
-                r["error"] or "",
+                str(r.get("attempts", "")),
+                args,
+                _outcome_text(r),
+                took,
             )
         Console().print(table)
 
-    run_async(main)
+    run_async(main, bad_input=RUN_INPUT_ERRORS)

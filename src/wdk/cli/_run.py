@@ -12,8 +12,10 @@ import anyio
 import click
 
 from wdk.cli._common import (
+    RUN_INPUT_ERRORS,
     adopt_option,
     deployment_option,
+    log_level_option,
     open_cli_world,
     parse_arg,
     root_option,
@@ -23,6 +25,7 @@ from wdk.cli._common import (
     use_deployment,
     world_option,
 )
+from wdk.cli._progress import Progress
 
 
 def _fix_hash_seed() -> None:
@@ -46,6 +49,80 @@ def _workflow_id(target: str, project: Any) -> str:
     return f"workflow//{relpath_of(module, loc.is_package)}//{name}"
 
 
+def check_arguments(path: Path, qualname: str, values: list[Any]) -> None:
+    """Refuse ``values`` (exit 2, naming the argument) when the workflow cannot take them.
+
+    Checked against the signature in the source, before any run is created: a wrong number of
+    arguments would otherwise only show as a failed run in the database.
+    """
+    import ast
+    import inspect
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    node = next(
+        (
+            n
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == qualname
+        ),
+        None,
+    )
+    if node is None:  # a method or a generated workflow: the run reports it
+        return
+    args = node.args
+    for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+        if arg is not None:
+            arg.annotation = None
+    # Only the shape matters: defaults become None (their expressions may name anything).
+    args.defaults = [ast.Constant(None) for _ in args.defaults]
+    args.kw_defaults = [None if d is None else ast.Constant(None) for d in args.kw_defaults]
+    namespace: dict[str, Any] = {}
+    exec(f"def {qualname}({ast.unparse(args)}): pass", namespace)  # noqa: S102 - a stub
+    try:
+        inspect.signature(namespace[qualname]).bind(*values)
+    except TypeError as exc:
+        shape = f"{qualname}({ast.unparse(args)})"
+        raise click.UsageError(
+            f"{exc} (the workflow is {shape}; got {len(values)} argument"
+            f"{'' if len(values) == 1 else 's'}); nothing was started"
+        ) from None
+
+
+def user_frames(stack: str) -> str:
+    """A traceback without wdk's own frames (all of them with ``WDK_DEBUG=1``)."""
+    if os.environ.get("WDK_DEBUG", "") not in ("", "0"):
+        return stack
+    ours = f'  File "{Path(__file__).resolve().parents[1]}{os.sep}'  # src/wdk/
+    kept: list[str] = []
+    skipping = False
+    for line in stack.splitlines():
+        if line.startswith('  File "'):
+            skipping = line.startswith(ours)
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+async def _failed_step(world_url: str | None, run_id: str, message: str) -> str:
+    """`` (step NAME failed after N attempts)`` when the run failed of a step's error, else ""."""
+    from wdk.cli._inspect_runs import step_rows
+
+    world = open_cli_world(world_url)
+    try:
+        rows = step_rows(await world.read_events(run_id))
+    finally:
+        await world.close()
+    failed = [r for r in rows if r["status"] == "failed" and message in str(r["error"])]
+    if not failed:
+        return ""
+    row = failed[-1]
+    name = str(row["name"]).rpartition("//")[2]
+    n = row["attempts"]
+    return f" (step {name} failed after {n} attempt{'' if n == 1 else 's'})"
+
+
 def _stderr_sink(run_id: str, text: str) -> None:
     click.echo(text, err=True)
 
@@ -55,8 +132,23 @@ def _stderr_sink(run_id: str, text: str) -> None:
 @click.argument("args", nargs=-1)
 @world_option
 @root_option
-@click.option("--concurrency", default=8, show_default=True, help="Steps run at once.")
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Steps run at once.",
+)
 @deployment_option
+@click.option(
+    "--detach",
+    is_flag=True,
+    default=False,
+    help="Start the run, print its id and exit 0 at once; a `wdk worker` runs it.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, default=False, help="No progress lines: only the result."
+)
 def run(
     target: str,
     args: tuple[str, ...],
@@ -64,13 +156,20 @@ def run(
     roots: tuple[Path, ...],
     concurrency: int,
     deployment: str | None,
+    detach: bool,
+    quiet: bool,
 ) -> None:
     """Start MODULE:FUNCTION with ARGS (JSON values) and run it to the end in-process.
 
-    Prints the return value as JSON and exits 0, or prints the error (with your file:line)
-    and exits 1.
+    Shows progress on stderr (the run id first, then each step, retry, sleep and hook wait),
+    prints the return value as JSON on stdout and exits 0, or prints the error (with your
+    file:line) and exits 1. The arguments are checked against the workflow's signature first
+    (exit 2, nothing started). An argument that is not JSON is taken as a string, with a note.
+    On Ctrl-C the run stays: `wdk worker` resumes it, `wdk cancel RUN_ID` stops it (exit 130).
     """
     _fix_hash_seed()
+    # The progress lines and the result say what the worker's log would: only real trouble.
+    logging.getLogger("wdk.worker").setLevel(logging.ERROR)
     worker_kwargs = use_deployment(deployment)
     project = setup_project(roots)
     workflow_id = _workflow_id(target, project)
@@ -84,8 +183,17 @@ def run(
         from wdk.worlds.base import RunStatus
 
         world = open_cli_world(world_url)
-        project.workflow_target(workflow_id)  # a clear error now rather than a failed run
+        # Clear errors now rather than a failed run in the database.
+        module, qualname = project.workflow_target(workflow_id)
+        check_arguments(project.locate(module).path, qualname, values)
         handle = await start(workflow_id, values, world=world)
+        started["run_id"] = handle.run_id
+        if detach:
+            await world.close()
+            click.echo(handle.run_id)
+            return 0
+        progress = Progress(world, handle.run_id, quiet=quiet)
+        progress.say(f"run {handle.run_id} started: {workflow_id}", "bold")
         worker = Worker(
             world, project, concurrency=concurrency, log_sink=_stderr_sink, **worker_kwargs
         )
@@ -106,9 +214,18 @@ def run(
             finally:
                 worker.stop()
 
+        follow = anyio.CancelScope()
+
+        async def watch() -> None:
+            with follow:
+                await progress.follow()
+
         async with anyio.create_task_group() as tg:
+            tg.start_soon(watch)
             tg.start_soon(wait)
             await worker.run()
+            follow.cancel()
+        await progress.drain()  # the last events, before the result
         await world.close()
         if "blocked" in outcome:
             block = outcome["blocked"]
@@ -120,26 +237,54 @@ def run(
             return 1
         if "error" in outcome:
             exc = outcome["error"]
-            click.echo(f"run {handle.run_id} failed: {exc}", err=True)
+            message = getattr(getattr(exc, "cause", None), "message", "")
+            failed = await _failed_step(world_url, handle.run_id, message) if message else ""
+            click.echo(f"{exc}{failed}", err=True)  # "run <id> failed: <message>", once
             stack = getattr(getattr(exc, "cause", None), "stack", "")
             if stack:
-                click.echo(stack.rstrip(), err=True)
+                click.echo(user_frames(stack).rstrip(), err=True)
             return 1
         click.echo(to_json(outcome.get("value")))
         return 0
 
-    raise SystemExit(run_async(main))
+    started: dict[str, str] = {}
+    try:
+        code = run_async(main)
+    except KeyboardInterrupt:
+        rid = started.get("run_id")
+        if rid is None:
+            click.echo("interrupted before the run was started; nothing to resume", err=True)
+        else:
+            click.echo(
+                f"interrupted: run {rid} is kept with every finished step; `wdk worker` "
+                f"resumes it, `wdk cancel {rid}` stops it",
+                err=True,
+            )
+        code = 130
+    raise SystemExit(code)
 
 
 @click.command("worker")
 @world_option
 @root_option
 @click.option(
-    "--concurrency", "-c", default=8, show_default=True, help="Queue slots and inline steps."
+    "--concurrency",
+    "-c",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Queue slots and inline steps.",
 )
-@click.option("--lease", default=30.0, show_default=True, help="Seconds a claimed message is ours.")
+@click.option(
+    "--lease",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a claimed message is ours.",
+)
 @deployment_option
 @adopt_option
+@log_level_option
 def worker(
     world_url: str | None,
     roots: tuple[Path, ...],
@@ -147,6 +292,7 @@ def worker(
     lease: float,
     deployment: str | None,
     adopt: bool,
+    log_level: str,
 ) -> None:
     """Run queued workflow and step work until SIGTERM (then drain and exit).
 
@@ -156,9 +302,7 @@ def worker(
     _fix_hash_seed()
     worker_kwargs = use_deployment(deployment, adopt)
     project = setup_project(roots)
-    logging.basicConfig(
-        level=os.environ.get("WDK_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
 
     async def main() -> None:
         from wdk.runtime import Worker
@@ -182,14 +326,21 @@ def worker(
 @click.argument("run_id")
 @world_option
 def cancel(run_id: str, world_url: str | None) -> None:
-    """Cancel a run: it ends cancelled, in-flight steps are not re-queued."""
+    """Cancel a run: it ends cancelled, in-flight steps are not re-queued.
+
+    RUN_ID may be a unique prefix of the id. Exits 2 when no run (or several) match.
+    """
 
     async def main() -> None:
         from wdk.api import get_run
+        from wdk.runtime._deploys import resolve_run_id
 
         world = open_cli_world(world_url)
-        await get_run(run_id, world=world).cancel()
-        click.echo(f"cancelled {run_id}")
-        await world.close()
+        try:
+            rid = await resolve_run_id(world, run_id)
+            await get_run(rid, world=world).cancel()
+        finally:
+            await world.close()
+        click.echo(f"cancelled {rid}")
 
-    run_async(main)
+    run_async(main, bad_input=RUN_INPUT_ERRORS)

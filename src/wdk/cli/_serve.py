@@ -14,6 +14,7 @@ import click
 from wdk.cli._common import (
     adopt_option,
     deployment_option,
+    log_level_option,
     root_option,
     setup_project,
     use_deployment,
@@ -83,12 +84,17 @@ def _abort_after_chunks() -> int | None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
-    "--port", default=3000, show_default=True, help="Port to bind (0: any free port, printed)."
+    "--port",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to bind (0: any free port, printed).",
 )
 @click.option(
     "--workers",
     default=8,
     show_default=True,
+    type=click.IntRange(min=0),
     help="Slots of the embedded worker (steps run at once); 0 serves the API only.",
 )
 @world_option
@@ -96,12 +102,14 @@ def _abort_after_chunks() -> int | None:
 @click.option(
     "--base-url",
     envvar="WDK_BASE_URL",
+    show_envvar=True,
     default=None,
     help="Public base URL for webhook and run URLs. Default: http://HOST:PORT.",
 )
 @click.option(
     "--webhook-timeout",
     envvar="WDK_WEBHOOK_TIMEOUT",
+    show_envvar=True,
     default=30.0,
     show_default=True,
     help="Seconds a respond_with='manual' webhook caller waits before a 504.",
@@ -109,6 +117,7 @@ def _abort_after_chunks() -> int | None:
 @click.option(
     "--max-body",
     envvar="WDK_MAX_BODY",
+    show_envvar=True,
     default=1 << 20,
     show_default=True,
     help="Largest accepted request body in bytes (larger: 413).",
@@ -117,6 +126,7 @@ def _abort_after_chunks() -> int | None:
     "--chat",
     "chat",
     envvar="WDK_CHAT_WORKFLOW",
+    show_envvar=True,
     default=None,
     metavar="WORKFLOW",
     help="Serve this workflow (MODULE:FUNCTION or workflow ID) to useChat clients at /api/chat.",
@@ -124,12 +134,14 @@ def _abort_after_chunks() -> int | None:
 @click.option(
     "--chat-page",
     envvar="WDK_CHAT_PAGE",
+    show_envvar=True,
     default=None,
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="A directory (a built chat page) served at /chat/ (needs --chat).",
 )
 @deployment_option
 @adopt_option
+@log_level_option
 def serve(
     host: str,
     port: int,
@@ -143,6 +155,7 @@ def serve(
     chat_page: Path | None,
     deployment: str | None,
     adopt: bool,
+    log_level: str,
 ) -> None:
     """Serve the wdk HTTP API (runs, hooks, webhooks, streams) with an embedded worker.
 
@@ -159,7 +172,7 @@ def serve(
     ensure_hash_seed(sys.argv)
     use_deployment(deployment, adopt)
     project = setup_project(roots)
-    level = os.environ.get("WDK_LOG_LEVEL", "INFO")
+    level = log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     chat_workflow = _chat_workflow(chat, project) if chat else None
     if chat_page is not None and chat_workflow is None:

@@ -332,6 +332,15 @@ class RunPasses(StepRunner):
         inst.last_seq = appended.seq
         for cmd in plan.cmds:
             cmd.written = True
+        if any(e.type == EventType.RUN_STARTED for e in plan.events):
+            log.info("run %s started: %s", run_id, inst.workflow_id)
+        if inst.outcome is not None:
+            if inst.outcome.status == "completed":
+                log.info("run %s completed: %s", run_id, inst.workflow_id)
+            else:
+                error = serde.decode(inst.outcome.data) if inst.outcome.data else {}
+                message = error.get("message", error) if isinstance(error, dict) else error
+                log.warning("run %s failed: %s: %s", run_id, inst.workflow_id, message)
         if inst.outcome is not None or inst.blocked is not None:
             self._evict(run_id)
             self._run_locks.pop(run_id, None)

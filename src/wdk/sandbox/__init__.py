@@ -26,7 +26,7 @@ from wdk.sandbox._config import (
     load_config,
 )
 from wdk.sandbox._hashseed import ensure_hash_seed, hash_seed_ok
-from wdk.sandbox._sandbox import BundleSource, WorkflowSandbox
+from wdk.sandbox._sandbox import BundleSource, WorkflowSandbox, allows_import
 
 __all__ = [
     "DEFAULT",
@@ -35,6 +35,7 @@ __all__ = [
     "BundleSource",
     "SandboxConfig",
     "WorkflowSandbox",
+    "allows_import",
     "compile_workflow_code",
     "ensure_hash_seed",
     "hash_seed_ok",

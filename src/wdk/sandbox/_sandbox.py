@@ -72,6 +72,19 @@ class _Base:
         return self.views.get(name)
 
 
+def allows_import(name: str, config: SandboxConfig = DEFAULT) -> bool:
+    """Whether workflow code may import the (non-user) module ``name`` under ``config``.
+
+    The same answer :meth:`WorkflowSandbox.import_module` gives, without importing anything:
+    ``wdk build --check`` uses it to report imports a run would refuse.
+    """
+    if name in ("__future__", "asyncio") or name in SHIMS:
+        return True
+    if any(part.startswith("_") for part in name.split(".")):
+        return False
+    return name in config.allowed_modules
+
+
 _bases: dict[SandboxConfig, _Base] = {}
 _bases_lock = threading.Lock()
 
