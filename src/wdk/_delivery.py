@@ -34,8 +34,9 @@ from wdk import serde
 from wdk._http import Response
 from wdk._webhooks import HookMeta, WebhookRequest, response_namespace, unwrap_metadata
 from wdk.errors import HookNotFoundError, HookPayloadError, WorkflowError
+from wdk.runtime._keys import wf_message
 from wdk.worlds._default import ready
-from wdk.worlds.base import EventType, HookInfo, NewEvent, NewMessage, RunStatus, World
+from wdk.worlds.base import EventType, HookInfo, NewEvent, RunStatus, World
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -99,7 +100,7 @@ async def deliver_payload(world: World, token: str, payload: Any) -> HookResumeR
     delivered = await world.deliver_hook(
         token,
         [NewEvent(EventType.HOOK_RECEIVED, hook.correlation_id, data)],
-        enqueue=[NewMessage("workflow", hook.run_id, f"wf:{hook.run_id}")],
+        enqueue=[wf_message(hook.run_id)],
     )
     if delivered is None:
         raise HookNotFoundError(f"no live hook has token {token!r}", token=token)

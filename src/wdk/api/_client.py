@@ -21,6 +21,7 @@ from wdk.errors import (
     WorkflowRunFailedError,
     WorkflowRunNotFoundError,
 )
+from wdk.runtime._keys import wf_message
 from wdk.runtime._loader import current_deployment, workflow_id_of
 from wdk.runtime._local import taker_for
 from wdk.worlds._default import get_world, set_world
@@ -29,7 +30,6 @@ from wdk.worlds.base import (
     DuplicateEvent,
     EventType,
     NewEvent,
-    NewMessage,
     RunInfo,
     RunStatus,
     World,
@@ -178,7 +178,7 @@ async def start(
     if taker is not None and await taker.start_run(rid, created):
         return Run(rid, w)
     try:
-        await w.append(rid, [created], enqueue=[NewMessage("workflow", rid, f"wf:{rid}")])
+        await w.append(rid, [created], enqueue=[wf_message(rid)])
     except DuplicateEvent:
         pass
     return Run(rid, w)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from wdk.errors import (
     WorkflowRunNotFoundError,
 )
 from wdk.runtime._divergence import SUGGESTION
+from wdk.runtime._keys import dedup_key, patch_key, step_key, timer_message, wf_message
 from wdk.runtime._loader import Project, current_deployment
 from wdk.runtime._replay import project_sandbox_config, replay_events
 from wdk.worlds.base import (
@@ -131,16 +133,14 @@ async def retry_run(world: World, run_id: str) -> None:
         )
     events = await world.read_events(run_id)
     messages = [m for m in rearm_messages(run_id, events) if await _not_live(world, m)]
-    unblocked = NewEvent(EventType.RUN_UNBLOCKED, None, serde.encode({"at": _now(), "by": "retry"}))
-    await world.append(run_id, [unblocked], enqueue=[_wake(run_id), *messages])
+    unblocked = NewEvent(
+        EventType.RUN_UNBLOCKED, None, serde.encode({"at": time.time(), "by": "retry"})
+    )
+    await world.append(run_id, [unblocked], enqueue=[wf_message(run_id), *messages])
 
 
 async def _not_live(world: World, message: NewMessage) -> bool:
     return await world.get_message(message.key) is None
-
-
-def _wake(run_id: str) -> NewMessage:
-    return NewMessage("workflow", run_id, f"wf:{run_id}")
 
 
 def rearm_messages(run_id: str, events: Sequence[Event]) -> list[NewMessage]:
@@ -161,18 +161,10 @@ def rearm_messages(run_id: str, events: Sequence[Event]) -> list[NewMessage]:
     messages: list[NewMessage] = []
     for cid, event in created.items():
         if event.type == EventType.STEP_CREATED:
-            messages.append(NewMessage("step", run_id, f"step:{run_id}:{cid}", event.data))
+            messages.append(NewMessage("step", run_id, step_key(run_id, cid), event.data))
         else:
             resume_at = msgpack.unpackb(event.data or b"\x80", raw=False).get("resume_at", 0.0)
-            messages.append(
-                NewMessage(
-                    "timer",
-                    run_id,
-                    f"timer:{run_id}:{cid}",
-                    cid.encode(),
-                    not_before=float(resume_at or 0.0),
-                )
-            )
+            messages.append(timer_message(run_id, cid, float(resume_at or 0.0)))
     return messages
 
 
@@ -222,20 +214,9 @@ def _copied(events: list[Event]) -> list[NewEvent]:
 
 def _key(event: Event) -> str | None:
     """The dedup key the worker gives such an event (kept so a fork's log reads the same)."""
-    cid = event.correlation_id
-    if event.type == EventType.RUN_STARTED:
-        return "run:started"
-    if event.type in (EventType.STEP_CREATED, EventType.WAIT_CREATED, EventType.HOOK_CREATED):
-        return f"{cid}:c"
-    if event.type in (EventType.STEP_COMPLETED, EventType.STEP_FAILED, EventType.WAIT_COMPLETED):
-        return f"{cid}:d"
-    if event.type == EventType.HOOK_CONFLICT:
-        return f"{cid}:c"
-    if event.type == EventType.HOOK_DISPOSED:
-        return f"{cid}:x"
     if event.type == EventType.PATCHED:
-        return "patch:" + str(msgpack.unpackb(event.data or b"\x80", raw=False).get("name"))
-    return None
+        return patch_key(str(msgpack.unpackb(event.data or b"\x80", raw=False).get("name")))
+    return dedup_key(event.type, event.correlation_id)
 
 
 async def fork_run(
@@ -275,7 +256,7 @@ async def fork_run(
     created = NewEvent(
         EventType.RUN_CREATED, None, msgpack.packb(start, use_bin_type=True), "run:created"
     )
-    messages = [_wake(rid), *rearm_messages(rid, prefix)]
+    messages = [wf_message(rid), *rearm_messages(rid, prefix)]
     await world.append(rid, [created, *_copied(prefix)], enqueue=messages, expect_seq=0)
     return rid
 
@@ -294,7 +275,7 @@ async def export_history(world: World, run_id: str) -> dict[str, Any]:
         "workflow_id": info.workflow_id,
         "deployment_id": info.deployment_id,
         "status": info.status,
-        "exported_at": _iso(_now()),
+        "exported_at": _iso(time.time()),
         "events": [
             {
                 "seq": e.seq,
@@ -426,10 +407,6 @@ async def _select(
             if cursor is None:
                 break
     return ids if limit is None else ids[:limit]
-
-
-def _now() -> float:
-    return datetime.datetime.now(datetime.UTC).timestamp()
 
 
 def _iso(ts: float) -> str:

@@ -46,6 +46,7 @@ from wdk.errors import (
     WorkflowNotRegisteredError,
 )
 from wdk.runtime._divergence import Block, _Divergence, coroutine_location, describe, user_location
+from wdk.runtime._keys import patch_key
 from wdk.runtime._metadata import WorkflowMetadata
 from wdk.runtime._scheduler import Future, Scheduler, Task
 from wdk.worlds.base import Event, EventType, NewEvent
@@ -368,7 +369,7 @@ class WorkflowInstance:
             self._patches_logged.add(name)
             data = _pack(name=name, pos=self._position)
             self._unwritten.append(
-                Command("patch", f"patch:{name}", self._position, name, None, data)
+                Command("patch", patch_key(name), self._position, name, None, data)
             )
         return answer
 

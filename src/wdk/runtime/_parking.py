@@ -28,7 +28,6 @@ __all__ = [
     "is_missing_code",
     "retry_blocked",
     "same_code",
-    "step_block",
     "step_block_event",
 ]
 
@@ -40,9 +39,10 @@ def is_missing_code(exc: BaseException | None) -> bool:
     return isinstance(exc, StepNotRegisteredError | BuildError)
 
 
-def _workflow_module(workflow_id: str) -> list[str]:
+def _module_of(ident: str) -> list[str]:
+    """The module a workflow or step id lives in (none for an id of another form)."""
     try:
-        return [module_name_of(parse_id(workflow_id)[1])]
+        return [module_name_of(parse_id(ident)[1])]
     except ValueError:
         return []
 
@@ -51,25 +51,9 @@ def block_event(
     inst: WorkflowInstance, block: Block, project: Project, worker_id: str, now: float
 ) -> NewEvent:
     """The ``run_blocked`` event for ``inst``: the block plus the code versions behind it."""
-    modules = inst.user_modules() or _workflow_module(inst.workflow_id)
+    modules = inst.user_modules() or _module_of(inst.workflow_id)
     tried = [t for data in inst.logged_blocks for t in _tried(data)]
     return _event(block, project.module_versions(modules), worker_id, now, tried)
-
-
-def step_block(run_id: str, step_id: str, exc: BaseException) -> tuple[Block, list[str]]:
-    """The block of a run whose step this code does not have, and the step's module."""
-    try:
-        modules = [module_name_of(parse_id(step_id)[1])]
-    except ValueError:
-        modules = []
-    block = Block(
-        STEP_NOT_REGISTERED,
-        f"run {run_id} calls step {step_id}, which this code does not have: {exc}",
-        actual=f"no step {step_id}",
-        suggestion="deploy code that has the step (or roll back), then `wdk retry`; or "
-        "`wdk cancel` the run",
-    )
-    return block, modules
 
 
 def _event(
@@ -97,8 +81,14 @@ def step_block_event(
     run_id: str, step_id: str, exc: BaseException, project: Project, worker_id: str, now: float
 ) -> NewEvent:
     """The ``run_blocked`` event for a step this code does not have."""
-    block, modules = step_block(run_id, step_id, exc)
-    return _event(block, project.module_versions(modules), worker_id, now)
+    block = Block(
+        STEP_NOT_REGISTERED,
+        f"run {run_id} calls step {step_id}, which this code does not have: {exc}",
+        actual=f"no step {step_id}",
+        suggestion="deploy code that has the step (or roll back), then `wdk retry`; or "
+        "`wdk cancel` the run",
+    )
+    return _event(block, project.module_versions(_module_of(step_id)), worker_id, now)
 
 
 def _decode_block(data: bytes | None) -> dict[str, Any]:

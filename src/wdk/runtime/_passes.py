@@ -29,9 +29,10 @@ from wdk.runtime._instance import (
     RunStart,
     WorkflowInstance,
 )
+from wdk.runtime._keys import RUN_STARTED_KEY, dedup_key, step_key, timer_message, wf_message
 from wdk.runtime._replay import load_workflow
 from wdk.runtime._runlock import RunLock
-from wdk.runtime._steps import StepRunner, _StepJob, step_key
+from wdk.runtime._steps import StepRunner, _StepJob
 from wdk.worlds.base import (
     Appended,
     DuplicateEvent,
@@ -42,7 +43,7 @@ from wdk.worlds.base import (
     TokenConflict,
 )
 
-__all__ = ["RunPasses", "wf_message"]
+__all__ = ["RunPasses"]
 
 log = logging.getLogger("wdk.worker")
 
@@ -60,11 +61,6 @@ _REDERIVABLE = frozenset(
 )
 
 
-def wf_message(run_id: str, not_before: float = 0.0) -> NewMessage:
-    """The wake-up message of a run (one live per run: see NewMessage's dirty flag)."""
-    return NewMessage("workflow", run_id, f"wf:{run_id}", not_before=not_before)
-
-
 @dataclass
 class _Plan:
     """One append that records a run's progress (see ``Worker._plan``)."""
@@ -78,7 +74,7 @@ class _Plan:
 
 def _run_started(at: float) -> NewEvent:
     """The event that starts a run (its first pass), at workflow time ``at``."""
-    return NewEvent(EventType.RUN_STARTED, None, serde.encode({"at": at}), "run:started")
+    return NewEvent(EventType.RUN_STARTED, None, serde.encode({"at": at}), RUN_STARTED_KEY)
 
 
 class RunPasses(StepRunner):
@@ -355,7 +351,11 @@ class RunPasses(StepRunner):
         events, enqueue, inline = plan.events, plan.enqueue, plan.inline
         cid = cmd.cid
         if cmd.kind == "step":
-            events.append(NewEvent(EventType.STEP_CREATED, cid, cmd.data, f"{cid}:c"))
+            events.append(
+                NewEvent(
+                    EventType.STEP_CREATED, cid, cmd.data, dedup_key(EventType.STEP_CREATED, cid)
+                )
+            )
             key = step_key(run_id, cid)
             if self._inline + len(inline) < self.inline_limit and not self._done():
                 enqueue.append(
@@ -374,16 +374,24 @@ class RunPasses(StepRunner):
             else:
                 enqueue.append(NewMessage("step", run_id, key, cmd.data))
         elif cmd.kind == "sleep":
-            events.append(NewEvent(EventType.WAIT_CREATED, cid, cmd.data, f"{cid}:c"))
-            enqueue.append(
-                NewMessage(
-                    "timer", run_id, f"timer:{run_id}:{cid}", cid.encode(), not_before=cmd.resume_at
+            events.append(
+                NewEvent(
+                    EventType.WAIT_CREATED, cid, cmd.data, dedup_key(EventType.WAIT_CREATED, cid)
                 )
             )
+            enqueue.append(timer_message(run_id, cid, cmd.resume_at))
         elif cmd.kind == "hook":
-            events.append(NewEvent(EventType.HOOK_CREATED, cid, cmd.data, f"{cid}:c"))
+            events.append(
+                NewEvent(
+                    EventType.HOOK_CREATED, cid, cmd.data, dedup_key(EventType.HOOK_CREATED, cid)
+                )
+            )
         elif cmd.kind == "dispose":
-            events.append(NewEvent(EventType.HOOK_DISPOSED, cid, None, f"{cid}:x"))
+            events.append(
+                NewEvent(
+                    EventType.HOOK_DISPOSED, cid, None, dedup_key(EventType.HOOK_DISPOSED, cid)
+                )
+            )
         elif cmd.kind == "patch":
             events.append(NewEvent(EventType.PATCHED, None, cmd.data, cid))
 
@@ -399,7 +407,7 @@ class RunPasses(StepRunner):
                     serde.encode(
                         {"at": self.clock(), "token": conflict.token, "run_id": conflict.run_id}
                     ),
-                    f"{cmd.cid}:c",
+                    dedup_key(EventType.HOOK_CONFLICT, cmd.cid),
                 )
                 inst.requeue_unwritten([c for c in inst.take_unwritten() if c is not cmd])
                 await self.world.append(inst.run_id, [event], enqueue=[wf_message(inst.run_id)])

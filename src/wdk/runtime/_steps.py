@@ -41,6 +41,7 @@ from wdk.runtime._instance import (
     Command,
     WorkflowInstance,
 )
+from wdk.runtime._keys import dedup_key
 from wdk.runtime._loader import Project
 from wdk.runtime._metadata import StepMetadata, WorkflowMetadata
 from wdk.runtime._runlock import RunLock
@@ -55,14 +56,9 @@ from wdk.worlds.base import (
     World,
 )
 
-__all__ = ["StepRunner", "step_key"]
+__all__ = ["StepRunner"]
 
 log = logging.getLogger("wdk.worker")
-
-
-def step_key(run_id: str, cid: str) -> str:
-    """The queue key of a step's message (one live per step call)."""
-    return f"step:{run_id}:{cid}"
 
 
 @dataclass
@@ -97,7 +93,7 @@ class _Handoff:
 def _resolution(cid: str, outcome: StepOutcome) -> tuple[NewEvent, float]:
     """The event that records a finished (completed or failed) step attempt, and its time."""
     etype = EventType.STEP_COMPLETED if outcome.status == "completed" else EventType.STEP_FAILED
-    return NewEvent(etype, cid, outcome.data, f"{cid}:d"), outcome.at
+    return NewEvent(etype, cid, outcome.data, dedup_key(etype, cid)), outcome.at
 
 
 def _utc(ts: float) -> datetime.datetime:

@@ -62,6 +62,7 @@ from wdk.runtime._instance import (
     WorkflowInstance,
     encode_run_error,
 )
+from wdk.runtime._keys import dedup_key
 from wdk.runtime._loader import Project, default_project
 from wdk.runtime._passes import RunPasses
 from wdk.runtime._replay import project_sandbox_config
@@ -323,7 +324,12 @@ class Worker(RunPasses):
         if msg.kind == "timer":
             cid = (msg.payload or b"").decode()
             at = max(self.clock(), msg.not_before)
-            event = NewEvent(EventType.WAIT_COMPLETED, cid, serde.encode({"at": at}), f"{cid}:d")
+            event = NewEvent(
+                EventType.WAIT_COMPLETED,
+                cid,
+                serde.encode({"at": at}),
+                dedup_key(EventType.WAIT_COMPLETED, cid),
+            )
             return await self._resolve(msg.run_id, event, at, ack=[msg.id])
         log.warning("unknown message kind %r; dropping", msg.kind)
         await self.world.ack([msg.id])
