@@ -36,12 +36,14 @@ __all__ = [
     "Health",
     "Hook",
     "HookList",
+    "HookSchema",
     "RequestBody",
     "ResponseBody",
     "Resumed",
     "Retried",
     "Run",
     "RunBlock",
+    "RunChange",
     "RunError",
     "RunPage",
     "StartRunRequest",
@@ -294,9 +296,25 @@ class EventPage(ResponseBody):
     """``GET /api/runs/{run_id}/events``: a page of the run's log, oldest first."""
 
     events: list[EventView]
-    cursor: int | None = Field(
-        description="The last seq of this page, to pass for the next one; null at the end."
+    cursor: str | None = Field(
+        description="The last seq of this page, to pass as ?after= for the next one; null at "
+        "the end."
     )
+
+
+class HookSchema(ResponseBody):
+    """``GET /api/hooks/{token}/schema``: the JSON Schema a typed hook's payload must match."""
+
+    payload_schema: Any = Field(
+        alias="schema", description="A JSON Schema, or null when the hook takes any JSON."
+    )
+
+
+class RunChange(ResponseBody):
+    """An event of ``GET /api/runs/{run_id}/changes``: the run and the last seq of its log."""
+
+    run: Run | None
+    seq: int = Field(ge=0, description="The last event's seq (0: no event yet).")
 
 
 # --- validation -------------------------------------------------------------------------
