@@ -134,18 +134,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+def _logged_path(request: Request) -> str:
+    """The request path for logs, with hook and webhook tokens (capabilities) masked."""
+    path = request.url.path
+    token = request.path_params.get("token")
+    if isinstance(token, str) and token:
+        path = path.replace(token, "{token}")
+    return path
+
+
 async def _client_disconnect(request: Request, exc: Exception) -> Response:
     # One line, not two tracebacks: a client going away mid-body is the client's business.
     log.warning(
         "client disconnected while sending the request body of %s %s",
         request.method,
-        request.url.path,
+        _logged_path(request),
     )
     return Response(status_code=400)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    log.error("error handling %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("error handling %s %s", request.method, _logged_path(request), exc_info=exc)
     return JSONResponse({"error": "internal server error"}, status_code=500)
 
 
