@@ -19,7 +19,9 @@ __all__ = [
     "read_body",
     "read_json",
     "run_json",
+    "safe_text",
     "to_jsonable",
+    "value_json",
 ]
 
 
@@ -91,18 +93,101 @@ async def read_json(request: Request, limit: int, *, required: bool = True) -> A
         ) from None
     except RecursionError:
         raise ApiError(400, "invalid JSON: nested too deeply") from None
+    except ValueError:
+        # Python refuses to turn a number longer than sys.get_int_max_str_digits() into an
+        # int (a denial-of-service guard): parse again, keeping such numbers as text, only
+        # to say where the offending one is.
+        raise ApiError(400, _big_int_message(body)) from None
+
+
+class _LongInt(str):
+    """A JSON integer literal too long for ``int()``, kept as its digits."""
+
+
+def _parse_int(digits: str) -> int | _LongInt:
+    try:
+        return int(digits)
+    except ValueError:
+        return _LongInt(digits)
+
+
+def _find_long_int(value: Any, path: str) -> str | None:
+    if isinstance(value, _LongInt):
+        return path
+    if isinstance(value, list):
+        items: Any = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    elif isinstance(value, dict):
+        items = ((f"{path}[{json.dumps(k)}]", v) for k, v in value.items())
+    else:
+        return None
+    for where, item in items:
+        found = _find_long_int(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+def _big_int_message(body: bytes) -> str:
+    import sys
+
+    limit = sys.get_int_max_str_digits()
+    try:
+        where = _find_long_int(json.loads(body, parse_int=_parse_int), "body")
+    except (ValueError, RecursionError):  # the first error is the one worth reporting
+        where = None
+    return (
+        f"request body has an integer with more than {limit} digits at {where or 'body'}; "
+        "Python refuses to convert numbers that long. Send it as a JSON string instead"
+    )
+
+
+#: Fewer bits than this cannot reach Python's int-to-text digit limit (4300 digits need at
+#: least 14,284 bits), so only rarer, larger ints pay for the exact check.
+_BIG_INT_BITS = 14_000
+
+
+def _int_fits(value: int) -> bool:
+    """Whether ``json.dumps`` can write ``value`` (Python refuses ints past its digit limit)."""
+    if value.bit_length() < _BIG_INT_BITS:
+        return True
+    try:
+        int.__repr__(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _text_fits(value: str) -> bool:
+    """Whether ``value`` is valid Unicode (lone surrogates cannot be sent as UTF-8)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def to_jsonable(value: Any) -> Any:
     """A JSON-ready copy of a decoded value; raises TypeError when something has no JSON form.
 
     ``bytes`` become ``{"$bytes": "<base64>"}``; tuples and sets become lists; dataclasses
-    and objects with ``__wdk_serialize__`` become their field maps.
+    and objects with ``__wdk_serialize__`` become their field maps. What it returns always
+    goes through ``json.dumps(..., allow_nan=False)`` and UTF-8: NaN and infinities, ints
+    past Python's 4,300-digit conversion limit and strings with lone surrogates raise here.
     """
     import base64
     import dataclasses
 
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not _int_fits(value):
+            raise TypeError("integer with more digits than Python converts to text")
+        return int(value)
+    if isinstance(value, str):
+        if not _text_fits(value):
+            raise TypeError("string with lone surrogates (not valid Unicode)")
         return value
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
@@ -115,7 +200,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            if not isinstance(k, str):
+            if not isinstance(k, str) or not _text_fits(k):
                 raise TypeError("non-string key")
             out[k] = to_jsonable(v)
         return out
@@ -129,16 +214,52 @@ def to_jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} has no JSON form")
 
 
-def encoded_json(data: bytes | None) -> Any:
-    """A stored (serde-encoded) value as JSON; values without a JSON form become a marker."""
+def _serde_form(data: bytes) -> dict[str, str]:
     import base64
 
+    return {"$serde": base64.b64encode(data).decode("ascii")}
+
+
+def encoded_json(data: bytes | None) -> Any:
+    """A stored (serde-encoded) value as JSON; never raises.
+
+    A value without a JSON form (or that no longer decodes) becomes
+    ``{"$serde": "<base64 of the stored bytes>"}``: the fallback is per stored value, so one
+    run's odd output never breaks a response listing many runs, nor a stream.
+    """
     if not data:
         return None
     try:
         return to_jsonable(serde.decode(data))
     except Exception:  # noqa: BLE001 - undecodable or not JSON-able: hand out the raw form
-        return {"$serde": base64.b64encode(data).decode("ascii")}
+        return _serde_form(data)
+
+
+def value_json(value: Any) -> Any:
+    """A decoded value as JSON, else its ``{"$serde": ...}`` form (None if even that fails)."""
+    try:
+        return to_jsonable(value)
+    except Exception:  # noqa: BLE001 - RecursionError, odd __wdk_serialize__: fall back
+        pass
+    try:
+        return _serde_form(serde.encode(value))
+    except Exception:  # noqa: BLE001 - nothing to show rather than a failed response
+        return None
+
+
+def safe_text(value: Any) -> str:
+    r"""``str(value)`` that always goes out as UTF-8 JSON (for messages read from records).
+
+    Lone surrogates (``os.fsdecode`` of odd file names) become ``\udcXX`` escapes; a value
+    whose ``str`` fails is shown by its type.
+    """
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:  # noqa: BLE001 - e.g. a 4,301-digit int: name it instead
+        return f"<{type(value).__name__} that cannot be shown as text>"
+    if _text_fits(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _decoded_error(data: bytes | None) -> Any:
@@ -157,17 +278,17 @@ def blocked_json(data: bytes | None) -> dict[str, Any]:
     block = _decoded_error(data)
     if not isinstance(block, dict):
         return {
-            "message": "" if block is None else str(block),
+            "message": "" if block is None else safe_text(block),
             "code": "",
             "event": None,
             "location": "",
         }
     event = block.get("event")
     return {
-        "message": str(block.get("message", "")),
-        "code": str(block.get("code", "")),
+        "message": safe_text(block.get("message", "")),
+        "code": safe_text(block.get("code", "")),
         "event": event if isinstance(event, int) and not isinstance(event, bool) else None,
-        "location": str(block.get("location") or ""),
+        "location": safe_text(block.get("location") or ""),
     }
 
 
@@ -194,10 +315,11 @@ def run_json(info: RunInfo) -> dict[str, Any]:
         err = _decoded_error(info.error)
         if isinstance(err, dict):
             out["error"] = {
-                "message": str(err.get("message", "")),
-                "code": str(err.get("code", "")),
-                "type": str(err.get("type", "")),
+                "message": safe_text(err.get("message", "")),
+                "code": safe_text(err.get("code", "")),
+                "type": safe_text(err.get("type", "")),
             }
         else:
-            out["error"] = {"message": "" if err is None else str(err), "code": "", "type": ""}
+            message = "" if err is None else safe_text(err)
+            out["error"] = {"message": message, "code": "", "type": ""}
     return out
