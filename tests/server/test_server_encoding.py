@@ -10,7 +10,7 @@ import pytest
 
 from wdk import Response, serde
 from wdk._webhooks import HookMeta, WebhookRequest, unwrap_metadata
-from wdk.server._http import encoded_json, safe_text, to_jsonable, value_json
+from wdk.serde._json import encoded_json, safe_text, to_jsonable, value_json
 from wdk.server._sse import format_chunk
 
 

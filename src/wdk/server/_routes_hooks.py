@@ -10,7 +10,8 @@ from starlette.responses import JSONResponse, Response
 from wdk._delivery import SchemaLoadError, WebhookTokenError, decode_hook, resume_checked
 from wdk._webhooks import WEBHOOK_PATH
 from wdk.errors import HookNotFoundError, HookPayloadError, SerializationError
-from wdk.server._http import ApiError, read_json, safe_text, to_jsonable, value_json
+from wdk.serde._json import safe_text, to_jsonable, value_json
+from wdk.server._http import ApiError, read_json
 from wdk.worlds.base import HookInfo
 
 __all__ = ["get_hook", "hook_json", "resume"]

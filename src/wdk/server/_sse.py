@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-from wdk.server._http import encoded_json
+from wdk.serde._json import encoded_json
 from wdk.worlds.base import RunStatus, World
 
 __all__ = ["KEEPALIVE_S", "follow_stream", "format_chunk", "resolve_start"]

@@ -15,7 +15,8 @@ from starlette.responses import Response as HttpResponse
 from wdk._delivery import DEFAULT_TIMEOUT, resume_webhook
 from wdk._http import Response
 from wdk._webhooks import WebhookRequest
-from wdk.server._http import read_body, safe_text
+from wdk.serde._json import safe_text
+from wdk.server._http import read_body
 
 __all__ = ["DEFAULT_TIMEOUT", "resume_webhook", "webhook_route"]
 
