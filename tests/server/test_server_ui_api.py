@@ -1,4 +1,4 @@
-"""The JSON and live feeds the web UI reads, against a real `wdk serve` (fixtures/server/ui_flows.py).
+"""The JSON and live feeds the web UI reads, against a real `wdk serve` (ui_flows.py).
 
 Steps with decoded values, attempts and the user's stack; the event log paged by cursor;
 stream namespaces; a typed hook's JSON Schema; the live runs list and run feeds (SSE read
@@ -186,7 +186,7 @@ def test_run_changes_feed_follows_the_run_to_its_end(client: httpx.Client) -> No
         before = view["seq"]
         assert client.post(f"/api/hooks/{token}", json="go").is_success
         for event, view in feed:
-            assert view["seq"] > before
+            assert event == "run" and view["seq"] > before
             if view["run"]["status"] == "completed":
                 break
     assert view["run"]["output"] == "resumed"
