@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -52,6 +53,9 @@ __all__ = [
 
 #: Seconds between re-checks when no change notification came (cross-process worlds).
 _RECHECK = 2.0
+#: Least seconds between two reads of one feed: a busy world notifies many times a second,
+#: and a browser needs a few updates a second, not one per commit.
+_MIN_INTERVAL = 0.25
 _MAX_EVENTS = 5000
 _ASSETS = {"app.js": "text/javascript", "app.css": "text/css", "favicon.svg": "image/svg+xml"}
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -134,6 +138,13 @@ async def hook_schema(request: Request) -> Response:
     return JSONResponse({"schema": schema})
 
 
+async def _pace(previous: float) -> None:
+    """Wait out the rest of ``_MIN_INTERVAL`` since the feed's previous read (rate limit)."""
+    rest = previous + _MIN_INTERVAL - anyio.current_time()
+    if rest > 0:
+        await anyio.sleep(rest)
+
+
 def _sse(event: str, data: Any) -> bytes:
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return f"event: {event}\ndata: {payload}\n\n".encode()
@@ -155,7 +166,10 @@ async def runs_feed(request: Request) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         last: Any = None
+        read_at = -_MIN_INTERVAL
         while True:
+            await _pace(read_at)
+            read_at = anyio.current_time()
             page = await world.list_runs(**filters)
             view = {"runs": [run_json(r) for r in page.runs], "cursor": page.cursor}
             if view != last:
@@ -176,7 +190,10 @@ async def run_changes(request: Request) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         last: Any = None
+        read_at = -_MIN_INTERVAL
         while True:
+            await _pace(read_at)
+            read_at = anyio.current_time()
             run = await world.get_run(run_id)
             events = await world.read_events(run_id, last["seq"] if last else 0)
             seq = events[-1].seq if events else (last["seq"] if last else 0)

@@ -313,7 +313,18 @@ function runPage(runId, signal) {
   const streamView = h("div", { class: "stream-view" });
   streamsBox.append(h("h2", {}, "Streams"), streamTabs, streamView);
 
-  async function refresh() {
+  // One refresh at a time: a change that comes during one runs another right after it.
+  let refreshing = null, again = false;
+  function refresh() {
+    if (refreshing) { again = true; return refreshing; }
+    refreshing = load().finally(() => {
+      refreshing = null;
+      if (again) { again = false; refresh(); }
+    });
+    return refreshing;
+  }
+
+  async function load() {
     const [steps, events] = await Promise.all([
       api(`/api/runs/${encodeURIComponent(runId)}/steps`, { signal }),
       api(`/api/runs/${encodeURIComponent(runId)}/events?after=${st.events.length ? st.events[st.events.length - 1].seq : 0}&limit=5000`, { signal }),
