@@ -244,6 +244,17 @@ def main() -> None:
         schema = f"wdk_bench_ui_{uuid.uuid4().hex[:8]}"
         pg_rows = asyncio.run(bench(f"{PG}?schema={schema}", True))
         parts += ["", "**PostgreSQL**", "", _table(pg_rows)]
+    parts += [
+        "",
+        "Every runs-list read walks an index in creation order (`runs_created`, `runs_status`, "
+        "`runs_workflow`) and stops after 51 rows (a prefix: a range of the primary key, sorted); "
+        "no `OFFSET`, "
+        "no count, so the time does not grow with the number of runs. Status and workflow "
+        "together use one of the two indexes and filter the other column (on PostgreSQL ~10 ms "
+        "when 1 run in 40 matches). The run page's cost is decoding: every event's msgpack and "
+        "the user values inside it, once for `/steps` and once for `/events`; the UI asks for "
+        "both once, then only the events after the last seq it has.",
+    ]
     print("\n".join(parts))
     write_section("ui", "\n".join(parts))
 
