@@ -259,3 +259,41 @@ def test_shell_links_under_the_mount_prefix() -> None:
     assert resp.status_code == 200
     assert 'data-base="/ops/wdk"' in resp.text and 'src="/ops/wdk/ui/app.js"' in resp.text
     assert asyncio.run(get("/ops/wdk/ui/app.js")).status_code == 200
+
+
+def test_ui_reads_and_feeds_on_postgresql(tmp_path_factory: Any) -> None:
+    """The same reads over a PostgreSQL world: a run seen live, its steps and log decoded."""
+    import asyncio
+
+    from pg import PG_URL, fresh_schema, require_postgres
+    from serve import WDK, launch, serve_env, stop_process
+    from server_harness import FIXTURES
+
+    from wdk.worlds.postgres import PostgresWorld
+
+    require_postgres()
+    schema = fresh_schema()
+    tmp = tmp_path_factory.mktemp("ui-pg")
+    cmd = [WDK, "serve", "--port", "0", "--root", str(FIXTURES)]
+    url, proc, _ = launch([*cmd, "--world", f"{PG_URL}?schema={schema}"], tmp, serve_env(tmp))
+    try:
+        with httpx.Client(base_url=url, timeout=30) as pg_client:
+            prefix = f"pg-{uuid.uuid4().hex[:8]}-"
+            with pg_client.stream("GET", "/api/runs/feed", params={"prefix": prefix}) as resp:
+                feed = _feed(resp)
+                assert next(feed) == ("runs", {"runs": [], "cursor": None})
+                run_id = _start(pg_client, "order", "pg-item", 2, run_id=prefix + "a")
+                for _, page in feed:
+                    assert [r["run_id"] for r in page["runs"]] == [run_id]
+                    if page["runs"][0]["status"] == "completed":
+                        break
+            steps = pg_client.get(f"/api/runs/{run_id}/steps").json()["steps"]
+            assert [s["name"] for s in steps] == ["price", "flaky", "say"]
+            assert steps[0]["output"] == {"item": "pg-item", "total": 14, "raw": {"$bytes": "AQI="}}
+            assert len(steps[1]["attempts"]) == 2
+            events = pg_client.get(f"/api/runs/{run_id}/events").json()["events"]
+            assert events[0]["data"]["input"] == ["pg-item", 2]
+            assert events[-1]["type"] == "run_completed"
+    finally:
+        stop_process(proc)
+        asyncio.run(PostgresWorld(PG_URL, schema=schema).drop_schema())
