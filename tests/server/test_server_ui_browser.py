@@ -56,7 +56,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
     pg = context.new_page()
     pg.set_default_timeout(WAIT_MS)
     errors: list[str] = []
@@ -88,6 +91,8 @@ def test_a_new_run_appears_live_and_its_page_shows_steps_with_values(
     run_id = _start(client, "order", "widget", 3, run_id=f"ui-{uuid.uuid4().hex[:10]}")
     row = page.wait_for_selector(f'tr[data-run="{run_id}"]')
     assert row.query_selector("td.id a").inner_text() == run_id  # the whole id
+    row.query_selector("button.copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == run_id
     page.wait_for_selector(f'tr[data-run="{run_id}"] [data-status="completed"]')
     assert page.evaluate("window.__sameDocument") is True, "the list updated without a reload"
 

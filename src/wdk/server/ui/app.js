@@ -129,9 +129,17 @@ function copyButton(text, label) {
     class: "copy", type: "button", title: `Copy ${label || text}`, "aria-label": `Copy ${label || "value"}`,
     onclick: async (e) => {
       e.preventDefault(); e.stopPropagation();
-      try { await navigator.clipboard.writeText(text); } catch (_) { /* insecure context */ }
-      e.currentTarget.textContent = "copied";
       const btn = e.currentTarget;
+      let ok = false;
+      try { await navigator.clipboard.writeText(text); ok = true; } catch (_) {
+        // No clipboard API outside secure contexts (plain http on another host): the old way.
+        const area = h("textarea", { style: "position:fixed;opacity:0" }, text);
+        document.body.append(area);
+        area.select();
+        try { ok = document.execCommand("copy"); } catch (_) { ok = false; }
+        area.remove();
+      }
+      btn.textContent = ok ? "copied" : "select it";
       setTimeout(() => { btn.textContent = "copy"; }, 1200);
     },
   }, "copy");
