@@ -35,13 +35,6 @@ from wdk.server._openapi import OPENAPI_VERSION, OPERATIONS, openapi_document
 from wdk.worlds.base import RunInfo
 
 # Routes the web UI's branch adds (server/_routes_ui.py); documented here ahead of them.
-UI_ROUTES = {
-    ("get", "/api/runs/feed"),
-    ("get", "/api/runs/{run_id}/steps"),
-    ("get", "/api/runs/{run_id}/events"),
-    ("get", "/api/runs/{run_id}/changes"),
-    ("get", "/api/hooks/{token}/schema"),
-}
 
 
 def _served(app: Any) -> set[tuple[str, str]]:
@@ -68,7 +61,7 @@ def test_every_api_route_is_documented_and_every_operation_served() -> None:
     served = _served(create_app("memory://"))
     table = {(op.method, op.path) for op in OPERATIONS}
     assert {r for r in served if _is_api(r[1])} - table == set()
-    assert table - served <= UI_ROUTES, table - served
+    assert table - served == set(), table - served
     doc = _document()
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert documented == table & served
@@ -182,7 +175,13 @@ def test_no_server_errors_and_no_undocumented_answers(fuzz_server: Server) -> No
     # The operations are driven by hand: schemathesis' pytest plugin does not support this
     # pytest version.
     schema = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # The runs feed never ends (it is a live view of every run), so a fuzzed call could only
+    # time out; its events are checked against the models in test_server_ui_api.py.
+    operations = [
+        op
+        for op in (result.ok() for result in schema.get_all_operations())
+        if op.path != "/api/runs/feed"
+    ]
     assert len(operations) >= 10
     checks = [
         not_a_server_error,

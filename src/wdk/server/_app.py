@@ -27,6 +27,7 @@ from starlette.types import Scope
 from wdk.server import _routes_deploys as deploys
 from wdk.server import _routes_hooks as hooks
 from wdk.server import _routes_runs as runs
+from wdk.server import _routes_ui as ui
 from wdk.server._auth import BearerAuth
 from wdk.server._body_timeout import DEFAULT_BODY_TIMEOUT, BodyTimeout, BodyTimeoutMiddleware
 from wdk.server._docs import docs_asset, docs_page
@@ -236,15 +237,25 @@ def create_app(
         Route("/docs/{name}", docs_asset, methods=["GET"]),
         Route("/api/workflows/{workflow_id:path}/runs", runs.start_run, methods=["POST"]),
         Route("/api/runs", runs.list_runs, methods=["GET"]),
+        Route("/api/runs/feed", ui.runs_feed, methods=["GET"]),
         Route("/api/runs/{run_id}", runs.get_run, methods=["GET"]),
         Route("/api/runs/{run_id}/cancel", runs.cancel_run, methods=["POST"]),
         Route("/api/runs/{run_id}/retry", deploys.retry, methods=["POST"]),
         Route("/api/runs/{run_id}/fork", deploys.fork, methods=["POST"]),
         Route("/api/runs/{run_id}/stream", runs.stream_run, methods=["GET"]),
         Route("/api/runs/{run_id}/hooks", runs.list_run_hooks, methods=["GET"]),
+        Route("/api/runs/{run_id}/steps", ui.run_steps, methods=["GET"]),
+        Route("/api/runs/{run_id}/events", ui.run_events, methods=["GET"]),
+        Route("/api/runs/{run_id}/changes", ui.run_changes, methods=["GET"]),
+        Route("/api/runs/{run_id}/streams", ui.run_streams, methods=["GET"]),
+        Route("/api/hooks/{token}/schema", ui.hook_schema, methods=["GET"]),
         Route("/api/hooks/{token}", hooks.get_hook, methods=["GET"]),
         Route("/api/hooks/{token}", hooks.resume, methods=["POST"]),
         Route("/.well-known/workflow/v1/webhook/{token}", webhook_route, methods=_ANY_METHOD),
+        # The web UI: an HTML shell and its assets (no run data without the API's token).
+        Route("/", ui.page, methods=["GET"]),
+        Route("/runs/{run_id}", ui.page, methods=["GET"]),
+        Route("/ui/{name}", ui.asset, methods=["GET"]),
     ]
     routes += cfg.routes
     return Starlette(

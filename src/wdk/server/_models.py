@@ -52,6 +52,8 @@ __all__ = [
     "StepError",
     "StepList",
     "StepView",
+    "StreamList",
+    "StreamView",
     "parse_body",
 ]
 
@@ -308,6 +310,20 @@ class HookSchema(ResponseBody):
     payload_schema: Any = Field(
         alias="schema", description="A JSON Schema, or null when the hook takes any JSON."
     )
+
+
+class StreamView(ResponseBody):
+    """One of a run's streams: its namespace, how many chunks it holds, whether it is closed."""
+
+    namespace: str
+    tail_index: int = Field(description="The index the next chunk will get (chunks so far).")
+    closed: bool
+
+
+class StreamList(ResponseBody):
+    """``GET /api/runs/{run_id}/streams``: the run's streams, by namespace."""
+
+    streams: list[StreamView]
 
 
 class RunChange(ResponseBody):

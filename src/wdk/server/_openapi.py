@@ -29,6 +29,18 @@ __all__ = ["OPENAPI_VERSION", "OPERATIONS", "Operation", "Param", "Reply", "open
 OPENAPI_VERSION = "3.1.0"
 _JSON = "application/json"
 _SSE = "text/event-stream"
+#: One Server-Sent Event as its fields (the shape OpenAPI 3.2 gives ``text/event-stream``
+#: items, and the one schemathesis checks each event of a live answer against).
+_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": "One Server-Sent Event; `data` is JSON text.",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 _REF = "#/components/schemas/{model}"
 
 
@@ -282,6 +294,14 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get",
+        "/api/runs/{run_id}/streams",
+        "A run's streams (namespace, chunks so far, closed)",
+        {"200": Reply("The streams, by namespace.", m.StreamList), "404": _NO_RUN},
+        params=(_RUN_ID,),
+        tags=("ui",),
+    ),
+    Operation(
+        "get",
         "/api/runs/{run_id}/changes",
         "A run's changes, live (Server-Sent Events)",
         {
@@ -388,7 +408,7 @@ def _reply(reply: Reply) -> dict[str, Any]:
     if reply.model is not None:
         out["content"] = {reply.media_type: {"schema": _ref(reply.model)}}
     elif reply.media_type == _SSE:
-        out["content"] = {_SSE: {"schema": {"type": "string"}}}
+        out["content"] = {_SSE: {"schema": _SSE_EVENT}}
     if reply.headers:
         out["headers"] = {name: _HEADERS[name] for name in reply.headers}
     return out

@@ -76,7 +76,10 @@ def _started(run_id: str, workflow_id: str, status: int) -> JSONResponse:
 
 
 async def list_runs(request: Request) -> Response:
-    """``GET /api/runs?workflow=&status=&deployment=&limit=&cursor=``: newest first."""
+    """``GET /api/runs?workflow=&status=&deployment=&prefix=&limit=&cursor=``: newest first.
+
+    ``prefix`` keeps the runs whose id starts with it.
+    """
     from wdk.errors import WorldError
 
     state = _state(request)
@@ -88,6 +91,9 @@ async def list_runs(request: Request) -> Response:
     deployment = request.query_params.get("deployment") or None
     if deployment is not None:
         filters["deployment_id"] = deployment
+    prefix = request.query_params.get("prefix") or None
+    if prefix is not None:
+        filters["id_prefix"] = prefix
     try:
         page = await state.world.list_runs(
             workflow_id=request.query_params.get("workflow") or None,
