@@ -15,6 +15,7 @@ from wdk.runtime._divergence import Block
 from wdk.runtime._instance import RunStart, WorkflowInstance
 from wdk.runtime._loader import Project, default_project
 from wdk.runtime._proxies import step_decorator
+from wdk.sandbox import DEFAULT_WORKFLOW_BUDGET_S
 from wdk.worlds.base import Event, EventType, World
 
 __all__ = ["load_workflow", "project_sandbox_config", "replay", "replay_events"]
@@ -28,13 +29,16 @@ def project_sandbox_config(project: Project) -> Any:
 
 
 def load_workflow(
-    project: Project, workflow_id: str, sandbox_config: Any = None
+    project: Project, workflow_id: str, sandbox_config: Any = None, limiter: Any = None
 ) -> Callable[..., Any]:
-    """The workflow function of ``workflow_id``, from a fresh sandbox (one per run)."""
+    """The workflow function of ``workflow_id``, from a fresh sandbox (one per run).
+
+    ``limiter``: the run's activation budget (``WorkflowInstance.limiter``).
+    """
     from wdk.sandbox import WorkflowSandbox
 
     module_name, qualname = project.workflow_target(workflow_id)
-    kwargs: dict[str, Any] = {"injected": {"__wdk_step__": step_decorator}}
+    kwargs: dict[str, Any] = {"injected": {"__wdk_step__": step_decorator}, "limiter": limiter}
     if sandbox_config is not None:
         kwargs["config"] = sandbox_config
     sandbox = WorkflowSandbox(project.workflow_bundle, **kwargs)
@@ -57,10 +61,11 @@ def replay_events(
     inst = WorkflowInstance(
         run_id,
         RunStart.from_event(events[0]),
-        load_workflow=lambda i: load_workflow(project, i.workflow_id, sandbox_config),
+        load_workflow=lambda i: load_workflow(project, i.workflow_id, sandbox_config, i.limiter),
         log_sink=lambda _run, _text: None,
         is_user_module=lambda name: project.locate(name) is not None,
         locate=project.relative_location,
+        budget_s=getattr(sandbox_config, "workflow_budget_s", DEFAULT_WORKFLOW_BUDGET_S),
     )
     try:
         inst.mark_replay(events)
