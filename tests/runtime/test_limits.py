@@ -53,9 +53,7 @@ async def test_a_body_that_never_yields_fails_the_run(world, workflow, line):
 
 async def test_another_run_completes_while_one_spins(world):
     limit_signal.reset()
-    async with running(
-        world, relpath=FLOWS, workflow_budget_s=120, sandbox_config=_config()
-    ) as h:
+    async with running(world, relpath=FLOWS, workflow_budget_s=120, sandbox_config=_config()) as h:
         spinner = await h.start("spin_until_released")
         assert await anyio.to_thread.run_sync(limit_signal.wait_spinning, 60)
         try:

@@ -144,11 +144,12 @@ class RunPasses(StepRunner):
             return None
         if any(e.type in EventType.RUN_TERMINAL for e in events) or self._parked_here(events):
             return None
-        for _ in range(2):  # the second time (if any) in a thread: the run is heavy now
+        inst = self._new_instance(run_id, RunStart.from_event(events[0]))
+        inst.mark_replay(events)
+        if not await self._feed_here(inst, events):  # the run is heavy now: in a thread
             inst = self._new_instance(run_id, RunStart.from_event(events[0]))
             inst.mark_replay(events)
-            if await self._feed_here(inst, events):
-                break
+            await self._feed_here(inst, events)
         self._remember(inst)
         return inst
 

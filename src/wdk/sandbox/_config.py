@@ -170,7 +170,7 @@ def parse_size(value: object, where: str) -> int:
     if m is None or unit is None or float(m.group(1)) <= 0:
         raise ValueError(
             f"{where}: {value!r} is not a size; write bytes (67108864) or a number with a "
-            "unit: B, kB, MB, GB, KiB, MiB, GiB (\"64MiB\")"
+            'unit: B, kB, MB, GB, KiB, MiB, GiB ("64MiB")'
         )
     return int(float(m.group(1)) * unit)
 
@@ -180,8 +180,8 @@ def _budget(value: object, where: str) -> float:
         return 0.0 if value in (0, "0") else parse_duration(value)
     except Exception as exc:  # noqa: BLE001 - restated with where the value came from
         raise ValueError(
-            f"{where}: {value!r} is not a duration; write seconds (5, 0.5) or \"5s\", "
-            "\"2.5s\"; 0 turns the budget off"
+            f'{where}: {value!r} is not a duration; write seconds (5, 0.5) or "5s", '
+            '"2.5s"; 0 turns the budget off'
         ) from exc
 
 

@@ -136,19 +136,18 @@ def _inline_float_mul(node: ast.BinOp, guarded: ast.expr) -> ast.expr:
     Names can be read twice without a side effect; a float operand cannot make a sequence,
     so float arithmetic in inner loops skips the guard's call. Other operands keep the call.
     """
-    names = [x for x in (node.left, node.right) if isinstance(x, ast.Name)]
-    if not names or not all(isinstance(x, ast.Name | ast.Constant) for x in (node.left, node.right)):
+    operands = (node.left, node.right)
+    if not all(isinstance(x, ast.Name | ast.Constant) for x in operands):
         return guarded
-    checks: list[ast.expr] = [
-        ast.Compare(
-            _call("_type_", ast.Name(n.id, ast.Load())), [ast.Is()], [ast.Name("_float_", ast.Load())]
-        )
-        for n in names[:1]
-    ]
-    left = ast.Name(node.left.id, ast.Load()) if isinstance(node.left, ast.Name) else node.left
-    right = ast.Name(node.right.id, ast.Load()) if isinstance(node.right, ast.Name) else node.right
-    fast = ast.BinOp(left, ast.Mult(), right)
-    return ast.IfExp(checks[0], fast, guarded)
+    name = next((x for x in operands if isinstance(x, ast.Name)), None)
+    if name is None:
+        return guarded
+
+    def load(x: ast.expr) -> ast.expr:
+        return ast.Name(x.id, ast.Load()) if isinstance(x, ast.Name) else x
+
+    test = ast.Compare(_call("_type_", load(name)), [ast.Is()], [ast.Name("_float_", ast.Load())])
+    return ast.IfExp(test, ast.BinOp(load(node.left), ast.Mult(), load(node.right)), guarded)
 
 
 def _budget_check(at: ast.AST) -> ast.expr:
@@ -161,14 +160,26 @@ def _budget_check(at: ast.AST) -> ast.expr:
             ast.Call(ast.Attribute(ast.Name(LIMIT_NAME, ast.Load()), "stop", ast.Load()), [], []),
         ],
     )
-    copy_locations(check, at)  # type: ignore[arg-type]
+    _at_start(check, at)
     return check
 
 
 def _budget_stmt(at: ast.AST) -> ast.stmt:
     stmt = ast.Expr(_budget_check(at))
-    copy_locations(stmt, at)  # type: ignore[arg-type]
+    _at_start(stmt, at)
     return stmt
+
+
+def _at_start(new: ast.AST, at: ast.AST) -> None:
+    """Place ``new`` (and its children) at the first position of ``at``.
+
+    Not ``copy_locations``: a multi-line ``at`` would give the check's ``.stop()`` call the
+    end line of ``at`` (3.11 places a method call at its attribute's end), and a spin would be
+    reported on the wrong line.
+    """
+    for node in ast.walk(new):
+        node.lineno = node.end_lineno = at.lineno  # type: ignore[attr-defined]
+        node.col_offset = node.end_col_offset = at.col_offset  # type: ignore[attr-defined]
 
 
 def _makes_calls(node: ast.AST) -> bool:
@@ -315,7 +326,8 @@ class WorkflowPolicy(RestrictingNodeTransformer):
         new: ast.stmt
         if isinstance(target, ast.Name):
             load = ast.Name(target.id, ast.Load())
-            new = ast.Assign([ast.Name(target.id, ast.Store())], _call("_aug_", load, op, node.value))
+            store = ast.Name(target.id, ast.Store())
+            new = ast.Assign([store], _call("_aug_", load, op, node.value))
         elif isinstance(target, ast.Attribute):
             call = _call("_aug_attr_", target.value, ast.Constant(target.attr), op, node.value)
             new = ast.Expr(call)
@@ -434,11 +446,12 @@ class WorkflowPolicy(RestrictingNodeTransformer):
     def visit_Lambda(self, node: ast.Lambda) -> _Visit:
         """A lambda whose body makes calls starts with the budget check (see ``_function``)."""
         calls = _makes_calls(node.body)
-        node = super().visit_Lambda(node)
-        if calls:
-            node.body = ast.BoolOp(ast.And(), [_budget_check(node.body), node.body])
-            copy_locations(node.body, node.body.values[1])
-        return node
+        new = super().visit_Lambda(node)
+        if calls and isinstance(new, ast.Lambda):
+            body = new.body
+            new.body = ast.BoolOp(ast.And(), [_budget_check(body), body])
+            copy_locations(new.body, body)
+        return new
 
     # -- definitions ---------------------------------------------------------------------
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> _Visit:
