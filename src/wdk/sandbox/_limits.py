@@ -72,7 +72,7 @@ class Limiter:
     """
 
     __slots__ = (
-        "__weakref__", "budget_s", "deadline", "ok", "sliced", "slice_s", "slice_thread",
+        "budget_s", "deadline", "ok", "sliced", "slice_s", "slice_thread",
         "started", "tripped", "hard_deadline",
     )  # fmt: skip
 
@@ -143,23 +143,31 @@ class Limiter:
 
 # -- the watchdog ---------------------------------------------------------------------------
 _active: set[Limiter] = set()
-_started_in: int | None = None  # the pid whose watchdog thread runs (threads do not fork)
+_running = False  # whether this process has its watchdog thread (threads do not fork)
 _start_lock = threading.Lock()
 
 
 def _watch(limiter: Limiter) -> None:
     _active.add(limiter)
-    if _started_in != os.getpid():
+    if not _running:
         _start_watchdog()
 
 
 def _start_watchdog() -> None:
-    global _started_in
+    global _running
     with _start_lock:
-        if _started_in == os.getpid():
-            return
-        threading.Thread(target=_watchdog, name="wdk-budget-watchdog", daemon=True).start()
-        _started_in = os.getpid()
+        if not _running:
+            threading.Thread(target=_watchdog, name="wdk-budget-watchdog", daemon=True).start()
+            _running = True
+
+
+def _forked() -> None:
+    global _running
+    _running = False
+    _active.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def _watchdog() -> None:
