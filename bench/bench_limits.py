@@ -17,6 +17,7 @@ from __future__ import annotations
 import statistics
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -86,13 +87,24 @@ def main() -> None:
         r = anyio.run(measure, Path(tmp))
     idle, beside = r["idle"], r["beside"]
     failed_at, _, _ = r["failed"]
+    intro = (
+        f"`bench/bench_limits.py` on {machine()}. SQLite world (`synchronous=FULL`), one "
+        f"in-process worker, `workflow_budget_s={BUDGET_S:g}`. {N} short runs (two async "
+        "steps each) started and awaited one after another, first alone, then while another "
+        "run's code spins (`while True: pass`) in a step thread."
+    )
+    outro = (
+        f"The spinning run held the event loop for {r['moved'] * 1e3:.0f} ms (one slice, "
+        "`Worker.loop_slice_s` = 0.1 s, plus up to one 20 ms watchdog tick) before it moved to "
+        f"a thread; all {N} short runs completed while it spun (it was still `running` after "
+        f"them: {'yes' if r['running'] else 'NO'}); it failed with `BudgetExceededError` "
+        f"{failed_at:.1f} s after its start (budget {BUDGET_S:g} s). Beside it, the short runs "
+        "share the GIL with the spinning thread (CPython switches every 5 ms)."
+    )
     lines = [
         "## Limits: a spinning run beside others",
         "",
-        f"`bench/bench_limits.py` on {machine()}. SQLite world (`synchronous=FULL`), one",
-        f"in-process worker, `workflow_budget_s={BUDGET_S:g}`. {N} short runs (two async steps",
-        "each) started and awaited one after another, first alone, then while another run's",
-        "code spins (`while True: pass`) in a step thread.",
+        textwrap.fill(intro, 96),
         "",
         "| short runs | median | p90 |",
         "|---|---:|---:|",
@@ -100,12 +112,7 @@ def main() -> None:
         f"| beside the spinning run | {statistics.median(beside) * 1e3:.1f} ms "
         f"| {_ms(beside, 0.9):.1f} ms |",
         "",
-        f"The spinning run held the event loop for {r['moved'] * 1e3:.0f} ms (one slice,"
-        " `Worker.loop_slice_s` = 0.1 s, plus the watchdog's 20 ms tick) before it moved to a"
-        f" thread; all {N} short runs completed while it spun (still `running` after them:"
-        f" {'yes' if r['running'] else 'NO'}); it failed with `BudgetExceededError`"
-        f" {failed_at:.1f} s after its start (budget {BUDGET_S:g} s). Beside it, each short",
-        "run shares the GIL with the spinning thread (CPython switches every 5 ms).",
+        textwrap.fill(outro, 96),
     ]
     text = "\n".join(lines)
     print(text)

@@ -361,3 +361,40 @@ def test_limits_from_pyproject_and_environment(tmp_path: Path) -> None:
 def test_a_bad_limit_says_where_and_how(env: dict[str, str], expected: str, tmp_path: Path):
     with pytest.raises(ValueError, match=expected):
         load_config(tmp_path, environ=env)
+
+
+def test_inlined_write_checks_keep_the_write_rules(tmp_path: Path) -> None:
+    """The policy inlines ``_write_`` for names; what may be modified is unchanged."""
+    mod = _module(
+        """
+        import decimal
+        import math
+
+        class Point:
+            pass
+
+        def allowed():
+            d = {}
+            d["k"] = 1
+            items = [0]
+            items[0] = 2
+            p = Point()
+            p.x = 3
+            Point.label = "pt"
+            return d, items, p.x, Point.label
+
+        def library_object():
+            ctx = decimal.getcontext()
+            ctx.prec = 5
+
+        def module_view():
+            m = math
+            m.pi = 3
+        """,
+        tmp_path,
+    )
+    assert mod.allowed() == ({"k": 1}, [2], 3, "pt")
+    with pytest.raises(SandboxError, match="is not allowed in workflow code"):
+        mod.library_object()
+    with pytest.raises(SandboxError, match="modifying the module 'math' is not allowed"):
+        mod.module_view()

@@ -115,18 +115,23 @@ def _call(name: str, *args: ast.expr) -> ast.Call:
 def _write_call(value: ast.expr) -> ast.expr:
     """``_write_(value)``; for a plain name, with the container case inlined.
 
-    ``d[k] = v`` becomes ``(d if _type_(d) in _writable_ else _write_(d))[k] = v``: a name
-    can be read twice without a side effect, and writes to dicts and lists in inner loops
-    then cost a type check instead of a call (``_type_`` is the real ``type``,
-    ``_writable_`` the container types ``_write_`` always lets through).
+    ``d[k] = v`` becomes ``(d if _type_(d) in _writable_ or _type_(d) in _wdk_classes_ else
+    _write_(d))[k] = v``: a name can be read twice without a side effect, and writes to dicts,
+    lists and instances of the run's own classes in inner loops then cost a type check instead
+    of a call (``_type_`` is the real ``type``, ``_writable_`` the container types ``_write_``
+    always lets through, ``_wdk_classes_`` the classes the run's class statements made).
     """
     if not isinstance(value, ast.Name):
         return _call("_write_", value)
-    test = ast.Compare(
-        _call("_type_", ast.Name(value.id, ast.Load())),
-        [ast.In()],
-        [ast.Name("_writable_", ast.Load())],
-    )
+    tests: list[ast.expr] = [
+        ast.Compare(
+            _call("_type_", ast.Name(value.id, ast.Load())),
+            [ast.In()],
+            [ast.Name(kinds, ast.Load())],
+        )
+        for kinds in ("_writable_", "_wdk_classes_")
+    ]
+    test = ast.BoolOp(ast.Or(), tests)
     return ast.IfExp(test, ast.Name(value.id, ast.Load()), _call("_write_", value))
 
 
@@ -502,9 +507,15 @@ class WorkflowPolicy(RestrictingNodeTransformer):
         Stock RestrictedPython rewrites to ``metaclass=__metaclass__`` and drops other class
         keywords (``class M(BaseModel, frozen=True)``). Classes are recorded by the sandbox's
         ``__build_class__`` instead.
+
+        ``class C: ...`` is followed by ``_note_class_(C)``: the run notes its own classes so
+        that writes to their instances skip the ``_write_`` call (see ``_write_call``).
         """
         self.check_name(node, node.name)
-        return self.node_contents_visit(node)
+        node = self.node_contents_visit(node)
+        note = ast.Expr(_call("_note_class_", ast.Name(node.name, ast.Load())))
+        _at_start(note, node)
+        return [node, note]
 
     def visit_Module(self, node: ast.Module) -> _Visit:
         """Visit the module (no print collector is injected)."""

@@ -26,7 +26,7 @@ from wdk.sandbox._builtins import make_builtins
 from wdk.sandbox._cache import compile_workflow_code
 from wdk.sandbox._config import DEFAULT, SandboxConfig
 from wdk.sandbox._errors import refuse
-from wdk.sandbox._guards import Guards
+from wdk.sandbox._guards import SANDBOX_CLASS_MARK, Guards
 from wdk.sandbox._imports import ViewFactory, refuse_import, resolve_relative
 from wdk.sandbox._limits import LIMIT_NAME, Limiter
 from wdk.sandbox._shims import SHIMS
@@ -134,6 +134,9 @@ class WorkflowSandbox:
         """The user modules loaded in this sandbox, by name."""
         self.limiter = limiter if limiter is not None else Limiter()
         """The budget checks of this sandbox's code read (see ``_limits.py``)."""
+        self.classes: set[type] = set()
+        """Classes made by this sandbox's class statements (writes to their instances are
+        allowed without a ``_write_`` call; see ``_policy._write_call``)."""
 
     def import_module(self, name: str) -> types.ModuleType:
         """The module ``name`` as workflow code sees it: user modules fresh for this sandbox.
@@ -169,6 +172,8 @@ class WorkflowSandbox:
         ns.update(self._base.globals)
         ns.update(self._injected)
         ns[LIMIT_NAME] = self.limiter
+        ns["_wdk_classes_"] = self.classes
+        ns["_note_class_"] = self._note_class
         is_pkg = bundle.filename.endswith("__init__.py")
         ns["__file__"] = bundle.filename
         ns["__package__"] = name if is_pkg else name.rpartition(".")[0]
@@ -182,6 +187,10 @@ class WorkflowSandbox:
             del self.modules[name]
             raise
         return mod
+
+    def _note_class(self, cls: Any) -> None:
+        if isinstance(cls, type) and cls.__dict__.get(SANDBOX_CLASS_MARK):
+            self.classes.add(cls)
 
     def _import(
         self, name: str, globals_: Mapping[str, Any], fromlist: Any, level: int
