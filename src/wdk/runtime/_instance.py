@@ -49,7 +49,6 @@ from wdk.runtime._divergence import Block, _Divergence, coroutine_location, desc
 from wdk.runtime._keys import patch_key
 from wdk.runtime._metadata import WorkflowMetadata
 from wdk.runtime._scheduler import Future, Scheduler, Task
-from wdk.sandbox import Limiter, SliceExpired
 from wdk.worlds.base import Event, EventType, NewEvent
 
 __all__ = ["Block", "Command", "Outcome", "WorkflowInstance"]
@@ -166,9 +165,12 @@ class WorkflowInstance:
         self.started_at = start.created_at
         self.last_seq = 0
         self.outcome: Outcome | None = None
-        self.scheduler = Scheduler(
-            is_control_signal=lambda e: isinstance(e, _Teardown | SliceExpired)
-        )
+        # Imported here: ``import wdk`` (clients) must not load the sandbox (RestrictedPython).
+        from wdk.sandbox import Limiter, SliceExpired
+
+        signals: tuple[type[BaseException], ...] = (_Teardown, SliceExpired)
+        self._signals = signals
+        self.scheduler = Scheduler(is_control_signal=lambda e: isinstance(e, signals))
         self._clock = _Clock(start.created_at)
         self._random: _random.Random | None = None  # seeded on first use (it costs ~30 us)
         self._position = 0
@@ -517,7 +519,7 @@ class WorkflowInstance:
             posargs, kwargs = _split_args(args)
             coro = fn(*posargs, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - any failure to start fails the run
-            if isinstance(exc, _Teardown | SliceExpired | KeyboardInterrupt | SystemExit):
+            if isinstance(exc, (*self._signals, KeyboardInterrupt, SystemExit)):
                 raise
             if isinstance(exc, WorkflowNotRegisteredError | BuildError):
                 # Missing or broken code is a deploy problem: park the run for other code.

@@ -15,7 +15,6 @@ from wdk.runtime._divergence import Block
 from wdk.runtime._instance import RunStart, WorkflowInstance
 from wdk.runtime._loader import Project, default_project
 from wdk.runtime._proxies import step_decorator
-from wdk.sandbox import DEFAULT_WORKFLOW_BUDGET_S
 from wdk.worlds.base import Event, EventType, World
 
 __all__ = ["load_workflow", "project_sandbox_config", "replay", "replay_events"]
@@ -58,6 +57,8 @@ def replay_events(
     calls that ``project`` does not have also blocks it (``STEP_NOT_REGISTERED``): a worker
     would park the run there.
     """
+    from wdk.sandbox import DEFAULT_WORKFLOW_BUDGET_S
+
     inst = WorkflowInstance(
         run_id,
         RunStart.from_event(events[0]),
