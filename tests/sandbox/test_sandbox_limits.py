@@ -107,6 +107,7 @@ def test_an_allocation_over_the_limit_is_refused_before_it_is_made(
     ("stmt", "expected"),
     [
         ("s *= n", "str of length 1 *= 2097152 would build 2.0 MiB"),
+        ("s *= 3_000_000", "str of length 1 *= 3000000 would build 2.9 MiB"),
         ("box.s *= n", "str of length 1 *= 2097152"),
         ("d['s'] *= n", "str of length 1 *= 2097152"),
         ("lst[0:1] *= n", "list of length 1 *= 2097152"),

@@ -213,7 +213,8 @@ _OP_GUARDS: dict[type[ast.operator], tuple[str, str]] = {
 
 def _needs_op_guard(op: ast.operator, left: ast.expr | None, right: ast.expr) -> bool:
     if isinstance(op, ast.Mult):
-        numbers = (left is None or _is_number(left)) and _is_number(right)
+        # ``left`` is None for ``x *= right``: the target is unknown, so never "two numbers"
+        numbers = left is not None and _is_number(left) and _is_number(right)
         floats = any(
             isinstance(x, ast.Constant) and isinstance(x.value, float) for x in (left, right)
         )
