@@ -102,6 +102,7 @@ class RunPasses(StepRunner):
         return lock
 
     def _evict(self, run_id: str) -> None:
+        self._heavy_runs.discard(run_id)  # a later pass may try the loop again (one slice)
         inst = self._cache.pop(run_id, None)
         if inst is not None:
             inst.close()
