@@ -34,8 +34,8 @@ async def _failure(run) -> WorkflowRunFailedError:  # type: ignore[no-untyped-de
 
 @pytest.mark.parametrize(
     ("workflow", "line"),
-    [("spin_forever", 13), ("spin_caught", 22), ("spin_recursion", 29)],
-    ids=["while-true", "caught-by-except-exception", "recursion"],
+    [("spin_forever", 15), ("spin_caught", 24), ("spin_for", 34), ("spin_recursion", 39)],
+    ids=["while-true", "caught-by-except-exception", "long-for", "recursion"],
 )
 async def test_a_body_that_never_yields_fails_the_run(world, workflow, line):
     async with running(world, relpath=FLOWS, workflow_budget_s=0.5) as h:
@@ -71,7 +71,7 @@ async def test_a_huge_value_fails_the_run_without_being_built(world):
     async with running(world, relpath=FLOWS, max_allocation=1 << 20) as h:
         err = await _failure(await h.start("huge_string"))
         assert err.cause.type == "wdk.errors.AllocationLimitError"
-        assert "limit_flows.py:57: str of length 1 * 1000000000000 would build 931.3 GiB" in (
+        assert "limit_flows.py:67: str of length 1 * 1000000000000 would build 931.3 GiB" in (
             err.cause.message
         )
         assert "allocation limit of 1.0 MiB" in err.cause.message
