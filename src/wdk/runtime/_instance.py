@@ -157,6 +157,7 @@ class WorkflowInstance:
         base_url: str = "",
         is_user_module: Callable[[str], bool] | None = None,
         locate: Callable[[str], str] | None = None,
+        budget_s: float = 0.0,
     ) -> None:
         self.run_id = run_id
         self.workflow_id = start.workflow_id
@@ -165,7 +166,12 @@ class WorkflowInstance:
         self.started_at = start.created_at
         self.last_seq = 0
         self.outcome: Outcome | None = None
-        self.scheduler = Scheduler(is_control_signal=lambda e: isinstance(e, _Teardown))
+        # Imported here: ``import wdk`` (clients) must not load the sandbox (RestrictedPython).
+        from wdk.sandbox import Limiter, SliceExpired
+
+        signals: tuple[type[BaseException], ...] = (_Teardown, SliceExpired)
+        self._signals = signals
+        self.scheduler = Scheduler(is_control_signal=lambda e: isinstance(e, signals))
         self._clock = _Clock(start.created_at)
         self._random: _random.Random | None = None  # seeded on first use (it costs ~30 us)
         self._position = 0
@@ -201,6 +207,8 @@ class WorkflowInstance:
         self._batch_at = 0
         self._event_seq: int | None = None
         self.log_closed = False
+        #: the activation budget: armed around each activation (``_start``, ``_run``, ``close``)
+        self.limiter = Limiter(budget_s)
 
     # -- the WorkflowContext the sandbox and wdk API see -----------------------------------
     @property
@@ -504,6 +512,7 @@ class WorkflowInstance:
             url=f"{self._base_url}/runs/{self.run_id}" if self._base_url else "",
         )
         token = _current.set(self)  # type: ignore[arg-type]
+        self.limiter.arm()
         try:
             fn = self._load_workflow(self)
             self._sandbox = getattr(fn, "__globals__", {}).get("wdk sandbox")
@@ -511,7 +520,7 @@ class WorkflowInstance:
             posargs, kwargs = _split_args(args)
             coro = fn(*posargs, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - any failure to start fails the run
-            if isinstance(exc, _Teardown | KeyboardInterrupt | SystemExit):
+            if isinstance(exc, (*self._signals, KeyboardInterrupt, SystemExit)):
                 raise
             if isinstance(exc, WorkflowNotRegisteredError | BuildError):
                 # Missing or broken code is a deploy problem: park the run for other code.
@@ -529,7 +538,11 @@ class WorkflowInstance:
             self._fail(exc)
             return
         finally:
+            self.limiter.disarm()
             _current.reset(token)
+        if self.limiter.tripped is not None:  # caught by the module or the call: fails anyway
+            self._fail(self.limiter.tripped)
+            return
         self._main = self.scheduler.spawn(coro)
 
     def _confirm(self, etype: str, cid: str | None, data: bytes | None) -> None:
@@ -625,12 +638,18 @@ class WorkflowInstance:
         if self.outcome is not None or self._main is None or self.blocked is not None:
             return
         token = _current.set(self)  # type: ignore[arg-type]
+        self.limiter.arm()
         try:
             self.scheduler.run_until_idle()
         finally:
+            self.limiter.disarm()
             _current.reset(token)
         main = self._main
-        if main.done() and self.blocked is None:
+        if self.limiter.tripped is not None:
+            # Failed even if the code caught it: where it was stopped depends on time.
+            self._unwritten = []
+            self._fail(self.limiter.tripped)
+        elif main.done() and self.blocked is None:
             exc = main.exception()
             if exc is None:
                 try:
@@ -693,11 +712,13 @@ class WorkflowInstance:
         """Tear the coroutines down: awaits and durable calls in ``finally`` blocks raise."""
         self._teardown = True
         token = _current.set(self)  # type: ignore[arg-type]
+        self.limiter.arm()  # ``finally`` blocks are workflow code too
         try:
             self.scheduler.close()
         except BaseException:  # noqa: BLE001 - teardown must not fail the worker
             log.debug("teardown of %s raised", self.run_id, exc_info=True)
         finally:
+            self.limiter.disarm()
             _current.reset(token)
 
 

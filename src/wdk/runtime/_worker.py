@@ -102,6 +102,11 @@ class Worker(RunPasses):
             steps) of that deployment. None reads ``WDK_DEPLOYMENT_ID``; unset, it takes any.
         adopt: with a deployment, also take other deployments' runs and move them to it.
         blocked_sweep_s: how often to look for blocked runs that this code may advance.
+        workflow_budget_s: seconds one activation of workflow code may run without reaching
+            a durable call (None: the sandbox configuration's, ``[tool.wdk] workflow-budget``
+            or ``WDK_WORKFLOW_BUDGET``, default 5; 0: no budget). See docs/sandbox.md.
+        max_allocation: bytes the largest value one operation of workflow code may build
+            (None: the sandbox configuration's, default 64 MiB).
     """
 
     def __init__(
@@ -123,6 +128,8 @@ class Worker(RunPasses):
         deployment_id: str | None = None,
         adopt: bool = False,
         blocked_sweep_s: float = 60.0,
+        workflow_budget_s: float | None = None,
+        max_allocation: int | None = None,
     ) -> None:
         self.world = world
         self.deployment_id = deployment_id or os.environ.get("WDK_DEPLOYMENT_ID") or None
@@ -141,7 +148,9 @@ class Worker(RunPasses):
         self.idle_poll_s = idle_poll_s
         self.log_sink = log_sink
         self.base_url = base_url
-        self.sandbox_config = sandbox_config or project_sandbox_config(self.project)
+        self.sandbox_config = (sandbox_config or project_sandbox_config(self.project)).with_limits(
+            workflow_budget_s=workflow_budget_s, max_allocation=max_allocation
+        )
         self.clock: Callable[[], float] = getattr(world, "clock", time.time)
         self._threads = StepThreads(step_threads)
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
@@ -157,6 +166,9 @@ class Worker(RunPasses):
         self._tg: Any = None
         self._handoffs: MemoryObjectSendStream[_Handoff] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        #: runs whose activations run in a step thread (one ran past its slice of the loop)
+        self._heavy_runs: set[str] = set()
         self.processed_steps = 0
 
     # -- loop --------------------------------------------------------------------------------
@@ -171,6 +183,7 @@ class Worker(RunPasses):
         self.project.install_finder()
         self._until = until
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._handoffs, handoffs = anyio.create_memory_object_stream[_Handoff](math.inf)
         try:
             async with anyio.create_task_group() as tg:
