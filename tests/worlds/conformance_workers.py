@@ -36,9 +36,7 @@ async def test_heartbeat_registers_then_refreshes(world: Any, clock: FakeClock) 
     assert w2.started_at == pytest.approx(start) and w2.last_seen == pytest.approx(start)
 
 
-async def test_release_worker_gives_back_its_messages_at_once(
-    world: Any, clock: FakeClock
-) -> None:
+async def test_release_worker_gives_back_its_messages_at_once(world: Any, clock: FakeClock) -> None:
     await world.heartbeat(info("dead"))
     await world.heartbeat(info("alive"))
     await world.enqueue([msg(key="a"), msg(key="b", kind="step"), msg(key="c")])
@@ -65,9 +63,7 @@ async def test_release_worker_gives_back_its_messages_at_once(
     assert steps == {"b", "d"}
 
 
-async def test_the_old_holder_cannot_touch_a_released_message(
-    world: Any, clock: FakeClock
-) -> None:
+async def test_the_old_holder_cannot_touch_a_released_message(world: Any, clock: FakeClock) -> None:
     """A holder that was paused, not dead, comes back: its ack, release and lease extension
     of the old id find nothing, and the message the new holder claimed stays its own."""
     await world.heartbeat(info("slow"))

@@ -63,6 +63,7 @@ from wdk.runtime._instance import (
     encode_run_error,
 )
 from wdk.runtime._keys import dedup_key
+from wdk.runtime._liveness import Sweeper, this_worker
 from wdk.runtime._loader import Project, default_project
 from wdk.runtime._passes import RunPasses
 from wdk.runtime._replay import project_sandbox_config
@@ -74,6 +75,7 @@ from wdk.worlds.base import (
     EventType,
     Message,
     NewEvent,
+    WorkerInfo,
     World,
 )
 
@@ -95,7 +97,14 @@ class Worker(RunPasses):
             round trip (beyond it, new steps are queued for any worker).
         step_threads: threads for sync steps (async steps run on the event loop).
         lease_s: how long a claimed message is ours before another worker may take it;
-            heartbeats extend it while work is in flight.
+            extended while work is in flight. The fallback when a dead worker is not noticed
+            sooner (see ``heartbeat_s``).
+        heartbeat_s: how often this worker tells the world it is alive, and looks for
+            workers that are gone to release their messages (:mod:`~wdk.runtime._liveness`):
+            at once for a process of this machine that is no longer running, after
+            ``dead_after_s`` without a heartbeat for one elsewhere.
+        dead_after_s: how long a worker on another machine may go without a heartbeat
+            before its messages are given to others.
         retry_policy: backoff for steps that raise ordinary exceptions.
         cache_size: how many suspended runs to keep in memory.
         deployment_id: pin the worker to one deployment: it claims only runs (and their
@@ -123,6 +132,8 @@ class Worker(RunPasses):
         deployment_id: str | None = None,
         adopt: bool = False,
         blocked_sweep_s: float = 60.0,
+        heartbeat_s: float = 1.0,
+        dead_after_s: float = 3.0,
     ) -> None:
         self.world = world
         self.deployment_id = deployment_id or os.environ.get("WDK_DEPLOYMENT_ID") or None
@@ -136,6 +147,8 @@ class Worker(RunPasses):
         self.concurrency = max(1, concurrency)
         self.inline_limit = max(0, inline_limit)
         self.lease_s = lease_s
+        self.heartbeat_s = heartbeat_s
+        self.sweeper = Sweeper(world, self.worker_id, dead_after_s=dead_after_s)
         self.retry_policy = retry_policy or _policy_from_env()
         self.cache_size = cache_size
         self.idle_poll_s = idle_poll_s
@@ -154,6 +167,7 @@ class Worker(RunPasses):
         self._inline = 0
         self._stopping = False
         self._idle_scopes: set[anyio.CancelScope] = set()
+        self._registered = anyio.Event()
         self._tg: Any = None
         self._handoffs: MemoryObjectSendStream[_Handoff] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -172,12 +186,15 @@ class Worker(RunPasses):
         self._until = until
         self._loop = asyncio.get_running_loop()
         self._handoffs, handoffs = anyio.create_memory_object_stream[_Handoff](math.inf)
+        me = this_worker(self.worker_id)
+        self._registered = anyio.Event()
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 if handle_signals:
                     tg.start_soon(self._watch_signals, tg.cancel_scope)
-                tg.start_soon(self._heartbeat)
+                tg.start_soon(self._extend_leases)
+                tg.start_soon(self._heartbeat, me)
                 tg.start_soon(self._receive_handoffs, handoffs)
                 tg.start_soon(self._retry_blocked)
                 async with anyio.create_task_group() as handlers:
@@ -188,6 +205,7 @@ class Worker(RunPasses):
                         _local.unregister(self.world, self)
                 await self._drain()
                 tg.cancel_scope.cancel()
+            await self._unregister()
         finally:
             self._threads.shutdown()
             self._handoffs.close()
@@ -236,6 +254,9 @@ class Worker(RunPasses):
         an idle worker makes one empty claim per wake-up instead of ``concurrency`` of them.
         """
         capacity = anyio.Semaphore(self.concurrency)
+        # Registered, and the gone workers' messages released, before the first claim: a
+        # worker restarted after a crash takes its predecessor's work over at once.
+        await self._registered.wait()
         while not self._done():
             await capacity.acquire()
             try:
@@ -291,14 +312,37 @@ class Worker(RunPasses):
                 finally:
                     self._idle_scopes.discard(scope)
 
-    async def _heartbeat(self) -> None:
+    async def _extend_leases(self) -> None:
         while True:
             await anyio.sleep(self.lease_s / 3)
             for message_id in list(self._held):
                 try:
-                    await self.world.extend_lease(message_id, lease_s=self.lease_s)
+                    if not await self.world.extend_lease(message_id, lease_s=self.lease_s):
+                        log.info("worker %s: message %s was taken back", self.worker_id, message_id)
                 except Exception:
                     log.exception("lease extension failed")
+
+    async def _unregister(self) -> None:
+        """Gone for good: nothing is in flight, so anything still leased is given back."""
+        try:
+            await self.world.release_worker(self.worker_id, last_seen=math.inf)
+        except Exception:
+            log.exception("worker %s: unregistering failed", self.worker_id)
+
+    async def _heartbeat(self, me: WorkerInfo) -> None:
+        """At once, then every ``heartbeat_s``: say this worker is alive, release gone ones."""
+        await self._alive(me)
+        self._registered.set()
+        while True:
+            await anyio.sleep(self.heartbeat_s)
+            await self._alive(me)
+
+    async def _alive(self, me: WorkerInfo) -> None:
+        try:
+            await self.world.heartbeat(me)
+            await self.sweeper.sweep()
+        except Exception:
+            log.exception("worker %s: heartbeat failed", self.worker_id)
 
     async def _handle(self, msg: Message) -> list[_StepJob]:
         """Handle one claimed message; returns the inline steps it led to (to run next)."""
