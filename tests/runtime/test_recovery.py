@@ -192,3 +192,54 @@ async def test_a_worker_of_another_machine_is_taken_over_when_its_heartbeat_stop
         await _finish_elsewhere(tmp_path, world, world_url, run_id, held)
     finally:
         await world.close()
+
+
+async def test_a_paused_worker_that_comes_back_records_nothing_twice(
+    tmp_path: Path, world_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker presumed gone (released by a sweep) while its step was in flight comes back:
+    the message now has a new id under another worker, so its lease extension fails, its ack
+    touches nothing, and its late completion is refused by the completion's dedup key."""
+    import anyio
+
+    from wdk.runtime import Project, Worker
+
+    for name, value in _env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    world = open_world(world_url)
+    await world.setup()
+    project = Project([CRASH])
+    paused = Worker(world, project, worker_id="paused", idle_poll_s=0.2)
+    other = Worker(world, project, worker_id="other", idle_poll_s=0.2)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(paused.run)
+            await paused.registered()
+            run = await start("workflow//paused.py//held_then_after", [], world=world)
+            while not (leases := await world.list_leases()):
+                await world.wait_for_change([f"run:{run.run_id}"], 0.5)
+            (old,) = leases
+            assert (old.owner, old.kind) == ("paused", "step")
+            paused.stop()  # paused: it claims nothing more (its step stays in flight)
+            # What a sweep does when it finds "paused" gone (its pid, here, is alive).
+            assert await world.release_worker("paused", last_seen=float("inf")) == 1
+            tg.start_soon(other.run)
+            while (new := await world.get_message(old.key)) is None or new.owner != "other":
+                await world.wait_for_change(["queue", f"run:{run.run_id}"], 0.5)
+            assert new.id != old.id and new.deliveries == 2
+            (tmp_path / "gate.2").touch()  # the second attempt finishes first
+            assert await run.return_value(timeout=60) == ["held", "after"]
+            assert await world.extend_lease(old.id, lease_s=30) is False
+            (tmp_path / "gate.1").touch()  # the paused one comes back and tries to record
+            other.stop()  # both runs return once their work is done
+        assert paused.processed_steps == 1  # it finished its attempt, and recorded nothing
+        events = await world.read_events(run.run_id)
+        assert "step_failed" not in [e.type for e in events]
+        completed = [e.correlation_id for e in events if e.type == "step_completed"]
+        assert len(completed) == len(set(completed)) == 2
+        assert [e.type for e in events].count("run_completed") == 1
+        lines = (tmp_path / "log.txt").read_text().splitlines()
+        assert sorted(lines) == ["after 1", "hold 1", "hold 2"]
+        assert await world.list_leases() == [] and await world.get_message(old.key) is None
+    finally:
+        await world.close()

@@ -167,7 +167,7 @@ class Worker(RunPasses):
         self._inline = 0
         self._stopping = False
         self._idle_scopes: set[anyio.CancelScope] = set()
-        self._registered = anyio.Event()
+        self._registered: anyio.Event | None = None  # made on a loop (see _registration)
         self._tg: Any = None
         self._handoffs: MemoryObjectSendStream[_Handoff] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -187,7 +187,6 @@ class Worker(RunPasses):
         self._loop = asyncio.get_running_loop()
         self._handoffs, handoffs = anyio.create_memory_object_stream[_Handoff](math.inf)
         me = this_worker(self.worker_id)
-        self._registered = anyio.Event()
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -210,6 +209,15 @@ class Worker(RunPasses):
             self._threads.shutdown()
             self._handoffs.close()
             handoffs.close()
+
+    async def registered(self) -> None:
+        """Wait until :meth:`run` has registered this worker and released gone workers."""
+        await self._registration().wait()
+
+    def _registration(self) -> anyio.Event:
+        if self._registered is None:
+            self._registered = anyio.Event()
+        return self._registered
 
     async def _retry_blocked(self) -> None:
         """On start, then every ``blocked_sweep_s``: retry runs other code parked.
@@ -256,7 +264,7 @@ class Worker(RunPasses):
         capacity = anyio.Semaphore(self.concurrency)
         # Registered, and the gone workers' messages released, before the first claim: a
         # worker restarted after a crash takes its predecessor's work over at once.
-        await self._registered.wait()
+        await self._registration().wait()
         while not self._done():
             await capacity.acquire()
             try:
@@ -332,7 +340,7 @@ class Worker(RunPasses):
     async def _heartbeat(self, me: WorkerInfo) -> None:
         """At once, then every ``heartbeat_s``: say this worker is alive, release gone ones."""
         await self._alive(me)
-        self._registered.set()
+        self._registration().set()
         while True:
             await anyio.sleep(self.heartbeat_s)
             await self._alive(me)
