@@ -18,7 +18,9 @@ Where the speed comes from:
   after a restart or on another worker, and gives the same result.
 * **Inline steps**: steps the worker's own runs create are created already leased to it and
   run at once, with no queue round trip. The queue row stays the source of truth: if the
-  worker dies, the lease expires and another worker runs the step.
+  worker dies, another worker releases its leases (at once from the same machine, after
+  ``dead_after_s`` without a heartbeat from another: :mod:`wdk.runtime._liveness`) and runs
+  the step.
 * **One commit per step**: when an inline step finishes and the run's instance is cached and
   current, the worker applies the completion in memory first and appends "step k completed"
   together with whatever the code did next ("step k+1 created", or the run's end) in one
