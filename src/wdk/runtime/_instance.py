@@ -47,6 +47,7 @@ from wdk.errors import (
     error_text,
 )
 from wdk.runtime._divergence import Block, _Divergence, coroutine_location, describe, user_location
+from wdk.runtime._executor import max_delay_field
 from wdk.runtime._keys import patch_key
 from wdk.runtime._metadata import WorkflowMetadata
 from wdk.runtime._scheduler import Future, Scheduler, Task
@@ -250,6 +251,8 @@ class WorkflowInstance:
                 kwargs=serde.encode(dict(kwargs), path="kwargs") if kwargs else None,
                 closure=serde.encode(closure, path="closure") if closure else None,
                 max_retries=getattr(step, "max_retries", None),
+                # Only when set: the calls of steps without one keep their bytes.
+                **_set(max_delay=max_delay_field(getattr(step, "max_delay", None))),
             )
         except SerializationError as exc:
             # Deterministic: replay fails the same call the same way, so nothing is written.
@@ -730,6 +733,11 @@ def _logged_position(event: Event) -> int:
         logged = _unpack(event.data)
     pos = logged.get("pos", -1) if isinstance(logged, dict) else -1
     return pos if isinstance(pos, int) else -1
+
+
+def _set(**fields: Any) -> dict[str, Any]:
+    """The fields that are not None."""
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _pack(**fields: Any) -> bytes:
