@@ -20,7 +20,7 @@ __all__ = [
     "message_ref",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = (
     # The event log. seq is dense per run; dedup keys are unique per run when set.
@@ -110,6 +110,18 @@ SCHEMA = (
         bucket INTEGER PRIMARY KEY,
         version INTEGER NOT NULL
     )""",
+    # Schedules: the definition (an opaque spec) and where its ticks stand; a handful of rows.
+    """CREATE TABLE IF NOT EXISTS schedules (
+        schedule_id TEXT PRIMARY KEY,
+        spec BLOB NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        last_fire REAL,
+        next_fire REAL,
+        buffered REAL,
+        last_run_id TEXT,
+        updated_at REAL NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0
+    )""",
 )
 
 #: Statements that bring a file of an older schema version to the next one: a file at
@@ -122,6 +134,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN forked_from TEXT",
         """CREATE INDEX IF NOT EXISTS runs_deployment
             ON runs (deployment_id, created_at, run_id) WHERE deployment_id IS NOT NULL""",
+    ),
+    # Schedules (``wdk.schedule``): one row per schedule id.
+    4: (
+        """CREATE TABLE IF NOT EXISTS schedules (
+            schedule_id TEXT PRIMARY KEY,
+            spec BLOB NOT NULL,
+            paused INTEGER NOT NULL DEFAULT 0,
+            last_fire REAL,
+            next_fire REAL,
+            buffered REAL,
+            last_run_id TEXT,
+            updated_at REAL NOT NULL,
+            version INTEGER NOT NULL DEFAULT 0
+        )""",
     ),
 }
 
