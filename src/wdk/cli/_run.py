@@ -195,7 +195,12 @@ def run(
         progress = Progress(world, handle.run_id, quiet=quiet)
         progress.say(f"run {handle.run_id} started: {workflow_id}", "bold")
         worker = Worker(
-            world, project, concurrency=concurrency, log_sink=_stderr_sink, **worker_kwargs
+            world,
+            project,
+            concurrency=concurrency,
+            log_sink=_stderr_sink,
+            schedules=False,  # a one-off run: schedules are the long-running workers' job
+            **worker_kwargs,
         )
         outcome: dict[str, Any] = {}
 

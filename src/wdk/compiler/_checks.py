@@ -11,6 +11,8 @@ only *define* things. Allowed top-level statements:
   ``typing`` constructors, pure builtins like ``frozenset``, ``re.compile``,
   ``logging.getLogger``, ``collections.namedtuple``);
 * ``<step>.max_retries = <non-negative int literal>`` (recorded in the manifest);
+* a bare call of a wdk declaration made for its effect (``schedule(...)``, see
+  :data:`_DECLARATIONS`) whose arguments are inert;
 * ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` blocks (not run on import; bodies
   unchecked); other ``if``/``try`` blocks whose tests and bodies follow these same rules;
 * ``raise``, ``del``, ``global`` and ``assert`` on inert expressions.
@@ -51,6 +53,10 @@ _ALLOWED_CALLS = frozenset(
         "enum.auto",
     }
 )
+#: wdk calls a module makes at its top level for their effect alone (an expression statement).
+#: ``wdk.schedule`` registers with the worker that imports the module and returns at once in
+#: the sandbox, so the per-run import there does no work.
+_DECLARATIONS = frozenset({"wdk.schedule"})
 _PURE_BUILTINS = frozenset(
     {
         "frozenset",
@@ -145,6 +151,15 @@ class _ModuleRules:
         full = f"{origin}.{rest}" if rest else origin
         return full.split(".")[0] == "wdk" or full in _ALLOWED_CALLS
 
+    def declaration(self, expr: ast.expr) -> bool:
+        """Whether ``expr`` is a call of one of :data:`_DECLARATIONS`."""
+        name = _dotted(expr.func) if isinstance(expr, ast.Call) else None
+        if name is None:
+            return False
+        head, _, rest = name.partition(".")
+        origin = self.origins.get(head)
+        return origin is not None and (f"{origin}.{rest}" if rest else origin) in _DECLARATIONS
+
     def inert(self, expr: ast.AST | None) -> ast.AST | None:
         """The first node of ``expr`` that does work, or None."""
         if expr is None:
@@ -179,7 +194,10 @@ class _ModuleRules:
                 isinstance(stmt.value.value, str) or stmt.value.value is Ellipsis
             ):
                 return
-            self.work(stmt, self.inert(stmt.value) or stmt.value)
+            found = self.inert(stmt.value)
+            if found is None and self.declaration(stmt.value):
+                return
+            self.work(stmt, found or stmt.value)
             return
         if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]

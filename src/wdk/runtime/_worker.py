@@ -69,6 +69,7 @@ from wdk.runtime._replay import project_sandbox_config
 from wdk.runtime._runlock import RunLock
 from wdk.runtime._steps import _Handoff, _StepJob
 from wdk.runtime._threads import StepThreads
+from wdk.runtime._ticker import Ticker
 from wdk.worlds.base import (
     BlockingWrites,
     EventType,
@@ -102,6 +103,8 @@ class Worker(RunPasses):
             steps) of that deployment. None reads ``WDK_DEPLOYMENT_ID``; unset, it takes any.
         adopt: with a deployment, also take other deployments' runs and move them to it.
         blocked_sweep_s: how often to look for blocked runs that this code may advance.
+        schedules: tick the schedules this process defined (``wdk.schedule``); off for a
+            worker embedded in a one-off command such as ``wdk run``.
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class Worker(RunPasses):
         deployment_id: str | None = None,
         adopt: bool = False,
         blocked_sweep_s: float = 60.0,
+        schedules: bool = True,
     ) -> None:
         self.world = world
         self.deployment_id = deployment_id or os.environ.get("WDK_DEPLOYMENT_ID") or None
@@ -158,6 +162,8 @@ class Worker(RunPasses):
         self._handoffs: MemoryObjectSendStream[_Handoff] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.processed_steps = 0
+        #: starts the runs of this process's schedules as they fall due (None: off)
+        self.ticker = Ticker(world, self.clock) if schedules else None
 
     # -- loop --------------------------------------------------------------------------------
     async def run(
@@ -180,6 +186,8 @@ class Worker(RunPasses):
                 tg.start_soon(self._heartbeat)
                 tg.start_soon(self._receive_handoffs, handoffs)
                 tg.start_soon(self._retry_blocked)
+                if self.ticker is not None:
+                    tg.start_soon(self.ticker.run, self._done)
                 async with anyio.create_task_group() as handlers:
                     _local.register(self.world, self)
                     try:

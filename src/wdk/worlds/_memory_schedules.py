@@ -44,9 +44,7 @@ class MemorySchedules:
                     schedule_id, spec, last_fire=last_fire, next_fire=next_fire, updated_at=now
                 )
             else:
-                info = dataclasses.replace(
-                    old, spec=spec, updated_at=now, version=old.version + 1
-                )
+                info = dataclasses.replace(old, spec=spec, updated_at=now, version=old.version + 1)
             store.schedules[schedule_id] = info
         store.hub.notify(_TOPICS)
         return info

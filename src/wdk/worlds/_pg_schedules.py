@@ -99,5 +99,3 @@ class PgSchedules:
             )
             row = await cur.fetchone()
         return _info(row) if row else None
-
-

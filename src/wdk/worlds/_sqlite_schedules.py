@@ -39,7 +39,9 @@ _UPDATE = (
 
 def _info(row: Sequence[Any]) -> ScheduleInfo:
     sid, spec, paused, last, nxt, buffered, run_id, updated, version = row
-    return ScheduleInfo(sid, bytes(spec), bool(paused), last, nxt, buffered, run_id, updated, version)
+    return ScheduleInfo(
+        sid, bytes(spec), bool(paused), last, nxt, buffered, run_id, updated, version
+    )
 
 
 class SqliteSchedules:
