@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from wdk.server import _routes_deploys as deploys
 from wdk.server import _routes_hooks as hooks
 from wdk.server import _routes_runs as runs
+from wdk.server import _routes_schedules as schedules
 from wdk.server._auth import BearerAuth
 from wdk.server._http import ApiError, error_response
 from wdk.server._lifespan import served_world
@@ -157,6 +158,10 @@ def create_app(
         Route("/api/runs/{run_id}/fork", deploys.fork, methods=["POST"]),
         Route("/api/runs/{run_id}/stream", runs.stream_run, methods=["GET"]),
         Route("/api/runs/{run_id}/hooks", runs.list_run_hooks, methods=["GET"]),
+        Route("/api/schedules", schedules.list_schedules, methods=["GET"]),
+        Route("/api/schedules/{schedule_id}/pause", schedules.pause, methods=["POST"]),
+        Route("/api/schedules/{schedule_id}/resume", schedules.resume, methods=["POST"]),
+        Route("/api/schedules/{schedule_id}/trigger", schedules.trigger, methods=["POST"]),
         Route("/api/hooks/{token}", hooks.get_hook, methods=["GET"]),
         Route("/api/hooks/{token}", hooks.resume, methods=["POST"]),
         Route("/.well-known/workflow/v1/webhook/{token}", webhook_route, methods=_ANY_METHOD),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from wdk.server import _openapi_schedules as schedules
 from wdk.worlds.base import RunStatus
 
 __all__ = ["openapi_document"]
@@ -387,9 +388,9 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "wdk", "version": "1", "description": "wdk runs, hooks and streams."},
-        "paths": copy.deepcopy(_PATHS),
+        "paths": copy.deepcopy({**_PATHS, **schedules.PATHS}),
         "components": {
-            "schemas": copy.deepcopy(_SCHEMAS),
+            "schemas": copy.deepcopy({**_SCHEMAS, **schedules.SCHEMAS}),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
