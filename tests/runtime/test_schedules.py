@@ -268,3 +268,22 @@ async def test_trigger_starts_a_run_now_that_overlap_then_waits_on() -> None:
     assert info is not None and info.last_run_id == run_id
     await tick(world, s, T0 + 2)  # the triggered run is still going: skipped
     assert await runs_of(world) == [run_id]
+
+
+async def test_the_ticker_sleeps_until_the_next_fire_time_or_the_buffered_run_ends() -> None:
+    from wdk.runtime._ticker import Ticker
+
+    now = [T0 + 0.5]
+    world = MemoryWorld(clock=lambda: now[0])
+    schedule("a", every="10s", workflow=report, args=["a"], overlap="buffer_one")
+    schedule("b", cron="*/3 * * * * *", workflow=report, args=["b"])
+    ticker = Ticker(world, lambda: now[0])
+    wake, topics = await ticker.pass_once()
+    assert (wake, topics) == (T0 + 3, ["schedules"])  # b's next tick; no polling
+    assert [s.schedule_id for s in await world.list_schedules()] == ["a", "b"]
+    now[0] = T0 + 10
+    await ticker.pass_once()
+    now[0] = T0 + 20  # a's run (T0+10) has not ended: T0+20 is buffered behind it
+    wake, topics = await ticker.pass_once()
+    a_run = Schedule("a", WF, b"", every=10).run_id(T0 + 10)
+    assert topics == ["schedules", f"done:{a_run}"] and wake == T0 + 21
