@@ -287,3 +287,24 @@ async def test_the_ticker_sleeps_until_the_next_fire_time_or_the_buffered_run_en
     wake, topics = await ticker.pass_once()
     a_run = Schedule("a", WF, b"", every=10).run_id(T0 + 10)
     assert topics == ["schedules", f"done:{a_run}"] and wake == T0 + 21
+
+
+async def test_a_ticker_without_schedules_waits_for_one_to_be_defined() -> None:
+    import time
+
+    import anyio
+
+    from wdk.runtime._ticker import Ticker
+
+    world = MemoryWorld()
+    ticker = Ticker(world, time.time)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker.run, lambda: False)
+        await anyio.wait_all_tasks_blocked()
+        assert ticker.passes == 0  # nothing defined: no pass, no wait on the world
+        schedule("late", every="1h", workflow=report, args=["x"])  # e.g. a lazy import
+        with anyio.fail_after(30):
+            while await world.get_schedule("late") is None:
+                await world.wait_for_change(["schedules"], 5)
+        tg.cancel_scope.cancel()
+    assert ticker.passes >= 1

@@ -168,10 +168,16 @@ class Ticker:
         self.passes = 0  # passes made (tests wait on it)
         self._specs: dict[str, bytes] = {}
         self._scope: anyio.CancelScope | None = None
+        self._defined: anyio.Event | None = None  # made in run(): it needs the event loop
 
     async def run(self, done: Callable[[], bool]) -> None:
-        """Tick until ``done()``; cancel the task to stop at once."""
+        """Tick until ``done()``; cancel the task to stop at once.
+
+        With no schedule defined in this process it waits for one to be defined and costs
+        nothing meanwhile (no pass, no wait on the world).
+        """
         loop = asyncio.get_running_loop()
+        self._defined = anyio.Event()
 
         def wake() -> None:
             loop.call_soon_threadsafe(self._wake)
@@ -179,6 +185,10 @@ class Ticker:
         undo = on_register(wake)
         try:
             while not done():
+                if not registered():
+                    await self._defined.wait()  # set by wake() on a schedule(...)
+                    self._defined = anyio.Event()
+                    continue
                 wake_at, topics = await self.pass_once()
                 timeout = min(MAX_SLEEP_S, max(0.0, wake_at - self.clock()))
                 if timeout > 0:
@@ -192,6 +202,8 @@ class Ticker:
             undo()
 
     def _wake(self) -> None:
+        if self._defined is not None:
+            self._defined.set()
         if self._scope is not None:
             self._scope.cancel()
 
