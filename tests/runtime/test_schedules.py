@@ -308,3 +308,11 @@ async def test_a_ticker_without_schedules_waits_for_one_to_be_defined() -> None:
                 await world.wait_for_change(["schedules"], 5)
         tg.cancel_scope.cancel()
     assert ticker.passes >= 1
+
+
+async def test_a_changed_definition_gets_its_next_fire_time_written() -> None:
+    world = MemoryWorld()
+    await tick(world, every(10), T0 + 1)
+    info = await tick(world, every(4), T0 + 2)  # redeployed with another interval
+    assert info.next_fire == T0 + 4
+    assert (await tick(world, every(4), T0 + 3)).version == info.version  # no write when idle

@@ -131,8 +131,10 @@ async def tick(world: World, sched: Schedule, now: float) -> ScheduleInfo:
     elif buffered is not None:  # the previous run ended: the buffered tick goes first
         fire = [buffered, *(f for f in fire if f != buffered)]
         buffered = None
-    if not due and not fire and buffered == info.buffered:
-        return info
+    new_last = due[-1] if due else last
+    next_fire = sched.next_fire(max(now, new_last))
+    if not due and not fire and buffered == info.buffered and next_fire == info.next_fire:
+        return info  # nothing to do (a changed spec still gets its next fire written)
     ids = [sched.run_id(f) for f in fire]
     for rid in ids:
         if await start_run(world, sched, rid):
@@ -145,11 +147,10 @@ async def tick(world: World, sched: Schedule, now: float) -> ScheduleInfo:
             sched.catchup,
             sched.overlap,
         )
-    new_last = due[-1] if due else last
     moved = dataclasses.replace(
         info,
         last_fire=new_last,
-        next_fire=sched.next_fire(max(now, new_last)),
+        next_fire=next_fire,
         buffered=buffered,
         last_run_id=ids[-1] if ids else info.last_run_id,
     )
