@@ -108,3 +108,14 @@ def test_a_worker_refuses_a_module_with_a_bad_schedule_before_writing_anything(
     assert not db.exists()  # nothing written
     missing = wdk(tmp_path, "worker", "--world", str(db), "--import", "nosuchmodule")
     assert missing.returncode == 2 and "no module 'nosuchmodule'" in missing.stderr
+    # A workflow named by an ID that is not in the project: refused at start, not a blocked
+    # run at the first tick.
+    (tmp_path / "jobs.py").write_text(
+        'from wdk import schedule\n\nschedule("n", every="1h", workflow="workflow//gone.py//f")\n'
+    )
+    gone = wdk(tmp_path, "worker", "--world", str(db), "--import", "jobs")
+    assert gone.returncode == 1
+    assert "schedule 'n' at jobs.py:3: workflow workflow//gone.py//f is not registered" in (
+        gone.stderr
+    )
+    assert not db.exists()

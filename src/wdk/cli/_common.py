@@ -203,6 +203,21 @@ def import_modules(project: Any, modules: tuple[str, ...]) -> None:
             ) from None
         except WorkflowError as exc:
             raise click.ClickException(f"--import {name}: {one_line(exc)}") from None
+    _check_schedules(project)
+
+
+def _check_schedules(project: Any) -> None:
+    """Every schedule's workflow is in the project: else stop now, not a blocked run a tick."""
+    from wdk.errors import WorkflowError
+    from wdk.runtime._schedule_spec import registered
+
+    for sched in registered():
+        try:
+            project.workflow_target(sched.workflow_id)
+        except WorkflowError as exc:
+            raise click.ClickException(
+                f"schedule {sched.schedule_id!r} at {sched.location}: {one_line(exc)}"
+            ) from None
 
 
 def open_cli_world(url: str | None) -> Any:
