@@ -1,4 +1,7 @@
-"""``/api/schedules``: list, pause, resume and trigger over HTTP (the app on a SQLite file)."""
+"""``/api/schedules``: list, pause, resume and trigger over HTTP (the app on a SQLite file).
+
+Every response is checked against the app's own /openapi.json (tests/server/openapi_check).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from openapi_check import Checker
 from starlette.testclient import TestClient
 
 from wdk.runtime._schedule_spec import Schedule
@@ -30,7 +34,10 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     anyio.run(seed)
     app = create_app(url, config=ServerConfig(worker_concurrency=0))
     with TestClient(app) as c:
+        checker = Checker(c.get("/openapi.json").json())
+        c.event_hooks = {"response": [checker.check]}
         yield c
+        assert any(path.startswith("/api/schedules") for _, path, _ in checker.checked)
 
 
 def test_schedules_are_listed_paused_resumed_and_triggered(client: TestClient) -> None:

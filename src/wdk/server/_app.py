@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +27,7 @@ from wdk.server import _routes_hooks as hooks
 from wdk.server import _routes_runs as runs
 from wdk.server import _routes_schedules as schedules
 from wdk.server._auth import BearerAuth
+from wdk.server._docs import docs_asset, docs_page
 from wdk.server._http import ApiError, error_response
 from wdk.server._lifespan import served_world
 from wdk.server._openapi import openapi_document
@@ -106,8 +108,30 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def _openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document())
+def _served(routes: list[BaseRoute]) -> set[tuple[str, str]]:
+    """``(method, path)`` of every route, paths in OpenAPI form (``{name:path}`` -> ``{name}``)."""
+    out: set[tuple[str, str]] = set()
+    for route in routes:
+        if isinstance(route, Route):
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+            out.update((method.lower(), path) for method in route.methods or ())
+    return out
+
+
+def _openapi_endpoint(*, bearer: bool) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /openapi.json``: the document of the routes this app serves."""
+    document: dict[str, Any] = {}
+
+    async def openapi(request: Request) -> Response:
+        # Built on first use (the app's routes are fixed by then), then served from memory.
+        if not document:
+            document.update(openapi_document(_served(request.app.routes), bearer=bearer))
+        root_path = request.scope.get("root_path", "").rstrip("/")
+        if root_path:
+            return JSONResponse({**document, "servers": [{"url": root_path}]})
+        return JSONResponse(document)
+
+    return openapi
 
 
 def create_app(
@@ -149,7 +173,11 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/healthz", _healthz, methods=["GET"]),
-        Route("/openapi.json", _openapi, methods=["GET"]),
+        Route(
+            "/openapi.json", _openapi_endpoint(bearer=cfg.api_token is not None), methods=["GET"]
+        ),
+        Route("/docs", docs_page, methods=["GET"]),
+        Route("/docs/{name}", docs_asset, methods=["GET"]),
         Route("/api/workflows/{workflow_id:path}/runs", runs.start_run, methods=["POST"]),
         Route("/api/runs", runs.list_runs, methods=["GET"]),
         Route("/api/runs/{run_id}", runs.get_run, methods=["GET"]),

@@ -19,12 +19,12 @@ from wdk.api import start
 from wdk.errors import SerializationError, WorkflowNotRegisteredError
 from wdk.runtime._streams import DEFAULT_NAMESPACE
 from wdk.server._http import ApiError, int_query, read_json, run_json
+from wdk.server._models import StartRunRequest, parse_body
 from wdk.server._sse import follow_stream, resolve_start
 from wdk.worlds.base import RunStatus
 
 __all__ = ["cancel_run", "get_run", "list_runs", "list_run_hooks", "start_run", "stream_run"]
 
-RUN_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 WORKFLOW_ID_RE = re.compile(r"workflow//(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.py//[A-Za-z0-9_./]+")
 _MAX_LIMIT = 1000
 
@@ -42,22 +42,13 @@ async def _existing(request: Request) -> Any:
 
 
 async def start_run(request: Request) -> Response:
-    """``POST /api/workflows/{workflow_id}/runs`` with ``{"args": [...], "run_id": "..."}``."""
+    """``POST /api/workflows/{workflow_id}/runs`` with a :class:`StartRunRequest` body."""
     state = _state(request)
     workflow_id: str = request.path_params["workflow_id"]
-    body = await read_json(request, state.config.max_body, required=False)
-    body = {} if body is None else body
-    if not isinstance(body, dict):
-        raise ApiError(400, 'request body must be a JSON object like {"args": [...]}')
-    unknown = sorted(set(body) - {"args", "run_id"})
-    if unknown:
-        raise ApiError(400, f"unknown field(s) {unknown}; allowed: args, run_id")
-    args = body.get("args", [])
-    if not isinstance(args, list):
-        raise ApiError(400, "'args' must be a JSON array of the workflow's arguments")
-    run_id = body.get("run_id")
-    if run_id is not None and (not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id)):
-        raise ApiError(400, "'run_id' must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+    body = parse_body(
+        StartRunRequest, await read_json(request, state.config.max_body, required=False)
+    )
+    args, run_id = body.args, body.run_id
     if not WORKFLOW_ID_RE.fullmatch(workflow_id):
         raise ApiError(404, f"{workflow_id!r} is not a workflow id (workflow//<file>.py//<name>)")
     try:
