@@ -98,6 +98,18 @@ def _rebuild(cls: type[WorkflowError], args: tuple[Any, ...], state: dict[str, A
     return err
 
 
+def error_text(exc: BaseException) -> str:
+    """``str(exc)``, or a description of it when ``str()`` itself raises.
+
+    A user's error may hold a value whose ``str()`` fails (an int past Python's 4,300-digit
+    conversion limit, a broken ``__str__``); recording the failure must not fail with it.
+    """
+    try:
+        return str(exc)
+    except Exception as inner:  # noqa: BLE001 - any failure of user __str__ is described
+        return f"<{type(exc).__qualname__} whose str() failed: {type(inner).__name__}: {inner}>"
+
+
 class FatalError(WorkflowError):
     """Raise in a step to fail it at once, without retries. Catchable in the workflow."""
 

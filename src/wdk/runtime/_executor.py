@@ -73,9 +73,9 @@ def _encode_error(exc: BaseException, at: float, attempt: int, **extra: Any) -> 
         return serde.encode({"at": at, "error": exc, "attempt": attempt, "stack": stack, **extra})
     except SerializationError:
         # The error itself does not serialize (odd attributes): keep its type and message.
-        from wdk.errors import WorkflowError
+        from wdk.errors import WorkflowError, error_text
 
-        fallback = WorkflowError(f"{type(exc).__qualname__}: {exc}")
+        fallback = WorkflowError(f"{type(exc).__qualname__}: {error_text(exc)}")
         return serde.encode(
             {"at": at, "error": fallback, "attempt": attempt, "stack": stack, **extra}
         )

@@ -44,6 +44,7 @@ from wdk.errors import (
     SerializationError,
     WorkflowError,
     WorkflowNotRegisteredError,
+    error_text,
 )
 from wdk.runtime._divergence import Block, _Divergence, coroutine_location, describe, user_location
 from wdk.runtime._keys import patch_key
@@ -517,7 +518,7 @@ class WorkflowInstance:
                 self.block(
                     Block(
                         WORKFLOW_NOT_REGISTERED,
-                        str(exc),
+                        error_text(exc),
                         event=self._event_seq,
                         actual="no such workflow in this code",
                         suggestion="deploy code that has the workflow (or roll back), then "
@@ -748,7 +749,7 @@ def user_stack(exc: BaseException) -> str:
 
 def encode_run_error(exc: BaseException, code: str) -> bytes:
     """The ``run_failed`` payload: message, code, stack and type of the error."""
-    message = str(exc) or type(exc).__name__
+    message = error_text(exc) or type(exc).__name__
     stack = getattr(exc, "__wdk_stack__", None) or user_stack(exc)
     return serde.encode(
         {

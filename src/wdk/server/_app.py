@@ -18,15 +18,18 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from wdk.server import _routes_deploys as deploys
 from wdk.server import _routes_hooks as hooks
 from wdk.server import _routes_runs as runs
 from wdk.server import _routes_schedules as schedules
 from wdk.server._auth import BearerAuth
+from wdk.server._body_timeout import DEFAULT_BODY_TIMEOUT, BodyTimeout, BodyTimeoutMiddleware
 from wdk.server._docs import docs_asset, docs_page
 from wdk.server._http import ApiError, error_response
 from wdk.server._lifespan import served_world
@@ -49,6 +52,8 @@ class ServerConfig:
     """Bearer token required under ``/api`` (None: no auth)."""
     max_body: int = 1 << 20
     """Largest request body accepted, in bytes (larger: 413)."""
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    """Seconds a client has to send a whole request body (slower: 408); 0 disables."""
     webhook_timeout: float = DEFAULT_TIMEOUT
     """Seconds a ``respond_with="manual"`` webhook caller waits (then 504)."""
     base_url: str = ""
@@ -87,7 +92,26 @@ class ServerState:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.message, **(exc.extra or {}))
+    response = error_response(exc.status, exc.message, **(exc.extra or {}))
+    if isinstance(exc, BodyTimeout):
+        # The rest of the body is never read: the connection cannot carry another request.
+        response.headers["connection"] = "close"
+    return response
+
+
+def _allowed(routes: list[BaseRoute], scope: Scope) -> set[str]:
+    """Methods some route (inside Mounts too) serves at the request's path."""
+    allowed: set[str] = set()
+    for route in routes:
+        match, child = route.matches(scope)
+        if isinstance(route, Route) and match is Match.PARTIAL and route.methods:
+            allowed |= route.methods
+        elif isinstance(route, Mount) and match is Match.FULL:
+            if isinstance(route.app, StaticFiles):
+                allowed |= {"GET", "HEAD"}
+            else:
+                allowed |= _allowed(list(route.routes), {**scope, **child})
+    return allowed
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -95,12 +119,45 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(404, f"no route for {request.url.path}")
     if exc.status_code == 405:
-        return error_response(405, f"method {request.method} not allowed here")
-    return error_response(exc.status_code, str(exc.detail))
+        # Two routes may share a path with different methods (GET and POST /api/hooks/{token}),
+        # and Starlette's own Allow names only the first: collect them from every route.
+        methods = _allowed(list(request.app.routes), request.scope)
+        if not methods and exc.headers:
+            methods = {m.strip() for m in exc.headers.get("Allow", "").split(",") if m.strip()}
+        allow = ", ".join(sorted(methods))
+        response = error_response(
+            405, f"method {request.method} not allowed here; allowed: {allow or 'none'}"
+        )
+        if allow:
+            response.headers["allow"] = allow
+        return response
+    response = error_response(exc.status_code, str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def _logged_path(request: Request) -> str:
+    """The request path for logs, with hook and webhook tokens (capabilities) masked."""
+    path = request.url.path
+    token = request.path_params.get("token")
+    if isinstance(token, str) and token:
+        path = path.replace(token, "{token}")
+    return path
+
+
+async def _client_disconnect(request: Request, exc: Exception) -> Response:
+    # One line, not two tracebacks: a client going away mid-body is the client's business.
+    log.warning(
+        "client disconnected while sending the request body of %s %s",
+        request.method,
+        _logged_path(request),
+    )
+    return Response(status_code=400)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    log.error("error handling %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("error handling %s %s", request.method, _logged_path(request), exc_info=exc)
     return JSONResponse({"error": "internal server error"}, status_code=500)
 
 
@@ -197,9 +254,13 @@ def create_app(
     routes += cfg.routes
     return Starlette(
         routes=routes,
-        middleware=[Middleware(BearerAuth, token=cfg.api_token)],
+        middleware=[
+            Middleware(BodyTimeoutMiddleware, timeout=cfg.body_timeout),
+            Middleware(BearerAuth, token=cfg.api_token),
+        ],
         exception_handlers={
             ApiError: _api_error,
+            ClientDisconnect: _client_disconnect,
             HTTPException: _http_error,
             Exception: _internal_error,
         },

@@ -131,18 +131,33 @@ async def list_run_hooks(request: Request) -> Response:
     return JSONResponse({"hooks": [hook_json(h, state.config.base_url) for h in hooks]})
 
 
+#: Largest chunk index accepted from a client (``startIndex`` and ``Last-Event-ID``).
+MAX_INDEX = 2**62
+_INDEX_RE = re.compile(r"[0-9]{1,19}")
+
+
+def _last_event_id(raw: str) -> int:
+    """A ``Last-Event-ID`` header as a chunk index in ``[0, MAX_INDEX)``, else ApiError 400."""
+    text = raw.strip()
+    value = int(text) if _INDEX_RE.fullmatch(text) else -1
+    if not 0 <= value < MAX_INDEX:
+        raise ApiError(
+            400,
+            f"Last-Event-ID must be the id of a received event: an integer between 0 and "
+            f"{MAX_INDEX - 1}, got {text[:40]!r}",
+        )
+    return value
+
+
 async def stream_run(request: Request) -> Response:
     """``GET /api/runs/{run_id}/stream?namespace=&startIndex=`` as Server-Sent Events."""
     state = _state(request)
     info = await _existing(request)
     namespace = request.query_params.get("namespace") or DEFAULT_NAMESPACE
-    start_index = int_query(request, "startIndex", 0, -(2**62), 2**62)
+    start_index = int_query(request, "startIndex", 0, -MAX_INDEX, MAX_INDEX)
     last_event = request.headers.get("last-event-id")
     if last_event is not None and last_event.strip():
-        try:
-            start_index = int(last_event) + 1
-        except ValueError:
-            raise ApiError(400, "Last-Event-ID must be a chunk index") from None
+        start_index = _last_event_id(last_event) + 1
     world = state.world
     tail = (await world.stream_info(info.run_id, namespace)).tail_index
     begin = await resolve_start(world, info.run_id, namespace, start_index)

@@ -16,7 +16,8 @@ from wdk.errors import ScheduleError
 from wdk.runtime._schedule_spec import Schedule
 from wdk.runtime._ticker import get_schedule, set_paused
 from wdk.runtime._ticker import trigger as start_now
-from wdk.server._http import ApiError, encoded_json
+from wdk.serde._json import encoded_json
+from wdk.server._http import ApiError
 from wdk.worlds.base import ScheduleInfo
 
 __all__ = ["list_schedules", "pause", "resume", "schedule_json", "trigger"]
