@@ -32,6 +32,7 @@ from wdk.errors import (
     RetryableError,
     RunStateError,
     SandboxError,
+    ScheduleError,
     SerializationError,
     StepNotRegisteredError,
     WorkflowError,
@@ -47,6 +48,7 @@ from wdk.runtime._metadata import (
     get_step_metadata,
     get_workflow_metadata,
 )
+from wdk.runtime._schedule_spec import Schedule, schedule
 from wdk.runtime._streams import WritableStream, get_writable
 
 __all__ = [
@@ -67,6 +69,8 @@ __all__ = [
     "RetryableError",
     "RunStateError",
     "SandboxError",
+    "Schedule",
+    "ScheduleError",
     "SerializationError",
     "StepMetadata",
     "StepNotRegisteredError",
@@ -90,5 +94,6 @@ __all__ = [
     "get_writable",
     "patched",
     "race",
+    "schedule",
     "sleep",
 ]

@@ -23,6 +23,7 @@ Every error wdk raises on purpose derives from :class:`WorkflowError`::
     ├── PatchError                  ``patched()`` misused (not in a workflow, a bad name...)
     ├── RunStateError               the run cannot do that as it stands (retry a finished run)
     ├── AmbiguousRunIdError         a run id prefix matches more than one run
+    ├── ScheduleError               a ``schedule(...)`` is invalid, or no schedule has the id
     └── WorldError                  a storage backend was misconfigured or failed
 
 Extra fields are keyword-only. Every error pickles and round-trips through ``wdk.serde``:
@@ -55,6 +56,7 @@ __all__ = [
     "RunErrorCause",
     "RunStateError",
     "SandboxError",
+    "ScheduleError",
     "SerializationError",
     "StepNotRegisteredError",
     "WorkflowError",
@@ -314,6 +316,18 @@ class AmbiguousRunIdError(WorkflowError):
         super().__init__(message)
         self.prefix = prefix
         self.matches = matches
+
+
+class ScheduleError(WorkflowError, ValueError):
+    """A ``schedule(...)`` is invalid, or no schedule has the id asked for.
+
+    Invalid: a cron that does not parse, a timezone that does not exist, a target that is not
+    a workflow, arguments that cannot be stored. ``schedule_id`` names the schedule.
+    """
+
+    def __init__(self, message: str = "", *, schedule_id: str = "") -> None:
+        super().__init__(message)
+        self.schedule_id = schedule_id
 
 
 class WorldError(WorkflowError):

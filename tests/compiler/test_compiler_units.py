@@ -241,3 +241,24 @@ def test_import_kept_for_a_step_signature_is_wdk104() -> None:
         "from __future__ import annotations\n" + source, relpath="m.py", module="m"
     )
     assert lazy.diagnostics == [] and lazy.pruned_imports == ["httpx", "typing.Any"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "codes"),
+    [
+        ('schedule("n", cron="0 3 * * *", workflow=wf, args=["daily"])', []),
+        ('wdk.schedule("n", every="2s", workflow=wf)', []),
+        ('schedule("n", every=compute(), workflow=wf)', ["WDK007"]),  # its arguments do work
+        ("define_hook(dict)", ["WDK007"]),  # a bare call of another wdk name: still work
+    ],
+)
+def test_a_bare_schedule_call_is_the_one_wdk_call_allowed_as_a_statement(
+    statement: str, codes: list[str]
+) -> None:
+    source = (
+        "import wdk\nfrom wdk import define_hook, schedule\n\n"
+        'async def wf():\n    "use workflow"\n\n'
+        "def compute():\n    return 2\n\n" + statement + "\n"
+    )
+    result = compile_source(source, relpath="m.py", module="m")
+    assert [d.code for d in result.errors] == codes

@@ -52,6 +52,7 @@ async def test_setup_creates_every_table_once(make_world: Any, pg_url: str, sche
         "streams",
         "chunks",
         "workers",
+        "schedules",
     }
 
 

@@ -15,6 +15,8 @@ import click
 from wdk.cli._common import (
     adopt_option,
     deployment_option,
+    import_modules,
+    import_option,
     log_level_option,
     root_option,
     setup_project,
@@ -157,6 +159,7 @@ def _abort_after_chunks() -> int | None:
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="A directory (a built chat page) served at /chat/ (needs --chat).",
 )
+@import_option
 @deployment_option
 @adopt_option
 @log_level_option
@@ -172,6 +175,7 @@ def serve(
     max_body: int,
     chat: str | None,
     chat_page: Path | None,
+    imports: tuple[str, ...],
     deployment: str | None,
     adopt: bool,
     log_level: str,
@@ -193,6 +197,7 @@ def serve(
     project = setup_project(roots)
     level = log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    import_modules(project, imports)
     chat_workflow = _chat_workflow(chat, project) if chat else None
     if chat_page is not None and chat_workflow is None:
         raise click.UsageError("--chat-page needs --chat WORKFLOW")

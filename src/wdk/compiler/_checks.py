@@ -12,6 +12,8 @@ only *define* things. Allowed top-level statements:
   ``logging.getLogger``, ``collections.namedtuple``);
 * ``<step>.max_retries = <non-negative int literal>`` and ``<step>.max_delay = <duration
   literal>`` (a number of seconds or a string like ``"30s"``; both recorded in the manifest);
+* a bare call of a wdk declaration made for its effect (``schedule(...)``, see
+  :data:`_DECLARATIONS`) whose arguments are inert;
 * ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` blocks (not run on import; bodies
   unchecked); other ``if``/``try`` blocks whose tests and bodies follow these same rules;
 * ``raise``, ``del``, ``global`` and ``assert`` on inert expressions.
@@ -53,6 +55,10 @@ _ALLOWED_CALLS = frozenset(
         "enum.auto",
     }
 )
+#: wdk calls a module makes at its top level for their effect alone (an expression statement).
+#: ``wdk.schedule`` registers with the worker that imports the module and returns at once in
+#: the sandbox, so the per-run import there does no work.
+_DECLARATIONS = frozenset({"wdk.schedule"})
 _PURE_BUILTINS = frozenset(
     {
         "frozenset",
@@ -148,6 +154,15 @@ class _ModuleRules:
         full = f"{origin}.{rest}" if rest else origin
         return full.split(".")[0] == "wdk" or full in _ALLOWED_CALLS
 
+    def declaration(self, expr: ast.expr) -> bool:
+        """Whether ``expr`` is a call of one of :data:`_DECLARATIONS`."""
+        name = _dotted(expr.func) if isinstance(expr, ast.Call) else None
+        if name is None:
+            return False
+        head, _, rest = name.partition(".")
+        origin = self.origins.get(head)
+        return origin is not None and (f"{origin}.{rest}" if rest else origin) in _DECLARATIONS
+
     def inert(self, expr: ast.AST | None) -> ast.AST | None:
         """The first node of ``expr`` that does work, or None."""
         if expr is None:
@@ -182,7 +197,10 @@ class _ModuleRules:
                 isinstance(stmt.value.value, str) or stmt.value.value is Ellipsis
             ):
                 return
-            self.work(stmt, self.inert(stmt.value) or stmt.value)
+            found = self.inert(stmt.value)
+            if found is None and self.declaration(stmt.value):
+                return
+            self.work(stmt, found or stmt.value)
             return
         if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]

@@ -72,6 +72,7 @@ from wdk.runtime._replay import project_sandbox_config
 from wdk.runtime._runlock import RunLock
 from wdk.runtime._steps import _Handoff, _StepJob
 from wdk.runtime._threads import StepThreads
+from wdk.runtime._ticker import Ticker
 from wdk.worlds.base import (
     BlockingWrites,
     EventType,
@@ -118,6 +119,8 @@ class Worker(RunPasses):
             or ``WDK_WORKFLOW_BUDGET``, default 5; 0: no budget). See docs/sandbox.md.
         max_allocation: bytes the largest value one operation of workflow code may build
             (None: the sandbox configuration's, default 64 MiB).
+        schedules: tick the schedules this process defined (``wdk.schedule``); off for a
+            worker embedded in a one-off command such as ``wdk run``.
     """
 
     def __init__(
@@ -143,6 +146,7 @@ class Worker(RunPasses):
         max_allocation: int | None = None,
         heartbeat_s: float = 1.0,
         dead_after_s: float = 3.0,
+        schedules: bool = True,
     ) -> None:
         self.world = world
         self.deployment_id = deployment_id or os.environ.get("WDK_DEPLOYMENT_ID") or None
@@ -186,6 +190,8 @@ class Worker(RunPasses):
         #: runs whose activations run in a step thread (one ran past its slice of the loop)
         self._heavy_runs: set[str] = set()
         self.processed_steps = 0
+        #: starts the runs of this process's schedules as they fall due (None: off)
+        self.ticker = Ticker(world, self.clock) if schedules else None
 
     # -- loop --------------------------------------------------------------------------------
     async def run(
@@ -211,6 +217,8 @@ class Worker(RunPasses):
                 tg.start_soon(self._heartbeat, me)
                 tg.start_soon(self._receive_handoffs, handoffs)
                 tg.start_soon(self._retry_blocked)
+                if self.ticker is not None:
+                    tg.start_soon(self.ticker.run, self._done)
                 async with anyio.create_task_group() as handlers:
                     _local.register(self.world, self)
                     try:

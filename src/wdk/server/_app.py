@@ -27,6 +27,7 @@ from starlette.types import Scope
 from wdk.server import _routes_deploys as deploys
 from wdk.server import _routes_hooks as hooks
 from wdk.server import _routes_runs as runs
+from wdk.server import _routes_schedules as schedules
 from wdk.server import _routes_ui as ui
 from wdk.server._auth import BearerAuth
 from wdk.server._body_timeout import DEFAULT_BODY_TIMEOUT, BodyTimeout, BodyTimeoutMiddleware
@@ -249,6 +250,10 @@ def create_app(
         Route("/api/runs/{run_id}/changes", ui.run_changes, methods=["GET"]),
         Route("/api/runs/{run_id}/streams", ui.run_streams, methods=["GET"]),
         Route("/api/hooks/{token}/schema", ui.hook_schema, methods=["GET"]),
+        Route("/api/schedules", schedules.list_schedules, methods=["GET"]),
+        Route("/api/schedules/{schedule_id}/pause", schedules.pause, methods=["POST"]),
+        Route("/api/schedules/{schedule_id}/resume", schedules.resume, methods=["POST"]),
+        Route("/api/schedules/{schedule_id}/trigger", schedules.trigger, methods=["POST"]),
         Route("/api/hooks/{token}", hooks.get_hook, methods=["GET"]),
         Route("/api/hooks/{token}", hooks.resume, methods=["POST"]),
         Route("/.well-known/workflow/v1/webhook/{token}", webhook_route, methods=_ANY_METHOD),

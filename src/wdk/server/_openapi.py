@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from wdk.server import _models as m
+from wdk.server import _models_schedules as ms
 from wdk.worlds.base import RunStatus
 
 __all__ = ["OPENAPI_VERSION", "OPERATIONS", "Operation", "Param", "Reply", "openapi_document"]
@@ -86,6 +87,8 @@ class Operation:
 _RUN_ID = Param("run_id", "path", description="The run's id (wrun_<ULID> unless chosen at start).")
 _TOKEN = Param("token", "path", description="The hook's token.")
 _NO_RUN = Reply("No run has this id.")
+_SCHEDULE_ID = Param("schedule_id", "path", description="The id given to wdk.schedule(...).")
+_NO_SCHEDULE = Reply("No schedule has this id.")
 _TOO_LARGE = Reply("The body is over the server's --max-body.")
 _STATUS = {"type": "string", "enum": list(RunStatus.ALL)}
 _RUN_HEADER = "x-workflow-run-id"
@@ -352,6 +355,47 @@ OPERATIONS: tuple[Operation, ...] = (
         body_required=True,
         free_body=True,
         tags=("hooks",),
+    ),
+    Operation(
+        "get",
+        "/api/schedules",
+        "List the schedules",
+        {"200": Reply("Every schedule, by id.", ms.ScheduleList)},
+        description="The schedules stored in the world: a worker that imported a module "
+        "defining `wdk.schedule(...)` stored it.",
+        tags=("schedules",),
+    ),
+    *(
+        Operation(
+            "post",
+            f"/api/schedules/{{schedule_id}}/{action}",
+            summary,
+            {"200": Reply("The schedule afterwards.", ms.ScheduleView), "404": _NO_SCHEDULE},
+            description=description,
+            params=(_SCHEDULE_ID,),
+            tags=("schedules",),
+        )
+        for action, summary, description in (
+            ("pause", "Pause a schedule", "No run starts for it until it is resumed."),
+            (
+                "resume",
+                "Resume a schedule",
+                "Runs start again from its next tick; ticks while it was paused are skipped.",
+            ),
+        )
+    ),
+    Operation(
+        "post",
+        "/api/schedules/{schedule_id}/trigger",
+        "Start one run of a schedule now",
+        {
+            "201": Reply("Started.", ms.Triggered, headers=(_RUN_HEADER,)),
+            "404": _NO_SCHEDULE,
+        },
+        description="Outside its ticks, paused or not; the run counts as the schedule's "
+        "latest for `overlap`.",
+        params=(_SCHEDULE_ID,),
+        tags=("schedules",),
     ),
     *(
         Operation(

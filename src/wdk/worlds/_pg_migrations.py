@@ -149,6 +149,21 @@ MIGRATIONS: list[list[str]] = [
             last_seen double precision NOT NULL
         )""",
     ],
+    # 5: schedules (``wdk.schedule``): the definition and where its ticks stand
+    # (``_pg_schedules``); a handful of rows.
+    [
+        """CREATE TABLE {s}.schedules (
+            schedule_id text PRIMARY KEY,
+            spec bytea NOT NULL,
+            paused boolean NOT NULL DEFAULT false,
+            last_fire double precision,
+            next_fire double precision,
+            buffered double precision,
+            last_run_id text,
+            updated_at double precision NOT NULL,
+            version bigint NOT NULL DEFAULT 0
+        )""",
+    ],
 ]
 
 

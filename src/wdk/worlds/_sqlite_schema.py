@@ -20,7 +20,7 @@ __all__ = [
     "message_ref",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 WORKERS_TABLE = """CREATE TABLE IF NOT EXISTS workers (
         worker_id TEXT PRIMARY KEY,
@@ -122,6 +122,18 @@ SCHEMA = (
         bucket INTEGER PRIMARY KEY,
         version INTEGER NOT NULL
     )""",
+    # Schedules: the definition (an opaque spec) and where its ticks stand; a handful of rows.
+    """CREATE TABLE IF NOT EXISTS schedules (
+        schedule_id TEXT PRIMARY KEY,
+        spec BLOB NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        last_fire REAL,
+        next_fire REAL,
+        buffered REAL,
+        last_run_id TEXT,
+        updated_at REAL NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0
+    )""",
 )
 
 #: Statements that bring a file of an older schema version to the next one: a file at
@@ -137,6 +149,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # Crash recovery: registered workers and their heartbeats.
     4: (WORKERS_TABLE,),
+    # Schedules (``wdk.schedule``): one row per schedule id.
+    5: (
+        """CREATE TABLE IF NOT EXISTS schedules (
+            schedule_id TEXT PRIMARY KEY,
+            spec BLOB NOT NULL,
+            paused INTEGER NOT NULL DEFAULT 0,
+            last_fire REAL,
+            next_fire REAL,
+            buffered REAL,
+            last_run_id TEXT,
+            updated_at REAL NOT NULL,
+            version INTEGER NOT NULL DEFAULT 0
+        )""",
+    ),
 }
 
 #: A message id as the world hands it out is ``id + (gen << GEN_SHIFT)``: rowids below 2**44

@@ -37,6 +37,7 @@ __all__ = [
     "NewMessage",
     "RunInfo",
     "RunStatus",
+    "ScheduleInfo",
     "StreamInfo",
     "TokenConflict",
     "World",
@@ -232,6 +233,31 @@ class WorkerInfo:
     process: str = ""
     started_at: float = 0.0
     last_seen: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleInfo:
+    """A schedule as the world keeps it: its definition and where its ticks stand.
+
+    The world stores ``spec`` as given (the runtime's encoding of cron or interval, workflow,
+    arguments, timezone, overlap and catchup) and never reads it. Every write bumps
+    ``version``; :meth:`World.update_schedule` writes only over the version it was given, so
+    two workers handling one tick cannot both move the schedule on from the same state.
+    """
+
+    schedule_id: str
+    spec: bytes
+    paused: bool = False
+    #: the latest fire time handled (started, skipped or buffered); ticks after it are due
+    last_fire: float | None = None
+    #: the next fire time after the last pass (what ``wdk schedules list`` shows)
+    next_fire: float | None = None
+    #: ``overlap="buffer_one"``: the fire time waiting for the previous run to finish
+    buffered: float | None = None
+    #: the run the schedule started last (``overlap`` waits on it)
+    last_run_id: str | None = None
+    updated_at: float = 0.0
+    version: int = 0
 
 
 class DuplicateEvent(Exception):  # noqa: N818 - a signal between world and runtime
@@ -462,11 +488,42 @@ class World(Protocol):
         """Namespaces with a stream in this run."""
         ...
 
+    # -- schedules -------------------------------------------------------------------
+    async def put_schedule(
+        self, schedule_id: str, spec: bytes, *, last_fire: float, next_fire: float | None
+    ) -> ScheduleInfo:
+        """Register a schedule: insert it, or replace the spec of the one with this id.
+
+        A new schedule starts at ``last_fire`` (ticks up to it are not due) with
+        ``next_fire``; an existing one keeps its state (paused, ticks, buffered tick, last
+        run) and only its spec changes (when it differs). Touches topic ``"schedules"``.
+        """
+        ...
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleInfo | None:
+        """The schedule with this id, or None."""
+        ...
+
+    async def list_schedules(self) -> list[ScheduleInfo]:
+        """Every schedule, by id."""
+        ...
+
+    async def update_schedule(self, info: ScheduleInfo) -> ScheduleInfo | None:
+        """Write ``info``'s state if the stored version is still ``info.version``.
+
+        Writes ``paused``, ``last_fire``, ``next_fire``, ``buffered`` and ``last_run_id``
+        (not the spec), bumps the version and ``updated_at``, and returns what is stored
+        now; None (nothing written) when the version moved on or the schedule is unknown.
+        Touches topic ``"schedules"``.
+        """
+        ...
+
     # -- change notification ---------------------------------------------------------
     async def wait_for_change(self, topics: Sequence[str], timeout: float) -> bool:
         """Sleep until a commit touches one of ``topics`` or ``timeout`` seconds pass.
 
-        Topics: ``"queue"`` (a message was enqueued or re-shown), ``"done:<id>"`` (the run
+        Topics: ``"queue"`` (a message was enqueued or re-shown), ``"schedules"`` (a
+        schedule was registered or updated), ``"done:<id>"`` (the run
         ended), ``"stream:<id>:<namespace>"`` (a chunk was written or the stream closed),
         ``"run:<id>"`` (an event was appended to the run). Wait on ``done:`` to await a
         result: ``run:`` wakes on every step, and a world may deliver it to other processes

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from wdk.errors import WorldError
 from wdk.worlds._cursor import decode_cursor, encode_cursor
+from wdk.worlds._memory_schedules import MemorySchedules
 from wdk.worlds._notify import ChangeHub
 from wdk.worlds._payloads import adopted_deployment, hook_spec, run_spec
 from wdk.worlds.base import (
@@ -34,6 +35,7 @@ from wdk.worlds.base import (
     Page,
     RunInfo,
     RunStatus,
+    ScheduleInfo,
     StreamInfo,
     TokenConflict,
     WorkerInfo,
@@ -127,6 +129,7 @@ class _Store:
         self.next_id = 1
         self.streams: dict[tuple[str, str], _Stream] = {}
         self.workers: dict[str, WorkerInfo] = {}
+        self.schedules: dict[str, ScheduleInfo] = {}
 
 
 _NAMED: dict[str, _Store] = {}
@@ -212,7 +215,7 @@ class _HookPlan:
             del store.run_hooks[self.run_id]
 
 
-class MemoryWorld:
+class MemoryWorld(MemorySchedules):
     """The World protocol in memory. ``clock`` supplies every timestamp (tests inject one).
 
     Decisions shared with :class:`~wdk.worlds.sqlite.SqliteWorld` (the conformance suite pins

@@ -43,6 +43,7 @@ from wdk.worlds._pg_migrations import migrate, quote_schema
 from wdk.worlds._pg_notify import Listener, Notifier, channel_for
 from wdk.worlds._pg_queue import QueueSQL
 from wdk.worlds._pg_runs import RunsSQL, sorts_by_code_point
+from wdk.worlds._pg_schedules import PgSchedules
 from wdk.worlds.base import (
     Appended,
     Chunk,
@@ -91,7 +92,7 @@ def _hook(row: tuple[Any, ...]) -> HookInfo:
     return HookInfo(run_id, cid, token, _b(metadata), kind, created)
 
 
-class PostgresWorld:
+class PostgresWorld(PgSchedules):
     """A :class:`~wdk.worlds.base.World` on PostgreSQL (psycopg 3, async, pooled).
 
     Args:
