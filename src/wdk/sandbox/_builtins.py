@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 from RestrictedPython.Guards import safe_builtins
 
 from wdk._context import current_or_none
+from wdk.sandbox._classes import real_metaclass
 from wdk.sandbox._errors import refuse
 from wdk.sandbox._guards import SANDBOX_CLASS_MARK, Guards
 
@@ -89,7 +90,22 @@ def _print(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any 
 
 
 def _build_class(func: Callable[..., Any], name: str, *bases: Any, **kwds: Any) -> Any:
-    """``__build_class__`` that marks classes defined in workflow code (see ``_write_``)."""
+    """``__build_class__`` that marks classes defined in workflow code (see ``_write_``).
+
+    A metaclass stand-in from a module view (``metaclass=abc.ABCMeta``) is swapped for the real
+    metaclass: the class body was checked by the policy. A class deriving from a metaclass is
+    refused: calling it with three arguments would build classes around every check.
+    """
+    bases = tuple(real_metaclass(b) for b in bases)
+    if "metaclass" in kwds:
+        kwds["metaclass"] = real_metaclass(kwds["metaclass"])
+    for base in bases:
+        if isinstance(base, type) and issubclass(base, type):
+            refuse(
+                f"class {name} derives from the metaclass {base.__qualname__}: defining "
+                "metaclasses is not allowed in workflow code (they create classes around the "
+                "sandbox's checks). Use a class decorator or a plain base class."
+            )
     cls = builtins.__build_class__(func, name, *bases, **kwds)
     try:
         type.__setattr__(cls, SANDBOX_CLASS_MARK, True)

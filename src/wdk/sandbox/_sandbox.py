@@ -14,6 +14,7 @@ cannot name it).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import threading
 import types
@@ -21,9 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wdk.sandbox import _audit
 from wdk.sandbox._builtins import make_builtins
 from wdk.sandbox._cache import compile_workflow_code
+from wdk.sandbox._classes import guarded_dataclass, guarded_make_dataclass
 from wdk.sandbox._config import DEFAULT, SandboxConfig
+from wdk.sandbox._errors import RUN_KEY as _RUN_KEY
 from wdk.sandbox._errors import refuse
 from wdk.sandbox._guards import Guards
 from wdk.sandbox._imports import ViewFactory, refuse_import, resolve_relative
@@ -31,8 +35,6 @@ from wdk.sandbox._shims import SHIMS
 
 __all__ = ["BundleSource", "WorkflowSandbox"]
 
-#: The globals key under which a sandbox module finds its run (not a valid identifier).
-_RUN_KEY = "wdk sandbox"
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,17 @@ class _Base:
             "operator": {
                 "attrgetter": self.guards.attrgetter,
                 "methodcaller": self.guards.methodcaller,
-            }
+            },
+            "functools": {
+                "update_wrapper": self.guards.update_wrapper,
+                "wraps": self.guards.wraps,
+            },
+            "dataclasses": {
+                "dataclass": guarded_dataclass(dataclasses.dataclass),
+                "make_dataclass": guarded_make_dataclass(dataclasses.make_dataclass),
+            },
         }
+        _audit.install()
         self.builtins = make_builtins(self.guards, _import)
         self.globals: dict[str, Any] = {"__builtins__": self.builtins, **self.guards.as_globals()}
 

@@ -1,0 +1,114 @@
+"""Checks placed inside library entry points that workflow code reaches through a view.
+
+Some library functions create classes or read attributes from data a class statement never
+sees, and cannot be wrapped in a module view because workflow code reaches them through a
+class it must keep using as is (``enum.Enum('E', names)``, a pydantic model's validator). These
+are patched once, in the library, when the module's view is first built; each check applies
+only while workflow code is on the thread's stack (:func:`in_workflow_code`), so step code and
+the rest of the process see the library unchanged.
+
+* ``enum``'s functional API (``Enum('E', [('__del__', f)])``): member names must be plain
+  identifiers; a dunder "member" becomes a class attribute, i.e. an interpreter hook.
+* pydantic validators: an alias is the name pydantic's core ``getattr``-s on the input under
+  ``from_attributes`` (``Field(validation_alias=AliasPath('__init__', '__globals__'))``
+  walks from any object to a module's real builtins). Every validator pydantic builds goes
+  through ``pydantic.plugin._schema_validator``; a core schema whose aliases or field names
+  start with ``_`` is refused there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from wdk.sandbox._classes import check_member_name
+from wdk.sandbox._errors import in_workflow_code, refuse
+
+__all__ = ["install_for", "walk_aliases"]
+
+_lock = threading.Lock()
+_done: set[str] = set()
+
+
+def _patch_enum() -> None:
+    import enum
+
+    real = enum.EnumType._create_  # type: ignore[attr-defined]
+
+    def _create_(cls: Any, class_name: Any, names: Any, **kwargs: Any) -> Any:
+        if in_workflow_code(2):
+            if isinstance(names, str):
+                names = names.replace(",", " ").split()
+            elif names is not None and not isinstance(names, Mapping):
+                names = list(names)
+            for item in names or ():
+                name = item if isinstance(item, str) else next(iter(item), None)
+                check_member_name(name, f"the enum member of {class_name!r}")
+        return real(cls, class_name, names, **kwargs)
+
+    enum.EnumType._create_ = _create_  # type: ignore[attr-defined]
+
+
+def walk_aliases(schema: Any) -> str | None:
+    """The first alias or field name in a pydantic core schema that starts with ``_``."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("validation_alias", "alias"):
+                    for part in _alias_parts(value):
+                        if isinstance(part, str) and part.startswith("_"):
+                            return part
+                elif key == "fields" and isinstance(value, dict):
+                    for name in value:
+                        if isinstance(name, str) and name.startswith("__"):
+                            return name
+                if isinstance(value, dict | list | tuple):
+                    stack.append(value)
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return None
+
+
+def _alias_parts(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple):
+        out: list[Any] = []
+        for item in value:
+            out.extend(_alias_parts(item))
+        return out
+    return [value]
+
+
+def _patch_pydantic() -> None:
+    from pydantic.plugin import _schema_validator as mod
+
+    real: Callable[..., Any] = mod.SchemaValidator  # type: ignore[attr-defined]
+
+    def SchemaValidator(schema: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
+        if in_workflow_code(2):
+            bad = walk_aliases(schema)
+            if bad is not None:
+                refuse(
+                    f"the pydantic alias or field name {bad!r} is not allowed in workflow code: "
+                    "pydantic reads attributes by these names (from_attributes) around the "
+                    "sandbox's attribute guard. Use names that do not start with '_'."
+                )
+        return real(schema, *args, **kwargs)
+
+    mod.SchemaValidator = SchemaValidator  # type: ignore[attr-defined]
+
+
+_PATCHES: dict[str, Callable[[], None]] = {"enum": _patch_enum, "pydantic": _patch_pydantic}
+
+
+def install_for(module_name: str) -> None:
+    """Install the checks for ``module_name`` (once per process; no-op for other modules)."""
+    patch = _PATCHES.get(module_name)
+    if patch is None or module_name in _done:
+        return
+    with _lock:
+        if module_name not in _done:
+            patch()
+            _done.add(module_name)
