@@ -69,7 +69,7 @@ _READERS = ("<frozen importlib", "<frozen zipimport")  # also: frames of a modul
 
 
 def _module_file(mod: Any) -> str:
-    return os.path.realpath(mod.__file__)
+    return os.path.realpath(str(mod.__file__))
 
 
 _EXEMPT_COMPILERS: frozenset[str] = frozenset(

@@ -135,7 +135,7 @@ def real_metaclass(obj: Any) -> Any:
 def is_sandbox_instance(obj: Any) -> bool:
     """Whether ``obj`` is an instance (or a ``super`` of one) of a class workflow code made."""
     if isinstance(obj, super):
-        obj = obj.__self__
+        obj = obj.__self__  # type: ignore[attr-defined]
         if isinstance(obj, type):
             return bool(getattr(obj, _SANDBOX_CLASS_MARK, False))
     return bool(getattr(type(obj), _SANDBOX_CLASS_MARK, False))
@@ -165,7 +165,9 @@ def init_method(obj: Any, name: str) -> Any:
 
 
 def _refuse_init(obj: Any, what: str) -> None:
-    cls = type(obj)
+    if isinstance(obj, super):
+        obj = obj.__self__  # type: ignore[attr-defined]
+    cls = obj if isinstance(obj, type) else type(obj)
     refuse(
         f"calling {what}() on a {cls.__module__}.{cls.__qualname__} object is not allowed in "
         "workflow code: re-initialising an object workflow code did not create changes state "

@@ -13,7 +13,7 @@ the rest of the process see the library unchanged.
   ``from_attributes`` (``Field(validation_alias=AliasPath('__init__', '__globals__'))``
   walks from any object to a module's real builtins). Every validator pydantic builds goes
   through ``pydantic.plugin._schema_validator``; a core schema whose aliases or field names
-  start with ``_`` is refused there.
+  start with ``_`` (or that is an inspect attribute such as ``gi_frame``) is refused there.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from wdk.sandbox._classes import check_member_name
 from wdk.sandbox._errors import in_workflow_code, refuse
@@ -51,7 +53,11 @@ def _patch_enum() -> None:
 
 
 def walk_aliases(schema: Any) -> str | None:
-    """The first alias or field name in a pydantic core schema that starts with ``_``."""
+    """The first alias or field name in a pydantic core schema that workflow code may not read.
+
+    That is a name starting with ``_`` or one of the inspect attributes (``gi_frame``,
+    ``f_globals``, ``tb_frame``...), the names the attribute policy refuses.
+    """
     stack = [schema]
     while stack:
         node = stack.pop()
@@ -59,7 +65,9 @@ def walk_aliases(schema: Any) -> str | None:
             for key, value in node.items():
                 if key in ("validation_alias", "alias"):
                     for part in _alias_parts(value):
-                        if isinstance(part, str) and part.startswith("_"):
+                        if isinstance(part, str) and (
+                            part.startswith("_") or part in INSPECT_ATTRIBUTES
+                        ):
                             return part
                 elif key == "fields" and isinstance(value, dict):
                     for name in value:
@@ -93,11 +101,12 @@ def _patch_pydantic() -> None:
                 refuse(
                     f"the pydantic alias or field name {bad!r} is not allowed in workflow code: "
                     "pydantic reads attributes by these names (from_attributes) around the "
-                    "sandbox's attribute guard. Use names that do not start with '_'."
+                    "sandbox's attribute guard. Use names that do not start with '_' and are not "
+                    "interpreter internals."
                 )
         return real(schema, *args, **kwargs)
 
-    mod.SchemaValidator = SchemaValidator  # type: ignore[attr-defined]
+    mod.SchemaValidator = SchemaValidator  # type: ignore[attr-defined,assignment]
 
 
 _PATCHES: dict[str, Callable[[], None]] = {"enum": _patch_enum, "pydantic": _patch_pydantic}

@@ -36,7 +36,6 @@ from wdk.sandbox._shims import SHIMS
 __all__ = ["BundleSource", "WorkflowSandbox"]
 
 
-
 @dataclass(frozen=True)
 class BundleSource:
     """A user module's workflow bundle: the source to run in the sandbox and its real path."""
