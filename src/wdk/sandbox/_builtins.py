@@ -25,9 +25,9 @@ from typing import Any, NoReturn
 from RestrictedPython.Guards import safe_builtins
 
 from wdk._context import current_or_none
-from wdk.sandbox._classes import real_metaclass
+from wdk.sandbox._classes import mark_sandbox_class, real_metaclass
 from wdk.sandbox._errors import refuse
-from wdk.sandbox._guards import SANDBOX_CLASS_MARK, Guards
+from wdk.sandbox._guards import Guards
 
 __all__ = ["REFUSED_BUILTINS", "make_builtins"]
 
@@ -106,12 +106,7 @@ def _build_class(func: Callable[..., Any], name: str, *bases: Any, **kwds: Any) 
                 "metaclasses is not allowed in workflow code (they create classes around the "
                 "sandbox's checks). Use a class decorator or a plain base class."
             )
-    cls = builtins.__build_class__(func, name, *bases, **kwds)
-    try:
-        type.__setattr__(cls, SANDBOX_CLASS_MARK, True)
-    except (TypeError, AttributeError):  # pragma: no cover - an exotic metaclass
-        pass
-    return cls
+    return mark_sandbox_class(builtins.__build_class__(func, name, *bases, **kwds))
 
 
 class _TypeMeta(type):

@@ -23,6 +23,7 @@ bases, ns)``, ``typing_extensions.GenericMeta`` which is ``type`` itself, ``enum
 from __future__ import annotations
 
 import keyword
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,14 +32,18 @@ from wdk.sandbox._policy import ALLOWED_METHOD_NAMES
 
 __all__ = [
     "CLASS_NAMESPACE_NAMES",
+    "SANDBOX_CLASS_MARK",
     "STAND_IN_MARK",
     "check_member_name",
     "check_namespace",
     "guarded_dataclass",
+    "guarded_decorator",
     "guarded_make_dataclass",
     "guarded_metaclass",
     "init_method",
+    "guarded_create_model",
     "is_sandbox_instance",
+    "mark_sandbox_class",
     "real_metaclass",
 ]
 
@@ -51,7 +56,18 @@ CLASS_NAMESPACE_NAMES: frozenset[str] = ALLOWED_METHOD_NAMES | frozenset(
     {"__module__", "__qualname__", "__doc__", "__annotations__"}
 )
 
-_SANDBOX_CLASS_MARK = "__wdk_sandbox_class__"  # _guards.SANDBOX_CLASS_MARK (no import cycle)
+#: Set (to True) in the ``__dict__`` of every class created by workflow code.
+SANDBOX_CLASS_MARK = "__wdk_sandbox_class__"
+_SANDBOX_CLASS_MARK = SANDBOX_CLASS_MARK
+
+
+def mark_sandbox_class(cls: Any) -> Any:
+    """Record that workflow code made ``cls`` (so it may modify it and re-run its ``__init__``)."""
+    try:
+        type.__setattr__(cls, SANDBOX_CLASS_MARK, True)
+    except (TypeError, AttributeError):  # pragma: no cover - an exotic metaclass
+        pass
+    return cls
 
 
 def check_member_name(name: Any, what: str) -> None:
@@ -113,7 +129,7 @@ class _StandInMeta(type):
         if len(args) != 3:
             raise TypeError(f"{name}() takes 1 or 3 arguments")
         check_namespace(args[2], f"{name}(...)")
-        return real(*args, **kwargs)
+        return mark_sandbox_class(real(*args, **kwargs))
 
 
 def guarded_metaclass(real: type) -> type:
@@ -175,12 +191,19 @@ def _refuse_init(obj: Any, what: str) -> None:
     )
 
 
-def guarded_dataclass(real: Callable[..., Any]) -> Callable[..., Any]:
-    """``dataclasses.dataclass`` refusing field names that are not identifiers."""
+def guarded_dataclass(
+    real: Callable[..., Any], write: Callable[[Any], Any]
+) -> Callable[..., Any]:
+    """``dataclasses.dataclass`` on classes workflow code may modify, with identifier fields.
+
+    ``dataclass(cls)`` sets ``__init__``, ``__eq__``... on ``cls``: on a library class
+    (``dataclass(json.JSONEncoder)``) that would change it for every run in the process.
+    """
 
     def dataclass(cls: Any = None, /, **kwargs: Any) -> Any:
         def wrap(c: Any) -> Any:
             if isinstance(c, type):
+                write(c)
                 for name in c.__dict__.get("__annotations__", {}):
                     check_member_name(name, "dataclass field")
             return real(c, **kwargs)
@@ -201,7 +224,52 @@ def guarded_make_dataclass(real: Callable[..., Any]) -> Callable[..., Any]:
         namespace = kwargs.get("namespace")
         if namespace is not None:
             check_namespace(namespace, "dataclasses.make_dataclass(namespace=...)")
-        return real(cls_name, fields, *args, **kwargs)
+        return mark_sandbox_class(real(cls_name, fields, *args, **kwargs))
 
     make_dataclass.__doc__ = real.__doc__
     return make_dataclass
+
+
+_CREATE_MODEL_OPTIONS = frozenset(
+    {"__config__", "__doc__", "__base__", "__module__", "__cls_kwargs__", "__qualname__"}
+)
+
+
+def guarded_create_model(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``pydantic.create_model`` whose ``__validators__``/``__namespace__`` are checked.
+
+    Both are merged into the new class's namespace (``__validators__={'__del__': f}``).
+    """
+
+    def create_model(model_name: str, /, **kwargs: Any) -> Any:
+        for key, value in kwargs.items():
+            if key in ("__validators__", "__namespace__"):
+                if value is not None:
+                    check_namespace(value, f"pydantic.create_model({key}=...)")
+            elif key not in _CREATE_MODEL_OPTIONS:
+                check_member_name(key, "the pydantic field")
+        return mark_sandbox_class(real(model_name, **kwargs))
+
+    create_model.__doc__ = real.__doc__
+    return create_model
+
+
+def guarded_decorator(
+    real: Callable[..., Any], write: Callable[[Any], Any]
+) -> Callable[..., Any]:
+    """A decorator that sets attributes on its argument, refused on library classes/functions.
+
+    ``functools.total_ordering``, ``abc.update_abstractmethods``, ``typing.final``,
+    ``typing.no_type_check``, ``typing.runtime_checkable`` write to the class or function they
+    decorate; applied to ``json.JSONEncoder`` or ``json.dumps`` that write would be shared by
+    every run. Other arguments (a ``property``) pass through as the library handles them.
+    """
+
+    def decorator(arg: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(arg, type | types.FunctionType):
+            write(arg)
+        return real(arg, *args, **kwargs)
+
+    decorator.__name__ = getattr(real, "__name__", "decorator")
+    decorator.__doc__ = real.__doc__
+    return decorator

@@ -15,6 +15,7 @@ into every later run in the process.
 
 from __future__ import annotations
 
+import abc
 import collections
 import functools
 import string
@@ -24,14 +25,12 @@ from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from wdk.sandbox._classes import init_method
+from wdk.sandbox._classes import SANDBOX_CLASS_MARK, init_method
 from wdk.sandbox._errors import refuse
 from wdk.sandbox._policy import ALLOWED_DUNDER_ATTRS
 
 __all__ = ["SANDBOX_CLASS_MARK", "Guards", "check_attr_name"]
 
-#: Set (to True) in the ``__dict__`` of every class created by workflow code.
-SANDBOX_CLASS_MARK = "__wdk_sandbox_class__"
 
 _ModuleType = types.ModuleType
 
@@ -138,6 +137,8 @@ class Guards:
             return self._format_method(obj, name)
         if name in _INIT_NAMES:
             return init_method(obj, name)
+        if name == "register" and isinstance(obj, abc.ABCMeta):
+            self.write(obj)  # ABC.register(cls) changes isinstance() for every run
         value = getattr(obj, name)
         if isinstance(value, _ModuleType):
             return self.check_module(value, f"{type(obj).__name__}.{name}")

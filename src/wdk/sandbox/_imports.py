@@ -56,9 +56,15 @@ REFUSED_ATTRIBUTES: Mapping[str, Mapping[str, str]] = {
         "setcontext": "it changes the decimal context of the worker thread for every run; use "
         "decimal.localcontext()",
     },
+    "enum": {
+        "global_enum": "it writes the enum's members into a module's globals, shared by every "
+        "run in the process",
+    },
     "typing": {
         "get_type_hints": "it evaluates annotation strings with eval(); read annotations in a "
         "'use step' function",
+        "get_overloads": "the overload registry is shared by every run in the process",
+        "clear_overloads": "the overload registry is shared by every run in the process",
     },
     "typing_extensions": {
         "get_type_hints": "it evaluates annotation strings with eval(); read annotations in a "

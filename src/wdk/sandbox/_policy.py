@@ -92,9 +92,10 @@ ALLOWED_DUNDER_ATTRS: frozenset[str] = frozenset(
 #: Attribute names whose value depends on the object in a way the sandbox must check at run
 #: time: ``str.format``/``format_map`` traverse attributes named in the format string, an
 #: ``AttributeError.obj`` may hold any object a library failed on, and ``__init__`` re-runs a
-#: constructor on an object that may be shared (``decimal.getcontext().__init__(prec=3)``).
+#: constructor on an object that may be shared (``decimal.getcontext().__init__(prec=3)``),
+#: and ``register`` on a library ABC changes ``isinstance`` for the whole process.
 CHECKED_NAMES: frozenset[str] = frozenset(
-    {"format", "format_map", "obj", "__init__", "__post_init__"}
+    {"format", "format_map", "obj", "__init__", "__post_init__", "register"}
 )
 
 _READABLE_NAMES = frozenset({"print", "__name__", "__file__"})
