@@ -191,9 +191,7 @@ def _refuse_init(obj: Any, what: str) -> None:
     )
 
 
-def guarded_dataclass(
-    real: Callable[..., Any], write: Callable[[Any], Any]
-) -> Callable[..., Any]:
+def guarded_dataclass(real: Callable[..., Any], write: Callable[[Any], Any]) -> Callable[..., Any]:
     """``dataclasses.dataclass`` on classes workflow code may modify, with identifier fields.
 
     ``dataclass(cls)`` sets ``__init__``, ``__eq__``... on ``cls``: on a library class
@@ -254,9 +252,7 @@ def guarded_create_model(real: Callable[..., Any]) -> Callable[..., Any]:
     return create_model
 
 
-def guarded_decorator(
-    real: Callable[..., Any], write: Callable[[Any], Any]
-) -> Callable[..., Any]:
+def guarded_decorator(real: Callable[..., Any], write: Callable[[Any], Any]) -> Callable[..., Any]:
     """A decorator that sets attributes on its argument, refused on library classes/functions.
 
     ``functools.total_ordering``, ``abc.update_abstractmethods``, ``typing.final``,

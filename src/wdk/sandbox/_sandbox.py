@@ -19,8 +19,8 @@ import dataclasses
 import functools
 import importlib
 import threading
-import typing
 import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
