@@ -30,7 +30,7 @@ WDK = str(Path(sys.executable).with_name("wdk"))
 SECRET = "wdk-escape-secret-7f3a"
 
 PRELUDE = """\
-import abc, collections, copy, dataclasses, decimal, enum, functools, json, operator, re
+import abc, collections, collections.abc, copy, dataclasses, decimal, enum, functools, json, operator, re
 import typing, typing_extensions, pydantic
 
 SYSTEM = "__import__('os').system('touch {marker}')"
@@ -259,6 +259,33 @@ ATTEMPTS: list[Attempt] = [
         "@dataclasses.dataclass\nclass D:\n    prec: int\nD.__init__(decimal.getcontext(), 3)",
         _INIT,
     ),
+    # -- library state shared by every run ----------------------------------------------
+    Attempt(
+        "create-model-validators-namespace",
+        "pydantic.create_model('M', a=(int, 1), __validators__={'__del__': f})",
+        _NS,
+    ),
+    Attempt(
+        "enum-global-enum-into-json",
+        "E = enum.Enum('E', 'dumps loads', module='json')\nenum.global_enum(E)",
+        "enum.global_enum is not allowed",
+    ),
+    Attempt(
+        "dataclass-on-library-class",
+        "dataclasses.dataclass(json.JSONEncoder)",
+        "modifying the class 'JSONEncoder' is not allowed",
+    ),
+    Attempt(
+        "abc-register-on-library-abc",
+        "collections.abc.Sequence.register(Holder)",
+        "modifying the class 'Sequence' is not allowed",
+    ),
+    Attempt(
+        "typing-final-on-library-function",
+        "typing.final(json.dumps)",
+        "modifying a function object is not allowed",
+    ),
+    Attempt("typing-clear-overloads", "typing.clear_overloads()", "typing.clear_overloads"),
     # -- others ---------------------------------------------------------------------------
     Attempt("exc-info", "import sys\nsys.exc_info()", "import sys is not allowed"),
     Attempt("weakref-callback", "import weakref\nweakref.ref(Holder(), f)", "import weakref"),
