@@ -30,8 +30,8 @@ WDK = str(Path(sys.executable).with_name("wdk"))
 SECRET = "wdk-escape-secret-7f3a"
 
 PRELUDE = """\
-import abc, collections, collections.abc, copy, dataclasses, decimal, enum, functools, json, operator, re
-import typing, typing_extensions, pydantic
+import abc, collections, collections.abc, copy, dataclasses, decimal, enum, functools, json
+import operator, re, typing, typing_extensions, pydantic
 
 SYSTEM = "__import__('os').system('touch {marker}')"
 SUBS = ("[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close']"
