@@ -13,6 +13,7 @@ tracebacks, exception groups, ``re`` callbacks, an allow-listed module that does
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -123,7 +124,7 @@ ATTEMPTS: list[Attempt] = [
     Attempt(
         "dataclass-field-name-injection",
         "T = typing.TypedDict('T', {'a=' + SYSTEM + ', b': int})\ndataclasses.dataclass(T)",
-        "must be identifiers",
+        "modifying the class 'T' is not allowed",
     ),
     Attempt(
         "make-dataclass-field-name-injection",
@@ -286,6 +287,21 @@ ATTEMPTS: list[Attempt] = [
         "modifying a function object is not allowed",
     ),
     Attempt("typing-clear-overloads", "typing.clear_overloads()", "typing.clear_overloads"),
+    Attempt(
+        "decimal-default-context",
+        "decimal.DefaultContext.clear_traps()",
+        "decimal.DefaultContext is not allowed",
+    ),
+    Attempt(
+        "pydantic-import-string-environ",
+        "return dict(pydantic.TypeAdapter(pydantic.ImportString).validate_python('os:environ'))",
+        "pydantic.ImportString is not allowed",
+    ),
+    Attempt(
+        "pydantic-file-path",
+        "return str(pydantic.TypeAdapter(pydantic.FilePath).validate_python('/etc/hostname'))",
+        "pydantic.FilePath is not allowed",
+    ),
     # -- others ---------------------------------------------------------------------------
     Attempt("exc-info", "import sys\nsys.exc_info()", "import sys is not allowed"),
     Attempt("weakref-callback", "import weakref\nweakref.ref(Holder(), f)", "import weakref"),
@@ -381,6 +397,31 @@ async def wf():
 """
 
 
+DECIMAL_ISOLATION = """\
+import asyncio, decimal, operator
+
+
+async def probe():
+    "use step"
+    traps = decimal.getcontext().traps
+    return [traps[decimal.DivisionByZero], traps[decimal.Inexact], decimal.getcontext().prec]
+
+
+async def child():
+    return [decimal.getcontext().traps[decimal.DivisionByZero], decimal.getcontext().prec]
+
+
+async def wf():
+    "use workflow"
+    ctx = decimal.getcontext()
+    ctx.clear_traps()
+    operator.setitem(ctx.traps, decimal.Inexact, True)
+    in_child = await asyncio.create_task(child())
+    in_step = await probe()
+    return [ctx.traps[decimal.DivisionByZero], in_child, in_step]
+"""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one ``wdk run`` did."""
@@ -428,6 +469,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
             prelude = "import leaky\n" + prelude
         projects[attempt.name] = _project(root, attempt.name, prelude + body + "\n")
     projects["control"] = _project(root, "control", CONTROL)
+    projects["decimal-isolation"] = _project(root, "decimal-isolation", DECIMAL_ISOLATION)
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {name: pool.submit(_wdk_run, p, lib) for name, p in projects.items()}
         return {name: fut.result() for name, fut in futures.items()}
@@ -443,6 +485,13 @@ def test_control_workflow_runs(outcomes: dict[str, Outcome]) -> None:
     out = outcomes["control"]
     assert out.returncode == 0, out.stderr
     assert '"red"' in out.stdout and '"0.3333"' in out.stdout and '"3.0"' in out.stdout
+
+
+def test_decimal_context_changes_stay_in_the_task(outcomes: dict[str, Outcome]) -> None:
+    """A workflow's own decimal context may change; other tasks and steps keep the defaults."""
+    out = outcomes["decimal-isolation"]
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [False, [True, 28], [True, False, 28]]
 
 
 @pytest.mark.parametrize("attempt", ATTEMPTS, ids=[a.name for a in ATTEMPTS])

@@ -82,6 +82,9 @@ _EXEMPT_COMPILERS: frozenset[str] = frozenset(
     }
 )
 _exempt_seen: dict[str, bool] = {}
+#: wdk's own layers that do I/O on behalf of a run (reading a user module's source when workflow
+#: code imports it, writing the run's log); workflow code cannot hand them a path.
+_RUNTIME_MODULES = ("wdk.runtime.", "wdk.compiler.", "wdk.worlds.", "wdk.serde.")
 _TRUSTED_MODULES = frozenset({"importlib", "linecache", "tokenize", "wdk.sandbox._cache"})
 
 _TYPE_NODES = (
@@ -154,7 +157,7 @@ def _workflow_code_calls(frame: Any, *, runtime_trusted: bool = False) -> bool:
     helpers at import time. ``importlib.metadata`` reads package metadata (pydantic looks for
     plugins), ``linecache`` reads module source for a traceback, the sandbox's compile cache
     reads and writes its files: none of them with a path the workflow chose. For I/O events
-    (``runtime_trusted``), wdk's own modules are trusted too: the runtime reads the source of a
+    (``runtime_trusted``), wdk's runtime layers are trusted too: the runtime reads the source of a
     user module that workflow code imports, and ``print`` writes the run's log.
     """
     key = RUN_KEY
@@ -166,7 +169,7 @@ def _workflow_code_calls(frame: Any, *, runtime_trusted: bool = False) -> bool:
         name = frame.f_globals.get("__name__")
         if name in _TRUSTED_MODULES or (type(name) is str and name.startswith("importlib.")):
             return False
-        if runtime_trusted and type(name) is str and name.startswith("wdk."):
+        if runtime_trusted and type(name) is str and name.startswith(_RUNTIME_MODULES):
             return False
         frame = frame.f_back
     return False

@@ -33,6 +33,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from wdk.sandbox import _decimal
 from wdk.sandbox._classes import guarded_metaclass
 from wdk.sandbox._errors import refuse
 from wdk.sandbox._library import install_for
@@ -55,6 +56,7 @@ REFUSED_ATTRIBUTES: Mapping[str, Mapping[str, str]] = {
     "decimal": {
         "setcontext": "it changes the decimal context of the worker thread for every run; use "
         "decimal.localcontext()",
+        **_decimal.REFUSED,
     },
     "enum": {
         "global_enum": "it writes the enum's members into a module's globals, shared by every "
@@ -65,6 +67,14 @@ REFUSED_ATTRIBUTES: Mapping[str, Mapping[str, str]] = {
         "'use step' function",
         "get_overloads": "the overload registry is shared by every run in the process",
         "clear_overloads": "the overload registry is shared by every run in the process",
+    },
+    "pydantic": {
+        "ImportString": "it imports any module named in the data (ImportString('os:environ') "
+        "reads the real environment)",
+        **{
+            name: "validating it reads the worker's file system"
+            for name in ("FilePath", "DirectoryPath", "NewPath", "SocketPath")
+        },
     },
     "typing_extensions": {
         "get_type_hints": "it evaluates annotation strings with eval(); read annotations in a "

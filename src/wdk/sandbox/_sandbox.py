@@ -27,7 +27,7 @@ from typing import Any
 
 import typing_extensions
 
-from wdk.sandbox import _audit
+from wdk.sandbox import _audit, _decimal
 from wdk.sandbox._builtins import make_builtins
 from wdk.sandbox._cache import compile_workflow_code
 from wdk.sandbox._classes import (
@@ -81,6 +81,7 @@ class _Base:
                 "dataclass": guarded_dataclass(dataclasses.dataclass, write),
                 "make_dataclass": guarded_make_dataclass(dataclasses.make_dataclass),
             },
+            "decimal": _decimal.OVERRIDES,
             "typing": _typing_overrides(typing, write),
             "typing_extensions": _typing_overrides(typing_extensions, write),
             "pydantic": {"create_model": guarded_create_model(_pydantic_create_model)},
