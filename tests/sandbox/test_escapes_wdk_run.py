@@ -31,6 +31,7 @@ WDK = str(Path(sys.executable).with_name("wdk"))
 SECRET = "wdk-escape-secret-7f3a"
 
 PRELUDE = """\
+import os
 import abc, collections, collections.abc, copy, dataclasses, decimal, enum, functools, json
 import operator, re, typing, typing_extensions, pydantic
 
@@ -47,6 +48,11 @@ def f(*args):
 async def add(a):
     "use step"
     return a + 1
+
+
+async def pid():
+    "use step"
+    return os.getpid()  # so the step bundle, not the workflow bundle, imports os
 
 
 class Holder:
@@ -135,6 +141,27 @@ ATTEMPTS: list[Attempt] = [
         "namedtuple-field-name-injection",
         "collections.namedtuple('N', ['a', SYSTEM])",
         "must be valid identifiers",
+    ),
+    Attempt(
+        "annotation-evaluated-in-the-real-module",
+        "class K:\n    z: 'typing.sys'\n"
+        "typing_extensions.get_annotations(K, eval_str=True)['z'].modules['os']"
+        ".system('touch {marker}')",
+        "typing.sys is the module 'sys', which workflow code may not use",
+    ),
+    Attempt(
+        "annotation-name-only-in-the-step-bundle",
+        "class K:\n    z: 'os'\n"
+        "typing_extensions.get_annotations(K, eval_str=True)['z'].system('touch {marker}')",
+        "the name 'os' is not defined in workflow code here",
+    ),
+    Attempt(
+        "pydantic-annotation-resolved-in-the-step-bundle",
+        "class K(pydantic.BaseModel):\n"
+        "    model_config = pydantic.ConfigDict(arbitrary_types_allowed=True)\n"
+        "    x: 'typing.Optional[os.PathLike]' = None\n"
+        "return str(K.model_fields['x'].annotation)",
+        "the name 'os' is not defined in workflow code here",
     ),
     Attempt("enum-functional-dunder", "enum.Enum('E', [('__del__', f)])", "the enum member"),
     Attempt("enum-functional-names", "enum.Enum('E', '__init_subclass__ b')", "the enum member"),

@@ -13,8 +13,10 @@ code is on the current thread's stack (:func:`in_workflow_code`), this hook:
   is all a forward reference needs. Two generators in the standard library compile text built
   from names they validate themselves and are exempt by caller: ``dataclasses`` (field names,
   checked by the sandbox's ``dataclass``/``make_dataclass`` and by the class-body policy) and
-  ``collections.namedtuple`` (identifiers only). The sandbox's own compiler and ``ast.parse``
-  (which builds a tree, not code) are exempt too;
+  ``collections.namedtuple`` (identifiers only). The sandbox's own compiler, ``ast.parse``
+  and ``symtable`` (which build a tree or a symbol table, not code) are exempt too. Each dotted
+  name in the text must also resolve in the sandbox's namespace (``_names.py``): libraries
+  evaluate forward references in a namespace of their choosing, often the real module's;
 * refuses the events of process, file-system, environment, network and interpreter-hook
   operations (``os.system``, ``subprocess.Popen``, ``open``, ``os.putenv``, ``socket.*``,
   ``ctypes.*``, ``sys.settrace``...). This is the backstop: reaching one means some other
@@ -37,6 +39,7 @@ import ast
 import collections
 import dataclasses
 import os
+import symtable
 import sys
 import threading
 from typing import Any
@@ -44,6 +47,7 @@ from typing import Any
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from wdk.sandbox._errors import RUN_KEY, refuse
+from wdk.sandbox._names import check_names
 
 __all__ = ["IO_EVENTS", "check_type_expression", "install"]
 
@@ -77,6 +81,7 @@ _EXEMPT_COMPILERS: frozenset[str] = frozenset(
         _module_file(dataclasses),
         _module_file(collections),
         _module_file(ast),
+        _module_file(symtable),  # a symbol table, not code (``_names.py`` reads one)
         os.path.join(os.path.dirname(os.path.realpath(__file__)), "_cache.py"),
         os.path.join(os.path.dirname(os.path.realpath(__file__)), "_policy.py"),
     }
@@ -123,7 +128,8 @@ def _is_exempt(filename: str) -> bool:
 def _on_compile(source: Any, caller: Any) -> None:
     if caller is not None and _is_exempt(caller.f_code.co_filename):
         return
-    if not _workflow_code_calls(caller):
+    frames = _workflow_frames(caller)
+    if not frames:
         return
     if isinstance(source, ast.AST):
         tree: ast.AST = source
@@ -147,6 +153,26 @@ def _on_compile(source: Any, caller: Any) -> None:
             "dotted names, X[...], X | Y and literals. Write the type itself rather than a "
             "string built at run time, or do this in a 'use step' function."
         )
+    why = check_names(tree, frames)
+    if why is not None:
+        refuse(
+            f"library code compiles the string {text!r} here, to evaluate it in a namespace of "
+            f"its own choosing ({why}). Names in an annotation string must be defined in the "
+            "workflow module (or be builtins); define or import the type there."
+        )
+
+
+def _workflow_frames(frame: Any) -> list[Any]:
+    """The workflow frames above ``frame``, innermost first ([] as for _workflow_code_calls)."""
+    if not _workflow_code_calls(frame):
+        return []
+    frames = []
+    key = RUN_KEY
+    while frame is not None:
+        if key in frame.f_globals:
+            frames.append(frame)
+        frame = frame.f_back
+    return frames
 
 
 def _workflow_code_calls(frame: Any, *, runtime_trusted: bool = False) -> bool:
