@@ -156,6 +156,18 @@ ATTEMPTS: list[Attempt] = [
         "the name 'os' is not defined in workflow code here",
     ),
     Attempt(
+        "annotation-names-a-real-module",
+        "class K:\n    z: 'typing'\n"
+        "real = typing_extensions.get_annotations(K, eval_str=True)['z']\n"
+        "real.sys.modules['os'].system('touch {marker}')",
+        "typing is a module, not a type",
+    ),
+    Attempt(
+        "forward-ref-in-another-module",
+        "sysmod = 1\nref = typing.ForwardRef('sysmod', module='typing')",
+        "typing.ForwardRef(..., module='typing') is not allowed",
+    ),
+    Attempt(
         "pydantic-annotation-resolved-in-the-step-bundle",
         "class K(pydantic.BaseModel):\n"
         "    model_config = pydantic.ConfigDict(arbitrary_types_allowed=True)\n"

@@ -13,8 +13,8 @@ code is on the current thread's stack (:func:`in_workflow_code`), this hook:
   is all a forward reference needs. Two generators in the standard library compile text built
   from names they validate themselves and are exempt by caller: ``dataclasses`` (field names,
   checked by the sandbox's ``dataclass``/``make_dataclass`` and by the class-body policy) and
-  ``collections.namedtuple`` (identifiers only). The sandbox's own compiler, ``ast.parse``
-  and ``symtable`` (which build a tree or a symbol table, not code) are exempt too. Each dotted
+  ``collections.namedtuple`` (identifiers only). The sandbox's own compiler and ``ast.parse``
+  (which builds a tree, not code) are exempt too. Each dotted
   name in the text must also resolve in the sandbox's namespace (``_names.py``): libraries
   evaluate forward references in a namespace of their choosing, often the real module's;
 * refuses the events of process, file-system, environment, network and interpreter-hook
@@ -39,9 +39,9 @@ import ast
 import collections
 import dataclasses
 import os
-import symtable
 import sys
 import threading
+import typing
 from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
@@ -81,7 +81,6 @@ _EXEMPT_COMPILERS: frozenset[str] = frozenset(
         _module_file(dataclasses),
         _module_file(collections),
         _module_file(ast),
-        _module_file(symtable),  # a symbol table, not code (``_names.py`` reads one)
         os.path.join(os.path.dirname(os.path.realpath(__file__)), "_cache.py"),
         os.path.join(os.path.dirname(os.path.realpath(__file__)), "_policy.py"),
     }
@@ -131,6 +130,7 @@ def _on_compile(source: Any, caller: Any) -> None:
     frames = _workflow_frames(caller)
     if not frames:
         return
+    _check_forward_ref_module(caller, frames)
     if isinstance(source, ast.AST):
         tree: ast.AST = source
         text = ast.unparse(source)
@@ -160,6 +160,30 @@ def _on_compile(source: Any, caller: Any) -> None:
             f"its own choosing ({why}). Names in an annotation string must be defined in the "
             "workflow module (or be builtins); define or import the type there."
         )
+
+
+_TYPING_FILE = _module_file(typing)
+
+
+def _check_forward_ref_module(caller: Any, frames: list[Any]) -> None:
+    """Refuse ``typing.ForwardRef(text, module=m)`` for a module other than the workflow's.
+
+    ``module=`` makes the reference evaluate in ``sys.modules[m]``'s real globals, where any
+    name may mean a real module (``ForwardRef("sys", module="typing")``).
+    """
+    if caller.f_code.co_name != "__init__" or not _is_typing(caller.f_code.co_filename):
+        return
+    module = caller.f_locals.get("module")
+    if module is None or any(module == f.f_globals.get("__name__") for f in frames):
+        return
+    refuse(
+        f"typing.ForwardRef(..., module={module!r}) is not allowed in workflow code: it "
+        "evaluates the reference in that module's real globals, outside the sandbox."
+    )
+
+
+def _is_typing(filename: str) -> bool:
+    return os.path.realpath(filename) == _TYPING_FILE
 
 
 def _workflow_frames(frame: Any) -> list[Any]:

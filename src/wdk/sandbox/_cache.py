@@ -23,7 +23,7 @@ from pathlib import Path
 
 from wdk.errors import SandboxError
 from wdk.sandbox._config import DEFAULT, SandboxConfig
-from wdk.sandbox._errors import USER_FILES, USER_SOURCES
+from wdk.sandbox._errors import USER_FILES
 from wdk.sandbox._policy import POLICY_VERSION, StrictWorkflowPolicy, WorkflowPolicy
 
 __all__ = ["cache_key", "clear_memory_cache", "compile_workflow_code"]
@@ -62,7 +62,6 @@ def compile_workflow_code(
     if code is not None:
         return code
     USER_FILES.add(filename)
-    USER_SOURCES[filename] = source
     key = cache_key(source, filename, strict=strict)
     path = config.resolved_cache_dir() / key[:2] / f"{key}.marshal" if config.disk_cache else None
     if path is not None:

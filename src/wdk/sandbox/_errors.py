@@ -14,13 +14,10 @@ from typing import NoReturn
 
 from wdk.errors import SandboxError
 
-__all__ = ["RUN_KEY", "USER_FILES", "USER_SOURCES", "in_workflow_code", "refuse", "where"]
+__all__ = ["RUN_KEY", "USER_FILES", "in_workflow_code", "refuse", "where"]
 
 #: Filenames of workflow code compiled under the sandbox in this process.
 USER_FILES: set[str] = set()
-
-#: The workflow-bundle source compiled for each of those files (what ``_names.py`` reads).
-USER_SOURCES: dict[str, str] = {}
 
 #: The globals key under which a sandbox module finds its run (not a valid identifier, so
 #: workflow code cannot name it).

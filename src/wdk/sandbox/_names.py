@@ -8,42 +8,59 @@ the module of the same name outside the sandbox (the step bundle), with real mod
 The audit hook therefore resolves each dotted name of a text compiled under workflow code in
 the sandbox's own namespace (the locals of the workflow frames on the stack, the module
 globals, the sandbox builtins), following attributes through the sandbox's ``_getattr_``
-guard, which refuses modules off the allow-list. A name not bound yet is accepted only when the
-workflow module binds it at module level (a forward or self reference to a class defined
-later); anything else is refused, because the library would find it somewhere else.
+guard, which refuses modules off the allow-list, and in the real module of the same name: the
+text may not name a module, and where both know a name they must agree (:func:`_same`). A
+library's own forward references (``pydantic_graph`` evaluating its hints on first use) name
+things the workflow module does not bind: they pass.
 """
 
 from __future__ import annotations
 
 import ast
-import symtable
+import linecache
+import sys
+import types
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from wdk.sandbox._errors import USER_SOURCES
-
-__all__ = ["check_names", "module_bound_names"]
-
-_bound: dict[str, frozenset[str]] = {}
+__all__ = ["check_names", "file_bindings"]
 
 
-def module_bound_names(filename: str) -> frozenset[str]:
-    """Names a workflow module binds at module level (assignments, defs, classes, imports)."""
-    names = _bound.get(filename)
-    if names is None:
-        source = USER_SOURCES.get(filename)
-        names = frozenset()
-        if source is not None:
-            try:
-                table = symtable.symtable(source, filename, "exec")
-            except SyntaxError:  # pragma: no cover - it compiled before
-                pass
+_bindings: dict[str, dict[str, bool]] = {}
+
+
+def file_bindings(filename: str) -> dict[str, bool]:
+    """Names the user's file binds at module level, each with whether a class statement does.
+
+    Read from the file itself (through ``linecache``), not from the sandbox: the real module of
+    the same name may be loaded only later (when a step first runs), and a forward reference
+    checked now may be evaluated then, in that module.
+    """
+    found = _bindings.get(filename)
+    if found is None:
+        found = {}
+        try:
+            tree = ast.parse("".join(linecache.getlines(filename)), filename)
+        except (SyntaxError, ValueError):
+            tree = ast.Module(body=[], type_ignores=[])
+        stack: list[ast.stmt] = list(tree.body)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.ClassDef):
+                found.setdefault(node.name, True)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                found[node.name] = False
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                for alias in node.names:
+                    found[(alias.asname or alias.name).partition(".")[0]] = False
             else:
-                names = frozenset(
-                    s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()
-                )
-        _bound[filename] = names
-    return names
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                        found[sub.id] = False
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    stack.extend(getattr(node, field, []) or [])
+        _bindings[filename] = found
+    return found
 
 
 def _chains(node: ast.AST) -> Iterator[tuple[str, list[str]]]:
@@ -80,23 +97,73 @@ def _lookup(name: str, frames: Sequence[Any]) -> tuple[bool, Any]:
     return False, None
 
 
-def check_names(tree: ast.AST, frames: Sequence[Any]) -> str | None:
-    """Why a dotted name in ``tree`` does not resolve in workflow code, or None.
+def _real_namespaces(frames: Sequence[Any]) -> list[dict[str, Any]]:
+    """The namespaces of the real modules named like the workflow modules on the stack."""
+    out: list[dict[str, Any]] = []
+    for frame in frames:
+        module = sys.modules.get(frame.f_globals.get("__name__", ""))
+        ns = getattr(module, "__dict__", None)
+        if isinstance(ns, dict) and ns is not frame.f_globals and all(ns is not o for o in out):
+            out.append(ns)
+    return out
 
-    ``frames`` are the workflow frames on the stack, innermost first. A forbidden module on the
-    way raises SandboxError from the guard itself.
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether ``a`` (in the sandbox) and ``b`` (outside) name the same thing for a type."""
+    if a is b:
+        return True
+    if isinstance(a, type) and isinstance(b, type):
+        # the datetime shims subclass the real classes; a class of the workflow module exists
+        # once in each bundle, from the same checked source
+        return (
+            issubclass(a, b)
+            or issubclass(b, a)
+            or (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+        )
+    return type(a) is type(b) and not callable(a) and not isinstance(a, types.ModuleType)
+
+
+def _follow(value: Any, attrs: Sequence[str], getattr_: Any) -> tuple[bool, Any]:
+    for attr in attrs:
+        try:
+            value = getattr_(value, attr)
+        except AttributeError:
+            return False, None
+    return True, value
+
+
+def check_names(tree: ast.AST, frames: Sequence[Any]) -> str | None:
+    """Why a dotted name in ``tree`` would not mean the same inside and outside, or None.
+
+    ``frames`` are the workflow frames on the stack, innermost first. A name must not lead to
+    a module, and where the real module of the same name as the workflow module binds it, both
+    must name the same type. A name the sandbox does not know is accepted only when the user's
+    file does not bind it other than by a class statement (a library's own name, or a forward
+    reference to a class defined later), and the real module, if loaded, agrees. A forbidden
+    module on the way raises SandboxError from the guard itself.
     """
     getattr_ = frames[0].f_globals.get("_getattr_", getattr)
+    real = _real_namespaces(frames)
     for root, attrs in _chains(tree):
+        dotted = ".".join([root, *attrs])
         found, value = _lookup(root, frames)
+        if found:
+            found, value = _follow(value, attrs, getattr_)
+        if found and isinstance(value, types.ModuleType):
+            return f"{dotted} is a module, not a type"
         if not found:
-            if any(root in module_bound_names(f.f_code.co_filename) for f in frames):
-                continue  # defined later in the module: a forward or self reference
-            return f"the name {root!r} is not defined in workflow code here"
-        for i, attr in enumerate(attrs):
-            try:
-                value = getattr_(value, attr)
-            except AttributeError:
-                dotted = ".".join([root, *attrs[: i + 1]])
-                return f"{dotted} does not exist in workflow code"
+            for frame in frames:
+                if file_bindings(frame.f_code.co_filename).get(root) is False:
+                    return f"the name {root!r} is not defined in workflow code here"
+        for ns in real:
+            if root not in ns:
+                continue
+            ok, outside = _follow(ns[root], attrs, getattr)
+            if not ok:
+                continue
+            if found and _same(value, outside):
+                continue
+            if not found and isinstance(outside, type) and outside.__module__ == ns.get("__name__"):
+                continue  # a class the workflow module defines further down
+            return f"{dotted} means something else outside the sandbox"
     return None
