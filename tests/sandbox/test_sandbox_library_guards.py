@@ -11,8 +11,12 @@ from __future__ import annotations
 import ast
 import decimal
 import json
+import os
+import re
 import sys
 import textwrap
+import types
+import typing
 from pathlib import Path
 
 import pydantic
@@ -20,7 +24,7 @@ import pytest
 
 from conftest import FakeContext, drive, make_sandbox
 from wdk.errors import SandboxError
-from wdk.sandbox import SandboxConfig
+from wdk.sandbox import BundleSource, SandboxConfig, WorkflowSandbox
 from wdk.sandbox._audit import check_type_expression
 from wdk.sandbox._library import walk_aliases
 
@@ -185,3 +189,82 @@ def test_ordinary_uses_still_work(tmp_path: Path, ctx: FakeContext) -> None:
 def test_json_is_untouched_by_the_corpus() -> None:
     """The corpus's shared-state attempts are refused before they write (sanity check)."""
     assert json.dumps.__module__ == "json" and not hasattr(json.dumps, "__final__")
+
+
+NAMES = """
+import os
+import typing, typing_extensions, pydantic
+
+CONFIG = {"a": 1}
+
+
+async def pid():
+    "use step"
+    return os.getpid()
+
+
+class Leaf(pydantic.BaseModel):
+    name: str
+
+
+class Node(pydantic.BaseModel):
+    children: "list[Node]" = []
+    tag: "typing.Optional[Leaf]" = None
+
+
+async def wf(text):
+    class K:
+        z: text
+    return typing_extensions.get_annotations(K, eval_str=True)["z"]
+"""
+
+
+def _bundle() -> str:
+    """What the compiler makes of NAMES for the sandbox: the step's import and body pruned."""
+    return NAMES.replace("import os\n", "\n").replace("    return os.getpid()", "    return 0")
+
+
+@pytest.fixture
+def names_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, types.ModuleType]:
+    """The user's file on disk, and a real module of the same name (as a step bundle)."""
+    path = tmp_path / "src" / "names.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(NAMES)
+    real = types.ModuleType("names")
+
+    class Leaf(pydantic.BaseModel):  # the step bundle's copy of the class
+        name: str
+
+    Leaf.__module__, Leaf.__qualname__ = "names", "Leaf"
+    real.__dict__.update(CONFIG={"a": 1}, typing=typing, os=os, Leaf=Leaf)
+    monkeypatch.setitem(sys.modules, "names", real)
+    return path, real
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("typing", "typing is a module, not a type"),
+        ("typing.sys", "typing.sys is the module 'sys'"),
+        ("os", "the name 'os' is not defined in workflow code here"),
+        ("CONFIG", "CONFIG means something else outside the sandbox"),
+    ],
+)
+def test_evaluated_names_must_mean_the_same_outside(
+    text: str, why: str, names_module: tuple[Path, types.ModuleType], ctx: FakeContext
+) -> None:
+    path, _ = names_module
+    sandbox = WorkflowSandbox({"names": BundleSource(_bundle(), str(path))}.get)
+    with pytest.raises(SandboxError, match=re.escape(why)):
+        drive(sandbox.import_module("names").wf(text))
+
+
+def test_forward_and_library_names_still_resolve(
+    names_module: tuple[Path, types.ModuleType], ctx: FakeContext
+) -> None:
+    path, _ = names_module
+    sandbox = WorkflowSandbox({"names": BundleSource(_bundle(), str(path))}.get)
+    mod = sandbox.import_module("names")
+    assert drive(mod.wf("typing.Optional[int]")) == typing.Optional[int]  # noqa: UP045
+    node = mod.Node.model_validate({"children": [{"children": []}], "tag": {"name": "x"}})
+    assert node.children[0].children == [] and node.tag.name == "x"

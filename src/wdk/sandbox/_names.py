@@ -20,6 +20,7 @@ import ast
 import linecache
 import sys
 import types
+import typing
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -120,7 +121,18 @@ def _same(a: Any, b: Any) -> bool:
             or issubclass(b, a)
             or (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
         )
-    return type(a) is type(b) and not callable(a) and not isinstance(a, types.ModuleType)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, _PLAIN):
+        return True
+    # ``Money = Annotated[Decimal, ...]`` at module level exists once per bundle; equal aliases
+    # of the same types name the same thing. Anything else (a dict, a function, a step) would
+    # hand workflow code the real module's object.
+    return (isinstance(a, _ALIASES) or type(a).__module__ == "typing") and bool(a == b)
+
+
+_PLAIN = (int, float, complex, str, bytes, bool, type(None), typing.TypeVar, typing.ParamSpec)
+_ALIASES = (types.GenericAlias, types.UnionType)
 
 
 def _follow(value: Any, attrs: Sequence[str], getattr_: Any) -> tuple[bool, Any]:
