@@ -14,9 +14,9 @@ code is on the current thread's stack (:func:`in_workflow_code`), this hook:
   from names they validate themselves and are exempt by caller: ``dataclasses`` (field names,
   checked by the sandbox's ``dataclass``/``make_dataclass`` and by the class-body policy) and
   ``collections.namedtuple`` (identifiers only). The sandbox's own compiler and ``ast.parse``
-  (which builds a tree, not code) are exempt too. Each dotted
-  name in the text must also resolve in the sandbox's namespace (``_names.py``): libraries
-  evaluate forward references in a namespace of their choosing, often the real module's;
+  (which builds a tree, not code) are exempt too. Each dotted name in the text must also
+  mean the same in the sandbox and outside it (``_names.py``): libraries evaluate forward
+  references in a namespace of their choosing, often the real module's;
 * refuses the events of process, file-system, environment, network and interpreter-hook
   operations (``os.system``, ``subprocess.Popen``, ``open``, ``os.putenv``, ``socket.*``,
   ``ctypes.*``, ``sys.settrace``...). This is the backstop: reaching one means some other
@@ -207,8 +207,8 @@ def _workflow_code_calls(frame: Any, *, runtime_trusted: bool = False) -> bool:
     helpers at import time. ``importlib.metadata`` reads package metadata (pydantic looks for
     plugins), ``linecache`` reads module source for a traceback, the sandbox's compile cache
     reads and writes its files: none of them with a path the workflow chose. For I/O events
-    (``runtime_trusted``), wdk's runtime layers are trusted too: the runtime reads the source of a
-    user module that workflow code imports, and ``print`` writes the run's log.
+    (``runtime_trusted``), wdk's runtime layers are trusted too: the runtime reads the source
+    of a user module that workflow code imports, and ``print`` writes the run's log.
     """
     key = RUN_KEY
     while frame is not None:
