@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 from RestrictedPython.Guards import safe_builtins
 
 from wdk._context import current_or_none
-from wdk.sandbox._classes import mark_sandbox_class, real_metaclass
+from wdk.sandbox._classes import is_metaclass, mark_sandbox_class, real_metaclass
 from wdk.sandbox._errors import refuse
 from wdk.sandbox._guards import Guards
 
@@ -93,14 +93,16 @@ def _build_class(func: Callable[..., Any], name: str, *bases: Any, **kwds: Any) 
     """``__build_class__`` that marks classes defined in workflow code (see ``_write_``).
 
     A metaclass stand-in from a module view (``metaclass=abc.ABCMeta``) is swapped for the real
-    metaclass: the class body was checked by the policy. A class deriving from a metaclass is
-    refused: calling it with three arguments would build classes around every check.
+    metaclass: the class body was checked by the policy. A class deriving from a metaclass (or
+    a stand-in) is refused: calling it with three arguments would build classes around every
+    check.
     """
-    bases = tuple(real_metaclass(b) for b in bases)
-    if "metaclass" in kwds:
-        kwds["metaclass"] = real_metaclass(kwds["metaclass"])
+    if kwds:
+        meta = kwds.get("metaclass")
+        if meta is not None:
+            kwds["metaclass"] = real_metaclass(meta)
     for base in bases:
-        if isinstance(base, type) and issubclass(base, type):
+        if is_metaclass(base):
             refuse(
                 f"class {name} derives from the metaclass {base.__qualname__}: defining "
                 "metaclasses is not allowed in workflow code (they create classes around the "

@@ -42,6 +42,7 @@ __all__ = [
     "guarded_metaclass",
     "init_method",
     "guarded_create_model",
+    "is_metaclass",
     "is_sandbox_instance",
     "mark_sandbox_class",
     "real_metaclass",
@@ -146,6 +147,11 @@ def real_metaclass(obj: Any) -> Any:
     if type(obj) is _StandInMeta:
         return type.__getattribute__(obj, STAND_IN_MARK)
     return obj
+
+
+def is_metaclass(obj: Any) -> bool:
+    """Whether ``obj`` is a metaclass or the stand-in of one."""
+    return type(obj) is _StandInMeta or (isinstance(obj, type) and issubclass(obj, type))
 
 
 def is_sandbox_instance(obj: Any) -> bool:
