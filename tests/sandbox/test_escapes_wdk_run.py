@@ -281,6 +281,27 @@ ATTEMPTS: list[Attempt] = [
         "K = abc.ABCMeta('K', (), {'__reduce_ex__': lambda self, p: (f, ())})\ncopy.copy(K())",
         _NS,
     ),
+    # -- checks answered by workflow-defined objects (read once, as plain values) ---------
+    Attempt(
+        "namespace-dict-subclass-hides-a-key",
+        "class D(dict):\n    def __iter__(self):\n        return iter(['x'])\n"
+        "ns = D()\nns['x'] = 1\nns['__del__'] = f\nabc.ABCMeta('K', (), ns)",
+        _NS,
+    ),
+    Attempt(
+        "alias-str-subclass-lies",
+        "class S(str):\n    def startswith(self, p):\n        return False\n"
+        "M = from_attributes_model(S('__init__'))",
+        _ALIAS,
+    ),
+    Attempt(
+        "make-dataclass-field-changes-between-reads",
+        "class Flip:\n    def __getitem__(self, i):\n        return 'a'\n"
+        "    def __iter__(self):\n        return iter(['a=' + SYSTEM, int])\n"
+        "    def __len__(self):\n        return 2\n"
+        "dataclasses.make_dataclass('D', [Flip()])",
+        "must be identifiers",
+    ),
     # -- bound dunder methods of library objects ------------------------------------------
     Attempt("decimal-context-init", "decimal.getcontext().__init__(prec=3)", _INIT),
     Attempt(

@@ -85,11 +85,27 @@ def check_member_name(name: Any, what: str) -> None:
         )
 
 
-def check_namespace(namespace: Any, what: str) -> None:
-    """Refuse a run-time class namespace holding what a class statement could not define."""
-    if not isinstance(namespace, Mapping):
-        return  # the real metaclass raises its own TypeError
-    for key in list(namespace):
+def _snapshot(mapping: Any, what: str) -> dict[Any, Any]:
+    """A plain dict copy of ``mapping``, read once.
+
+    Checking a mapping and then handing it on would let a mapping defined in workflow code
+    answer the check with one set of keys and the library with another (a ``dict`` subclass
+    whose ``__iter__`` hides ``__del__`` from the check while ``type()`` copies it in C).
+    """
+    if isinstance(mapping, dict):
+        return dict(dict.items(mapping))
+    if isinstance(mapping, Mapping):
+        return {key: mapping[key] for key in list(mapping.keys())}
+    refuse(f"{what} must be a dict in workflow code.")
+
+
+def check_namespace(namespace: Any, what: str) -> dict[Any, Any]:
+    """A checked plain-dict copy of a run-time class namespace; pass it on instead.
+
+    Refuses what a class statement could not define (see the module docstring).
+    """
+    checked = _snapshot(namespace, what)
+    for key in checked:
         if type(key) is str and key in CLASS_NAMESPACE_NAMES:
             continue
         if type(key) is not str or not key.isidentifier() or key.startswith("__"):
@@ -99,12 +115,13 @@ def check_namespace(namespace: Any, what: str) -> None:
                 "__del__, __getattribute__, __set_name__, __reduce__, descriptors...). Use a "
                 "class statement."
             )
-    annotations = namespace.get("__annotations__")
-    if annotations is not None:
-        if not isinstance(annotations, Mapping):
-            refuse(f"{what}: __annotations__ must be a dict of field names in workflow code.")
+    if "__annotations__" in checked:
+        annotations = checked["__annotations__"] = _snapshot(
+            checked["__annotations__"], f"{what}: __annotations__"
+        )
         for name in annotations:
             check_member_name(name, f"{what}: the annotated field")
+    return checked
 
 
 class _StandInMeta(type):
@@ -129,8 +146,8 @@ class _StandInMeta(type):
             return result
         if len(args) != 3:
             raise TypeError(f"{name}() takes 1 or 3 arguments")
-        check_namespace(args[2], f"{name}(...)")
-        return mark_sandbox_class(real(*args, **kwargs))
+        namespace = check_namespace(args[2], f"{name}(...)")
+        return mark_sandbox_class(real(args[0], args[1], namespace, **kwargs))
 
 
 def guarded_metaclass(real: type) -> type:
@@ -222,12 +239,15 @@ def guarded_make_dataclass(real: Callable[..., Any]) -> Callable[..., Any]:
     """``dataclasses.make_dataclass`` refusing dunder field names and namespace hooks."""
 
     def make_dataclass(cls_name: str, fields: Any, /, *args: Any, **kwargs: Any) -> Any:
-        fields = list(fields)
+        # read once, as plain values: the checked names are the ones the library gets
+        fields = [item if type(item) is str else tuple(item) for item in fields]
         for item in fields:
-            check_member_name(item if isinstance(item, str) else item[0], "dataclass field")
+            check_member_name(item if type(item) is str else item[0], "dataclass field")
         namespace = kwargs.get("namespace")
         if namespace is not None:
-            check_namespace(namespace, "dataclasses.make_dataclass(namespace=...)")
+            kwargs["namespace"] = check_namespace(
+                namespace, "dataclasses.make_dataclass(namespace=...)"
+            )
         return mark_sandbox_class(real(cls_name, fields, *args, **kwargs))
 
     make_dataclass.__doc__ = real.__doc__
@@ -246,10 +266,10 @@ def guarded_create_model(real: Callable[..., Any]) -> Callable[..., Any]:
     """
 
     def create_model(model_name: str, /, **kwargs: Any) -> Any:
-        for key, value in kwargs.items():
+        for key, value in list(kwargs.items()):
             if key in ("__validators__", "__namespace__"):
                 if value is not None:
-                    check_namespace(value, f"pydantic.create_model({key}=...)")
+                    kwargs[key] = check_namespace(value, f"pydantic.create_model({key}=...)")
             elif key not in _CREATE_MODEL_OPTIONS:
                 check_member_name(key, "the pydantic field")
         return mark_sandbox_class(real(model_name, **kwargs))

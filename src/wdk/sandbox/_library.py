@@ -40,12 +40,15 @@ def _patch_enum() -> None:
 
     def _create_(cls: Any, class_name: Any, names: Any, **kwargs: Any) -> Any:
         if in_workflow_code(2):
+            # read once, as plain values: the checked names are the ones enum gets
             if isinstance(names, str):
-                names = names.replace(",", " ").split()
-            elif names is not None and not isinstance(names, Mapping):
-                names = list(names)
+                names = str.split(str.replace("" + names, ",", " "))
+            elif isinstance(names, Mapping):
+                names = {key: names[key] for key in list(names.keys())}
+            elif names is not None:
+                names = [item if type(item) is str else tuple(item) for item in names]
             for item in names or ():
-                name = item if isinstance(item, str) else next(iter(item), None)
+                name = item if type(item) is str else (item[0] if item else None)
                 check_member_name(name, f"the enum member of {class_name!r}")
         return real(cls, class_name, names, **kwargs)
 
@@ -65,14 +68,14 @@ def walk_aliases(schema: Any) -> str | None:
             for key, value in node.items():
                 if key in ("validation_alias", "alias"):
                     for part in _alias_parts(value):
-                        if isinstance(part, str) and (
-                            part.startswith("_") or part in INSPECT_ATTRIBUTES
-                        ):
-                            return part
+                        if isinstance(part, str):
+                            plain = "".join((part,))  # the text, whatever a subclass says
+                            if plain.startswith("_") or plain in INSPECT_ATTRIBUTES:
+                                return plain
                 elif key == "fields" and isinstance(value, dict):
                     for name in value:
-                        if isinstance(name, str) and name.startswith("__"):
-                            return name
+                        if isinstance(name, str) and "".join((name,)).startswith("__"):
+                            return "".join((name,))
                 if isinstance(value, dict | list | tuple):
                     stack.append(value)
         elif isinstance(node, list | tuple):
