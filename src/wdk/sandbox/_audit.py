@@ -135,7 +135,10 @@ def _on_compile(source: Any, caller: Any) -> None:
         tree: ast.AST = source
         text = ast.unparse(source)
     else:
-        text = source.decode("utf-8", "replace") if isinstance(source, bytes) else str(source)
+        if isinstance(source, bytes | bytearray):
+            text = bytes(source).decode("utf-8", "replace")
+        else:
+            text = "".join((source,))  # the text itself, whatever a str subclass says
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError:
