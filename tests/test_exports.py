@@ -17,7 +17,8 @@ from wdk import serde
 
 EXPECTED = {
     wdk: [
-        "AmbiguousRunIdError", "BuildError", "DurationError", "FatalError", "Hook",
+        "AllocationLimitError", "AmbiguousRunIdError", "BudgetExceededError", "BuildError",
+        "DurationError", "FatalError", "Hook",
         "HookConflictError", "HookDefinition", "HookNotFoundError", "HookPayloadError",
         "PatchError", "ReplayDivergenceError", "Response", "RetryableError", "RunStateError",
         "SandboxError", "SerializationError", "StepMetadata", "StepNotRegisteredError", "Webhook",

@@ -18,7 +18,9 @@ from wdk._workflow_api import (
     sleep,
 )
 from wdk.errors import (
+    AllocationLimitError,
     AmbiguousRunIdError,
+    BudgetExceededError,
     BuildError,
     DurationError,
     FatalError,
@@ -48,7 +50,9 @@ from wdk.runtime._metadata import (
 from wdk.runtime._streams import WritableStream, get_writable
 
 __all__ = [
+    "AllocationLimitError",
     "AmbiguousRunIdError",
+    "BudgetExceededError",
     "BuildError",
     "DurationError",
     "FatalError",

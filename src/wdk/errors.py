@@ -6,6 +6,8 @@ Every error wdk raises on purpose derives from :class:`WorkflowError`::
     ├── FatalError                  a step failed for good; never retried
     ├── RetryableError              a step failed; retry after ``retry_after``
     ├── SandboxError                workflow code did something non-deterministic
+    │   ├── AllocationLimitError    it would build a value over the allocation limit
+    │   └── BudgetExceededError     it ran past its budget without a durable call
     ├── SerializationError          a value cannot cross a durable boundary
     ├── BuildError                  the compiler refused a source tree
     ├── DurationError               a duration or deadline could not be parsed
@@ -38,7 +40,9 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "AllocationLimitError",
     "AmbiguousRunIdError",
+    "BudgetExceededError",
     "BuildError",
     "DurationError",
     "FatalError",
@@ -96,6 +100,18 @@ def _rebuild(cls: type[WorkflowError], args: tuple[Any, ...], state: dict[str, A
     return err
 
 
+def error_text(exc: BaseException) -> str:
+    """``str(exc)``, or a description of it when ``str()`` itself raises.
+
+    A user's error may hold a value whose ``str()`` fails (an int past Python's 4,300-digit
+    conversion limit, a broken ``__str__``); recording the failure must not fail with it.
+    """
+    try:
+        return str(exc)
+    except Exception as inner:  # noqa: BLE001 - any failure of user __str__ is described
+        return f"<{type(exc).__qualname__} whose str() failed: {type(inner).__name__}: {inner}>"
+
+
 class FatalError(WorkflowError):
     """Raise in a step to fail it at once, without retries. Catchable in the workflow."""
 
@@ -120,6 +136,22 @@ class SandboxError(WorkflowError):
     """Workflow code tried something that is not deterministic or does I/O.
 
     The message says what was refused, where (file:line) and what to move into a step.
+    """
+
+
+class AllocationLimitError(SandboxError):
+    """Workflow code would build a value larger than the sandbox's allocation limit.
+
+    Raised *before* allocating (``"x" * 10**12``, ``bytes(n)``, ``range(n)``, ``10**10**10``);
+    the message names the file:line, the operation, the size and the limit.
+    """
+
+
+class BudgetExceededError(SandboxError):
+    """A workflow activation ran longer than its budget without reaching a durable call.
+
+    The message names the file:line where the code was interrupted and the budget. The run
+    fails with it even if the code catches it (the point it was stopped at depends on time).
     """
 
 

@@ -324,14 +324,43 @@ async def test_a_row_at_its_last_generation_is_replaced_not_handed_over(
     assert new is not None and (new.id, new.owner) == (new_id, "w")
 
 
+async def test_a_gone_workers_row_at_its_last_generation_is_moved_to_a_new_row(
+    world: SqliteWorld,
+) -> None:
+    """Releasing a gone worker's messages gives them new ids; a row that cannot take one more
+    generation becomes a new row (same key, payload, deliveries), so the old id stays dead."""
+    from wdk.worlds._sqlite_schema import GEN_MAX, message_ref
+    from wdk.worlds.base import WorkerInfo
+
+    await world.heartbeat(WorkerInfo("dead"))
+    await world.enqueue([NewMessage("step", "r1", "s1", b"p"), NewMessage("step", "r1", "s2")])
+    last = await world.claim(["step"], worker_id="dead", lease_s=30)
+    other = await world.claim(["step"], worker_id="dead", lease_s=30)
+    assert last is not None and other is not None
+    rowid, _ = message_ref(last.id)
+    with sqlite3.connect(world.path) as conn:
+        conn.execute("UPDATE queue SET gen = ? WHERE id = ?", (GEN_MAX, rowid))
+    old = await world.get_message("s1")
+    assert old is not None
+    assert await world.release_worker("dead", last_seen=float("inf")) == 2
+    moved = await world.get_message("s1")
+    assert moved is not None and moved.owner is None
+    assert (moved.payload, moved.deliveries) == (b"p", 1)
+    assert message_ref(moved.id)[0] > rowid and message_ref(moved.id)[1] == 0
+    bumped = await world.get_message("s2")
+    assert bumped is not None and message_ref(bumped.id) == (message_ref(other.id)[0], 1)
+    await world.ack([old.id])
+    assert await world.get_message("s1") is not None
+
+
 def _old_schema(version: int) -> list[str]:
     """The statements that created a new file at schema ``version`` (1 or 2)."""
     from wdk.worlds import _sqlite_schema as q
 
     statements = []
     for statement in q.SCHEMA:
-        if "runs_deployment" in statement:
-            continue  # version 3
+        if "runs_deployment" in statement or statement == q.WORKERS_TABLE:
+            continue  # versions 3 and 4
         statement = statement.replace(
             ",\n        deployment_id TEXT,\n        forked_from TEXT", ""
         )
@@ -372,7 +401,7 @@ async def test_an_older_file_is_migrated_and_keeps_its_runs_and_messages(
     import msgpack
 
     from wdk.worlds._sqlite_schema import SCHEMA_VERSION
-    from wdk.worlds.base import RunInfo
+    from wdk.worlds.base import RunInfo, WorkerInfo
 
     path = tmp_path / f"v{version}.db"
     _make_old_file(path, version)
@@ -405,6 +434,8 @@ async def test_an_older_file_is_migrated_and_keeps_its_runs_and_messages(
         new = await world.get_run("r2")
         assert new is not None and (new.deployment_id, new.forked_from) == ("d1", "r1")
         assert [r.run_id for r in (await world.list_runs(deployment_id="d1")).runs] == ["r2"]
+        await world.heartbeat(WorkerInfo("w", host="h", pid=1))  # version 4's table
+        assert [w.worker_id for w in await world.list_workers()] == ["w"]
     finally:
         await world.close()
     with sqlite3.connect(path) as conn:

@@ -51,6 +51,7 @@ async def test_setup_creates_every_table_once(make_world: Any, pg_url: str, sche
         "queue",
         "streams",
         "chunks",
+        "workers",
     }
 
 

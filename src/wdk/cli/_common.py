@@ -218,7 +218,14 @@ def to_json(value: Any) -> str:
             return dataclasses.asdict(obj)
         return str(obj)
 
-    return json.dumps(value, default=default, ensure_ascii=False)
+    try:
+        return json.dumps(value, default=default, ensure_ascii=False)
+    except ValueError:
+        # An int past Python's 4,300-digit conversion limit, or a value whose str() fails:
+        # print the rest, and such values in their {"$serde": ...} form.
+        from wdk.serde._json import value_json
+
+        return json.dumps(value_json(value), ensure_ascii=False)
 
 
 def parse_arg(index: int, text: str) -> Any:

@@ -1,4 +1,4 @@
-"""Module-level rules: import-time work, ``max_retries``, workflow-only calls, unique IDs.
+"""Module-level rules: import-time work, retry settings, workflow-only calls, unique IDs.
 
 What counts as *import-time work* (decided here, documented in docs/compiler.md): a module with
 directives is imported afresh inside the sandbox for every workflow run, so its top level may
@@ -10,7 +10,8 @@ only *define* things. Allowed top-level statements:
   calls only to a short allow-list (anything imported from ``wdk`` such as ``define_hook``,
   ``typing`` constructors, pure builtins like ``frozenset``, ``re.compile``,
   ``logging.getLogger``, ``collections.namedtuple``);
-* ``<step>.max_retries = <non-negative int literal>`` (recorded in the manifest);
+* ``<step>.max_retries = <non-negative int literal>`` and ``<step>.max_delay = <duration
+  literal>`` (a number of seconds or a string like ``"30s"``; both recorded in the manifest);
 * ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` blocks (not run on import; bodies
   unchecked); other ``if``/``try`` blocks whose tests and bodies follow these same rules;
 * ``raise``, ``del``, ``global`` and ``assert`` on inert expressions.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
+from wdk._duration import parse_duration
 from wdk.compiler._directives import Site
 from wdk.compiler._usage import WATCHED, Usage
 
@@ -132,7 +134,8 @@ class _ModuleRules:
         for site in sites:
             if site.kind == "step" and not site.nested:
                 self.steps[site.qualname.replace("#", ".")] = site
-        self.max_retries: dict[str, int] = {}
+        #: step qualname -> its literal retry settings (``max_retries``, ``max_delay``)
+        self.settings: dict[str, dict[str, int | float]] = {}
 
     def call_allowed(self, call: ast.Call) -> bool:
         name = _dotted(call.func)
@@ -232,36 +235,67 @@ class _ModuleRules:
         )
 
     def retries(self, stmt: ast.stmt, target: ast.expr) -> bool:
-        """Handle ``<step>.max_retries = <int>``; True when ``stmt`` was that form."""
-        if not (isinstance(target, ast.Attribute) and target.attr == "max_retries"):
+        """Handle ``<step>.max_retries = <int>`` / ``<step>.max_delay = <duration>``.
+
+        True when ``stmt`` was one of them.
+        """
+        if not (isinstance(target, ast.Attribute) and target.attr in _SETTINGS):
             return False
+        attr = target.attr
         owner = _dotted(target.value)
         site = self.steps.get(owner or "")
         if site is None:
             self.report(
                 "WDK009",
                 stmt,
-                f"`{owner or '...'}.max_retries` is set, but {owner or 'it'} is not a step "
+                f"`{owner or '...'}.{attr}` is set, but {owner or 'it'} is not a step "
                 "of this module",
-                'Set max_retries on a function whose first statement is "use step".',
+                f'Set {attr} on a function whose first statement is "use step".',
             )
             return True
         value = getattr(stmt, "value", None)
-        if (
-            isinstance(stmt, ast.Assign | ast.AnnAssign)
-            and isinstance(value, ast.Constant)
-            and type(value.value) is int
-            and value.value >= 0
-        ):
-            self.max_retries[site.qualname] = value.value
-            return True
+        literal = value.value if isinstance(value, ast.Constant) else None
+        if isinstance(stmt, ast.Assign | ast.AnnAssign) and literal is not None:
+            setting = _SETTINGS[attr][0](literal)
+            if setting is not None:
+                self.settings.setdefault(site.qualname, {})[attr] = setting
+                return True
+        what, fix = _SETTINGS[attr][1:]
         self.report(
             "WDK009",
             stmt,
-            f"`{owner}.max_retries` must be set to a non-negative integer literal",
-            f"Write `{owner}.max_retries = 3` (0 means a single attempt).",
+            f"`{owner}.{attr}` must be set to {what}",
+            fix.format(owner=owner),
         )
         return True
+
+
+def _retries(value: object) -> int | None:
+    return value if type(value) is int and value >= 0 else None
+
+
+def _delay(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return None
+
+
+#: attribute -> (literal -> setting or None, what it must be, the fix-it)
+_SETTINGS: dict[str, tuple[Callable[[object], int | float | None], str, str]] = {
+    "max_retries": (
+        _retries,
+        "a non-negative integer literal",
+        "Write `{owner}.max_retries = 3` (0 means a single attempt).",
+    ),
+    "max_delay": (
+        _delay,
+        'a duration literal: seconds >= 0 or a string like "30s"',
+        'Write `{owner}.max_delay = "30s"` (the longest wait between two attempts).',
+    ),
+}
 
 
 def _never_on_import(test: ast.expr) -> bool:
@@ -280,11 +314,13 @@ def _never_on_import(test: ast.expr) -> bool:
     )
 
 
-def check_module_level(tree: ast.Module, sites: list[Site], report: Report) -> dict[str, int]:
-    """Report import-time work; return literal ``max_retries`` by step qualname."""
+def check_module_level(
+    tree: ast.Module, sites: list[Site], report: Report
+) -> dict[str, dict[str, int | float]]:
+    """Report import-time work; return literal retry settings by step qualname."""
     rules = _ModuleRules(sites, report, _origins(tree.body, {}))
     rules.block(tree.body)
-    return rules.max_retries
+    return rules.settings
 
 
 def _innermost_step(sites: list[Site], line: int) -> Site | None:

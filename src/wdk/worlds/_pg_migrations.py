@@ -137,6 +137,18 @@ MIGRATIONS: list[list[str]] = [
             WHERE deployment_id IS NOT NULL""",
         APPEND_ONE,
     ],
+    # 4: crash recovery. Registered workers and their heartbeats: a worker whose process is
+    # gone has its leases released at once instead of when they lapse.
+    [
+        """CREATE TABLE {s}.workers (
+            worker_id text PRIMARY KEY,
+            host text NOT NULL,
+            pid integer NOT NULL,
+            process text NOT NULL,
+            started_at double precision NOT NULL,
+            last_seen double precision NOT NULL
+        )""",
+    ],
 ]
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "StreamInfo",
     "TokenConflict",
     "World",
+    "WorkerInfo",
 ]
 
 
@@ -213,6 +214,24 @@ class StreamInfo:
 
     tail_index: int = -1
     closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker process registered in the world, kept fresh by its heartbeats.
+
+    ``host``, ``pid`` and ``process`` say where it runs: ``process`` identifies the process
+    on its machine (the runtime's :mod:`~wdk.runtime._liveness` writes and reads it; a world
+    only stores it). ``started_at`` and ``last_seen`` are the world's clock at the first and
+    the last heartbeat; the world sets them, whatever ``heartbeat`` is given.
+    """
+
+    worker_id: str
+    host: str = ""
+    pid: int = 0
+    process: str = ""
+    started_at: float = 0.0
+    last_seen: float = 0.0
 
 
 class DuplicateEvent(Exception):  # noqa: N818 - a signal between world and runtime
@@ -393,6 +412,30 @@ class World(Protocol):
         """Messages under a current lease (owner set, ``lease_until`` after now), oldest first.
 
         What ``wdk inspect workers`` shows: which worker holds what, and until when.
+        """
+        ...
+
+    # -- workers ---------------------------------------------------------------------
+    async def heartbeat(self, worker: WorkerInfo) -> None:
+        """Register ``worker`` (``started_at`` = now) or refresh it (``last_seen`` = now).
+
+        Not a durable commit: a heartbeat lost to a crash is the next one's to make.
+        """
+        ...
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Registered workers, ordered by ``worker_id``."""
+        ...
+
+    async def release_worker(self, worker_id: str, *, last_seen: float) -> int | None:
+        """Forget a worker that is gone and give back every message it leased, atomically.
+
+        Only while its registration is as the caller saw it (``last_seen`` not after the one
+        given): a worker that heartbeat since is alive, and nothing happens (None; None too
+        when it is not registered). The messages become visible at once (a dirty one too),
+        keep their ``deliveries`` and get **new ids**, so an ack, release or lease extension
+        by the old holder (a process that was paused, not dead) finds nothing. Returns how
+        many messages were given back.
         """
         ...
 

@@ -56,6 +56,7 @@ from wdk.worlds.base import (
     RunInfo,
     StreamInfo,
     TokenConflict,
+    WorkerInfo,
 )
 
 __all__ = ["PostgresWorld", "parse_url"]
@@ -483,6 +484,25 @@ class PostgresWorld:
         """Messages under a current lease, oldest (lowest id) first."""
         async with self._conn() as conn:
             return await self._queue.leases(conn, self._clock())
+
+    # -- workers ---------------------------------------------------------------------
+    async def heartbeat(self, worker: WorkerInfo) -> None:
+        """Register ``worker`` or refresh its ``last_seen`` (an asynchronous commit)."""
+        async with self._conn() as conn:
+            await self._queue.heartbeat(conn, worker, self._clock())
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Registered workers, ordered by ``worker_id``."""
+        async with self._conn() as conn:
+            return await self._queue.workers(conn)
+
+    async def release_worker(self, worker_id: str, *, last_seen: float) -> int | None:
+        """Forget a gone worker and give back its messages under new ids (see World)."""
+        async with self._conn() as conn:
+            released = await self._queue.release_worker(conn, worker_id, last_seen)
+        if released:
+            self._notifier.fire(("queue",))
+        return released
 
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:

@@ -69,6 +69,7 @@ from wdk.worlds.base import (
     Page,
     RunInfo,
     StreamInfo,
+    WorkerInfo,
 )
 
 __all__ = ["SqliteWorld"]
@@ -650,6 +651,36 @@ class SqliteWorld:
             (self._clock(),),
         )
         return [_message(row) for row in rows]
+
+    # -- workers ---------------------------------------------------------------------
+    async def heartbeat(self, worker: WorkerInfo) -> None:
+        """Register ``worker`` or refresh its ``last_seen`` (no fsync: see _write_light)."""
+
+        def tx(conn: _Conn, now: float, topics: set[str]) -> None:
+            w = worker
+            conn.execute(q.HEARTBEAT, (w.worker_id, w.host, w.pid, w.process, now, now))
+
+        self._write_light(tx)
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Registered workers, ordered by ``worker_id``."""
+        rows = self._query(f"SELECT {q.WORKER_COLUMNS} FROM workers ORDER BY worker_id")
+        return [WorkerInfo(*row) for row in rows]
+
+    async def release_worker(self, worker_id: str, *, last_seen: float) -> int | None:
+        """Forget a gone worker and give back its messages under new ids (see World)."""
+
+        def tx(conn: _Conn, now: float, topics: set[str]) -> int | None:
+            if not conn.execute(q.FORGET_WORKER, (worker_id, last_seen)).rowcount:
+                return None
+            count: int = conn.execute(q.RELEASE_OWNER, (worker_id, q.GEN_MAX)).rowcount
+            moved = conn.execute(q.RELEASE_OWNER_LAST, (worker_id,)).fetchall()
+            conn.executemany(q.REINSERT, moved)
+            if count or moved:
+                topics.add("queue")
+            return count + len(moved)
+
+        return self._write_light(tx)  # lost to a power cut, the leases lapse as before
 
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
