@@ -14,6 +14,7 @@ from wdk.errors import SandboxError
 PRELUDE = """
 import json, re, typing, math, decimal, contextlib, statistics, copy, functools, operator
 import string, enum, dataclasses, collections, time, datetime, random, uuid
+import abc, typing_extensions, pydantic
 def f(): return 1
 def gen():
     yield 1
@@ -128,6 +129,35 @@ CORPUS: list[tuple[str, str]] = [
     ("string-annotation", "x: '().__class__.__bases__' = 1"),
     ("del-method", "class K:\n    def __del__(self):\n        pass"),
     ("roles", "f.x__roles__"),
+    # issue 19: the classes of the third corpus (tests/sandbox/test_escapes_wdk_run.py)
+    ("forward-ref-call", "pydantic.TypeAdapter(\"__import__('os').system('true')\")"),
+    (
+        "forward-ref-module-name",
+        "class K:\n    z: 'typing'\ntyping_extensions.get_annotations(K, eval_str=True)",
+    ),
+    (
+        "singledispatch-string",
+        "fd = functools.singledispatch(f)\ndef g(a: 'x' + '()'):\n    pass\nfd.register(g)",
+    ),
+    (
+        "update-wrapper-names",
+        "functools.update_wrapper(Color, json.dumps, assigned=('__globals__',))",
+    ),
+    ("abcmeta-namespace", "abc.ABCMeta('K', (), {'__del__': f})"),
+    ("generic-meta-is-type", "typing_extensions.GenericMeta('K', (), {'__getattribute__': f})"),
+    ("enum-functional-dunder", "enum.Enum('E', [('__init_subclass__', f)])"),
+    (
+        "make-dataclass-namespace",
+        "dataclasses.make_dataclass('D', ['a'], namespace={'__reduce__': f})",
+    ),
+    ("decimal-context-init", "decimal.getcontext().__init__(prec=3)"),
+    ("decimal-unbound-init", "decimal.Context.__init__(decimal.getcontext(), prec=3)"),
+    (
+        "pydantic-alias",
+        "class M(pydantic.BaseModel):\n    a: int = pydantic.Field(validation_alias='__class__')",
+    ),
+    ("pydantic-import-string", "pydantic.ImportString"),
+    ("abc-register-library", "collections.abc.Sized.register(Color)"),
 ]
 
 

@@ -25,8 +25,9 @@ from typing import Any, NoReturn
 from RestrictedPython.Guards import safe_builtins
 
 from wdk._context import current_or_none
+from wdk.sandbox._classes import is_metaclass, mark_sandbox_class, real_metaclass
 from wdk.sandbox._errors import refuse
-from wdk.sandbox._guards import SANDBOX_CLASS_MARK, Guards
+from wdk.sandbox._guards import Guards
 
 __all__ = ["REFUSED_BUILTINS", "make_builtins"]
 
@@ -89,13 +90,25 @@ def _print(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any 
 
 
 def _build_class(func: Callable[..., Any], name: str, *bases: Any, **kwds: Any) -> Any:
-    """``__build_class__`` that marks classes defined in workflow code (see ``_write_``)."""
-    cls = builtins.__build_class__(func, name, *bases, **kwds)
-    try:
-        type.__setattr__(cls, SANDBOX_CLASS_MARK, True)
-    except (TypeError, AttributeError):  # pragma: no cover - an exotic metaclass
-        pass
-    return cls
+    """``__build_class__`` that marks classes defined in workflow code (see ``_write_``).
+
+    A metaclass stand-in from a module view (``metaclass=abc.ABCMeta``) is swapped for the real
+    metaclass: the class body was checked by the policy. A class deriving from a metaclass (or
+    a stand-in) is refused: calling it with three arguments would build classes around every
+    check.
+    """
+    if kwds:
+        meta = kwds.get("metaclass")
+        if meta is not None:
+            kwds["metaclass"] = real_metaclass(meta)
+    for base in bases:
+        if is_metaclass(base):
+            refuse(
+                f"class {name} derives from the metaclass {base.__qualname__}: defining "
+                "metaclasses is not allowed in workflow code (they create classes around the "
+                "sandbox's checks). Use a class decorator or a plain base class."
+            )
+    return mark_sandbox_class(builtins.__build_class__(func, name, *bases, **kwds))
 
 
 class _TypeMeta(type):

@@ -15,7 +15,9 @@ into every later run in the process.
 
 from __future__ import annotations
 
+import abc
 import collections
+import functools
 import string
 import types
 from collections.abc import Callable, Mapping
@@ -23,13 +25,12 @@ from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
+from wdk.sandbox._classes import SANDBOX_CLASS_MARK, init_method
 from wdk.sandbox._errors import refuse
 from wdk.sandbox._policy import ALLOWED_DUNDER_ATTRS
 
 __all__ = ["SANDBOX_CLASS_MARK", "Guards", "check_attr_name"]
 
-#: Set (to True) in the ``__dict__`` of every class created by workflow code.
-SANDBOX_CLASS_MARK = "__wdk_sandbox_class__"
 
 _ModuleType = types.ModuleType
 
@@ -51,6 +52,13 @@ _WRITABLE_TYPES: frozenset[type] = frozenset(
 )
 
 _STEP_HINT = "do it in a 'use step' function"
+
+_INIT_NAMES = frozenset({"__init__", "__post_init__"})
+
+#: What ``functools.update_wrapper``/``wraps`` copy by default: names, docs and annotations.
+_DEFAULT_WRAPPER_NAMES = frozenset(functools.WRAPPER_ASSIGNMENTS) | frozenset(
+    functools.WRAPPER_UPDATES
+)
 
 
 def check_attr_name(name: Any) -> None:
@@ -127,6 +135,10 @@ class Guards:
             isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))
         ):
             return self._format_method(obj, name)
+        if name in _INIT_NAMES:
+            return init_method(obj, name)
+        if name == "register" and isinstance(obj, abc.ABCMeta):
+            self.write(obj)  # ABC.register(cls) changes isinstance() for every run
         value = getattr(obj, name)
         if isinstance(value, _ModuleType):
             return self.check_module(value, f"{type(obj).__name__}.{name}")
@@ -186,6 +198,43 @@ class Guards:
         check_attr_name(name)
         getattr_ = self.getattr_
         return lambda obj: getattr_(obj, name)(*args, **kwargs)
+
+    def update_wrapper(
+        self,
+        wrapper: Any,
+        wrapped: Any,
+        assigned: Any = functools.WRAPPER_ASSIGNMENTS,
+        updated: Any = functools.WRAPPER_UPDATES,
+    ) -> Any:
+        """``functools.update_wrapper`` with caller-chosen names checked like ``getattr``.
+
+        The stock function is a ``getattr``/``setattr`` loop over ``assigned`` and
+        ``updated`` that skips the guards: ``assigned=('__globals__',)`` copies a library
+        function's globals. The default names (``__name__``, ``__doc__``, ``__dict__``...) are
+        what decorators need; other names must pass the attribute rule, and the wrapper must be
+        an object workflow code may modify.
+        """
+        assigned, updated = tuple(assigned), tuple(updated)
+        for name in (*assigned, *updated):
+            if name not in _DEFAULT_WRAPPER_NAMES:
+                check_attr_name(name)
+        self.write(wrapper)
+        return functools.update_wrapper(wrapper, wrapped, assigned, updated)
+
+    def wraps(
+        self,
+        wrapped: Any,
+        assigned: Any = functools.WRAPPER_ASSIGNMENTS,
+        updated: Any = functools.WRAPPER_UPDATES,
+    ) -> Callable[[Any], Any]:
+        """``functools.wraps`` built on the checked :meth:`update_wrapper`."""
+        assigned, updated = tuple(assigned), tuple(updated)
+        for name in (*assigned, *updated):
+            if name not in _DEFAULT_WRAPPER_NAMES:
+                check_attr_name(name)
+        return functools.partial(
+            self.update_wrapper, wrapped=wrapped, assigned=assigned, updated=updated
+        )
 
     # -- writes --------------------------------------------------------------------------
     def write(self, obj: Any) -> Any:

@@ -33,7 +33,10 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from wdk.sandbox import _decimal
+from wdk.sandbox._classes import guarded_metaclass
 from wdk.sandbox._errors import refuse
+from wdk.sandbox._library import install_for
 
 __all__ = ["REFUSED_ATTRIBUTES", "ViewFactory", "refuse_import", "resolve_relative"]
 
@@ -53,10 +56,25 @@ REFUSED_ATTRIBUTES: Mapping[str, Mapping[str, str]] = {
     "decimal": {
         "setcontext": "it changes the decimal context of the worker thread for every run; use "
         "decimal.localcontext()",
+        **_decimal.REFUSED,
+    },
+    "enum": {
+        "global_enum": "it writes the enum's members into a module's globals, shared by every "
+        "run in the process",
     },
     "typing": {
         "get_type_hints": "it evaluates annotation strings with eval(); read annotations in a "
         "'use step' function",
+        "get_overloads": "the overload registry is shared by every run in the process",
+        "clear_overloads": "the overload registry is shared by every run in the process",
+    },
+    "pydantic": {
+        "ImportString": "it imports any module named in the data (ImportString('os:environ') "
+        "reads the real environment)",
+        **{
+            name: "validating it reads the worker's file system"
+            for name in ("FilePath", "DirectoryPath", "NewPath", "SocketPath")
+        },
     },
     "typing_extensions": {
         "get_type_hints": "it evaluates annotation strings with eval(); read annotations in a "
@@ -114,6 +132,16 @@ class ViewFactory:
         self._overrides = overrides
         self._shims = shims
         self._views: dict[str, types.ModuleType] = {}
+        self._stand_ins: dict[type, type] = {}
+
+    def _safe(self, value: Any) -> Any:
+        """``value``, or the stand-in when it is a metaclass (see ``_classes.py``)."""
+        if isinstance(value, type) and issubclass(value, type):
+            stand_in = self._stand_ins.get(value)
+            if stand_in is None:
+                stand_in = self._stand_ins[value] = guarded_metaclass(value)
+            return stand_in
+        return value
 
     def get(self, name: str) -> types.ModuleType | None:
         """The view (or shim) of module ``name``, or None if it is not allowed."""
@@ -136,13 +164,14 @@ class ViewFactory:
         view = self._views.get(name)
         if view is not None:
             return view
+        install_for(name)
         view = types.ModuleType(name, real.__doc__)
         ns = view.__dict__
         refused = REFUSED_ATTRIBUTES.get(name, {})
         for key, value in list(real.__dict__.items()):
             if key.startswith("_") or key in refused or isinstance(value, types.ModuleType):
                 continue
-            ns[key] = value
+            ns[key] = self._safe(value)
         ns.update(self._overrides.get(name, {}))
         if "__all__" in real.__dict__:
             ns["__all__"] = list(real.__dict__["__all__"])
@@ -179,6 +208,7 @@ class ViewFactory:
                         f"{_WHY.get(sub.partition('.')[0], _STEP)}."
                     )
                 value = self.view_of(value)
+            value = self._safe(value)
             ns[attr] = value
             return value
 

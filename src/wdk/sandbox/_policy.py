@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the rewrite changes, so cached code compiled by an older policy is not reused.
-POLICY_VERSION = "wdk-sandbox-policy-3"
+POLICY_VERSION = "wdk-sandbox-policy-4"
 
 #: Dunder methods a class body may define (on top of RestrictedPython's ``__init__``/compare).
 ALLOWED_METHOD_NAMES: frozenset[str] = ALLOWED_FUNC_NAMES | frozenset(
@@ -99,9 +99,13 @@ ALLOWED_DUNDER_ATTRS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 #: Attribute names whose value depends on the object in a way the sandbox must check at run
-#: time: ``str.format``/``format_map`` traverse attributes named in the format string, and an
-#: ``AttributeError.obj`` may hold any object a library failed on.
-CHECKED_NAMES: frozenset[str] = frozenset({"format", "format_map", "obj"})
+#: time: ``str.format``/``format_map`` traverse attributes named in the format string, an
+#: ``AttributeError.obj`` may hold any object a library failed on, and ``__init__`` re-runs a
+#: constructor on an object that may be shared (``decimal.getcontext().__init__(prec=3)``),
+#: and ``register`` on a library ABC changes ``isinstance`` for the whole process.
+CHECKED_NAMES: frozenset[str] = frozenset(
+    {"format", "format_map", "obj", "__init__", "__post_init__", "register"}
+)
 
 _READABLE_NAMES = frozenset({"print", "__name__", "__file__"})
 

@@ -14,17 +14,31 @@ cannot name it).
 
 from __future__ import annotations
 
+import abc
+import dataclasses
+import functools
 import importlib
 import threading
 import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import typing_extensions
+
+from wdk.sandbox import _audit, _decimal
 from wdk.sandbox._alloc import AllocGuards
 from wdk.sandbox._builtins import make_builtins
 from wdk.sandbox._cache import compile_workflow_code
+from wdk.sandbox._classes import (
+    guarded_create_model,
+    guarded_dataclass,
+    guarded_decorator,
+    guarded_make_dataclass,
+)
 from wdk.sandbox._config import DEFAULT, SandboxConfig
+from wdk.sandbox._errors import RUN_KEY as _RUN_KEY
 from wdk.sandbox._errors import refuse
 from wdk.sandbox._guards import SANDBOX_CLASS_MARK, Guards
 from wdk.sandbox._imports import ViewFactory, refuse_import, resolve_relative
@@ -32,9 +46,6 @@ from wdk.sandbox._limits import LIMIT_NAME, Limiter
 from wdk.sandbox._shims import SHIMS
 
 __all__ = ["BundleSource", "WorkflowSandbox"]
-
-#: The globals key under which a sandbox module finds its run (not a valid identifier).
-_RUN_KEY = "wdk sandbox"
 
 
 @dataclass(frozen=True)
@@ -56,12 +67,28 @@ class _Base:
         ) - {"wdk"}
         self.views = ViewFactory(allowed, {}, SHIMS)
         self.guards = Guards(allowed, self.views.view_of, library_roots)
+        write = self.guards.write
         self.views._overrides = {
+            "abc": {"update_abstractmethods": guarded_decorator(abc.update_abstractmethods, write)},
             "operator": {
                 "attrgetter": self.guards.attrgetter,
                 "methodcaller": self.guards.methodcaller,
-            }
+            },
+            "functools": {
+                "update_wrapper": self.guards.update_wrapper,
+                "wraps": self.guards.wraps,
+                "total_ordering": guarded_decorator(functools.total_ordering, write),
+            },
+            "dataclasses": {
+                "dataclass": guarded_dataclass(dataclasses.dataclass, write),
+                "make_dataclass": guarded_make_dataclass(dataclasses.make_dataclass),
+            },
+            "decimal": _decimal.OVERRIDES,
+            "typing": _typing_overrides(typing, write),
+            "typing_extensions": _typing_overrides(typing_extensions, write),
+            "pydantic": {"create_model": guarded_create_model(_pydantic_create_model)},
         }
+        _audit.install()
         self.builtins = make_builtins(self.guards, _import)
         self.alloc = AllocGuards(config.max_allocation)
         self.globals: dict[str, Any] = {
@@ -77,6 +104,18 @@ class _Base:
         if any(part.startswith("_") for part in name.split(".")):
             return None
         return self.views.get(name)
+
+
+def _typing_overrides(mod: Any, write: Callable[[Any], Any]) -> dict[str, Any]:
+    names = ("final", "no_type_check", "runtime_checkable")
+    return {n: guarded_decorator(getattr(mod, n), write) for n in names if hasattr(mod, n)}
+
+
+def _pydantic_create_model(model_name: str, /, **kwargs: Any) -> Any:
+    # pydantic is imported on first use only: most workflows never touch it.
+    import pydantic
+
+    return pydantic.create_model(model_name, **kwargs)
 
 
 def allows_import(name: str, config: SandboxConfig = DEFAULT) -> bool:
