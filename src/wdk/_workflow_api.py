@@ -8,8 +8,9 @@ from wdk._context import current, current_or_none
 from wdk._delivery import HookResumeResult, TypedPayload, resume_checked
 from wdk._http import FETCH_STEP_ID
 from wdk._webhooks import Hook, create_typed_hook
-from wdk.errors import PatchError
+from wdk.errors import PatchError, WorkflowError
 from wdk.runtime._concurrency import race, sleep_future
+from wdk.runtime._metadata import _step
 from wdk.runtime._proxies import StepFunction
 from wdk.runtime._scheduler import Future
 from wdk.worlds._default import ready
@@ -110,6 +111,14 @@ class HookDefinition(Generic[T]):
         The hook's own recorded schema is applied too (the one path every delivery takes, see
         :func:`wdk._delivery.resume_checked`).
         """
+        if current_or_none() is not None and _step.get() is None:
+            # Workflow code: a resume writes to the world outside the run's log, so a replay
+            # would do it again; it is I/O, which workflow code may not do.
+            raise WorkflowError(
+                "resume() of a hook cannot be called from workflow code: it writes to the "
+                'world outside the run\'s log. Call it from a step (a "use step" function) '
+                "or from outside any workflow."
+            )
         return await resume_checked(await ready(world), token, self.validate(payload))
 
 

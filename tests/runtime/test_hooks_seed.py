@@ -10,7 +10,7 @@ from harness import running
 
 from wdk._delivery import deliver_payload
 from wdk.api import Run, get_run, resume_hook
-from wdk.errors import HookPayloadError, WorkflowRunNotFoundError
+from wdk.errors import HookPayloadError, WorkflowRunFailedError, WorkflowRunNotFoundError
 
 pytestmark = pytest.mark.anyio
 
@@ -81,3 +81,20 @@ async def test_the_stream_of_an_unknown_run_raises_not_found(world: Any) -> None
     assert err.value.run_id == "wrun_typo"
     with pytest.raises(WorkflowRunNotFoundError):
         await get_run("wrun_typo", world=world).get_readable(namespace="logs").tail_index()
+
+
+async def test_resuming_a_hook_from_workflow_code_fails_the_run_and_delivers_nothing(
+    world: Any,
+) -> None:
+    # A resume is a write outside the run's log (a replay would repeat it): workflow code
+    # may not do it; a step may.
+    async with flows(world) as h:
+        waiting = await h.start("typed_approval", "tok-wf")
+        await control(waiting, 1)
+        bad = await h.start("resume_in_workflow", "tok-wf")
+        with pytest.raises(WorkflowRunFailedError) as err:
+            await bad.return_value(timeout=60)
+        assert "cannot be called from workflow code" in err.value.cause.message
+        assert not [e for e in await waiting.events() if e.type == "hook_received"]
+        assert await h.result("resume_via_step", "tok-wf") == "resumed"
+        assert (await waiting.return_value(timeout=60))["by"] == "a step"
