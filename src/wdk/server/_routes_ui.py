@@ -1,8 +1,9 @@
 """The web UI's routes: its pages and assets, and the JSON and live feeds it reads.
 
-Pages (``/``, ``/runs/{run_id}``, ``/schedules``) are one HTML shell that holds no run data: the script reads
-everything from ``/api`` with the bearer token the user typed (kept in ``sessionStorage``), so
-with ``WDK_API_TOKEN`` set nothing about a run leaves the server before the token is given.
+Pages (``/``, ``/runs/{run_id}``, ``/schedules``) are one HTML shell that holds no run data:
+the script reads everything from ``/api`` with the bearer token the user typed (kept in
+``sessionStorage``), so with ``WDK_API_TOKEN`` set nothing about a run or a schedule leaves the
+server before the token is given.
 
 JSON the UI reads (also public API):
 

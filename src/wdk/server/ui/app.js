@@ -459,8 +459,9 @@ function runPage(runId, signal) {
     for (const ev of events.events) eventsBody.append(eventRow(ev));
     renderTimeline();
     if (st.selected) renderDetail(st.selected);
-    refreshHooks();
-    refreshStreams();
+    // Not awaited; leaving the page aborts them, which is no error to report.
+    refreshHooks().catch(showError);
+    refreshStreams().catch(showError);
   }
 
   function renderHead() {
