@@ -7,6 +7,7 @@ with the built chat page, and saves:
 * ``docs/img/ui-runs.png``: the runs list;
 * ``docs/img/ui-run.png``: a run page (timeline, the selected step, hooks, streams, log);
 * ``docs/img/ui-hook.png``: a run waiting on a typed hook, with its resume form;
+* ``docs/img/ui-schedules.png``: the schedules view (``ui_sched.py``), one paused, one triggered;
 * ``docs/img/chat.png``: the chat page with a tool approval request.
 
 Run: ``.venv/bin/python bench/ui_screenshots.py [CHAT_DIST]`` (without CHAT_DIST the page is
@@ -75,6 +76,26 @@ def ui_shots(tmp: Path, browser: object) -> None:
         stop(srv)
 
 
+def schedules_shot(tmp: Path, browser: object) -> None:
+    """The schedules view after a trigger, with one schedule paused."""
+    srv = serve(tmp / "sched", args=("--import", "ui_sched"))
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 420})  # type: ignore[attr-defined]
+        page.goto(srv.url + "/schedules")
+        page.click('tr[data-schedule="new-year"] button[data-action="pause"]')
+        page.wait_for_selector('tr[data-schedule="new-year"][data-paused="true"]')
+        page.click('tr[data-schedule="hourly-report"] button[data-action="trigger"]')
+        run_id = page.wait_for_selector("#triggered:not([hidden]) a").inner_text()
+        with httpx.Client(base_url=srv.url, timeout=30) as client:
+            wait_end(client, run_id)
+        page.reload()  # the last run's badge as it ended
+        page.wait_for_selector('tr[data-schedule="hourly-report"] td.last-run [data-status]')
+        page.screenshot(path=str(IMG / "ui-schedules.png"))
+        page.close()
+    finally:
+        stop(srv)
+
+
 def chat_shot(tmp: Path, browser: object, dist: Path) -> None:
     """The chat page waiting for a tool approval."""
     srv = serve_chat(
@@ -103,11 +124,13 @@ def main() -> None:
         tmp = Path(name)
         (tmp / "ui").mkdir()
         (tmp / "chat").mkdir()
+        (tmp / "sched").mkdir()
         dist = Path(sys.argv[1]) if len(sys.argv) > 1 else build_page(tmp / "web")[0] / "dist"
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             try:
                 ui_shots(tmp, browser)
+                schedules_shot(tmp, browser)
                 chat_shot(tmp, browser, dist)
             finally:
                 browser.close()

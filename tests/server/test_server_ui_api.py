@@ -199,7 +199,7 @@ def test_run_changes_feed_follows_the_run_to_its_end(client: httpx.Client) -> No
 def test_pages_are_a_shell_without_run_data(client: httpx.Client) -> None:
     run_id = _start(client, "order", "secret-item", 1)
     wait_end(client, run_id)
-    for path in ("/", f"/runs/{run_id}"):
+    for path in ("/", f"/runs/{run_id}", "/schedules"):
         resp = client.get(path)
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/html")
@@ -231,9 +231,10 @@ def test_with_a_token_the_ui_routes_need_it_and_the_shell_holds_nothing(
                 f"/api/runs/{run_id}/streams",
                 "/api/runs/feed",
                 "/api/hooks/any/schema",
+                "/api/schedules",
             ):
                 assert anon.get(path).status_code == 401, path
-            for path in ("/", f"/runs/{run_id}", "/ui/app.js", "/ui/app.css"):
+            for path in ("/", f"/runs/{run_id}", "/schedules", "/ui/app.js", "/ui/app.css"):
                 resp = anon.get(path)
                 assert resp.status_code == 200, path
                 assert run_id not in resp.text and "zz-private" not in resp.text, path

@@ -2,7 +2,9 @@
 
 A run appears in the list live (no reload), its page shows the steps on the timeline with
 decoded values and attempts, a typed hook is resumed from its form, a run is cancelled from
-its page, and with ``WDK_API_TOKEN`` set nothing shows before the token is typed.
+its page, and with ``WDK_API_TOKEN`` set nothing shows before the token is typed. The
+schedules view (behind a token too) lists a module's schedules and pauses, resumes and
+triggers one; the triggered run's page opens from the link.
 
 Skipped when Chromium or Playwright is missing, except under CI=true, where that fails.
 """
@@ -199,5 +201,69 @@ def test_token_gate_shows_nothing_before_the_token(tmp_path: Path, page: Any) ->
         page.click("#signout")
         page.wait_for_selector("#token-form")
         assert run_id not in page.content()
+    finally:
+        stop(srv)
+
+
+def test_schedules_view_pauses_resumes_and_triggers(tmp_path: Path, page: Any) -> None:
+    # Behind a token, so the view's reads and its POSTs are shown to carry the header. Neither
+    # schedule of ui_sched.py fires by itself here (hourly; once a year): every run is ours.
+    srv = serve(tmp_path, env={"WDK_API_TOKEN": "sched-token"}, args=("--import", "ui_sched"))
+    try:
+        auth = {"authorization": "Bearer sched-token"}
+        with httpx.Client(base_url=srv.url, timeout=30, headers=auth) as client:
+            page.goto(srv.url + "/schedules")
+            page.wait_for_selector("#token-form")
+            assert "new-year" not in page.content(), "nothing shows before the token"
+            page.fill("#token-input", "sched-token")
+            page.click('#token-form button[type="submit"]')
+            row = 'tr[data-schedule="new-year"]'
+            page.wait_for_selector(row)
+            assert page.get_attribute('nav a[data-view="schedules"]', "aria-current") == "page"
+            cells = page.locator(f"{row} td").all_inner_texts()
+            assert cells[0] == "new-year"
+            assert "0 0 1 1 *" in cells[1] and "Europe/Berlin" in cells[1]
+            assert cells[2] == "ui_sched.py · report"
+            assert cells[3] == "active"
+            assert cells[5].startswith("20"), "an active schedule shows its next fire"
+            assert cells[6] == "—" and cells[7] == "buffer_one / none"
+            hourly = page.locator('tr[data-schedule="hourly-report"] td').all_inner_texts()
+            assert "every 1 h" in hourly[1] and "UTC" in hourly[1]
+
+            page.click(f'{row} button[data-action="pause"]')
+            page.wait_for_selector(f'{row}[data-paused="true"] [data-state="paused"]')
+            assert page.locator(f"{row} td.next").inner_text() == "—"
+            [api_view] = [
+                s
+                for s in client.get("/api/schedules").json()["schedules"]
+                if s["schedule_id"] == "new-year"
+            ]
+            assert api_view["paused"] is True and api_view["next_fire"] is None
+
+            page.click(f'{row} button[data-action="resume"]')
+            page.wait_for_selector(f'{row}[data-paused="false"] [data-state="active"]')
+            views = {s["schedule_id"]: s for s in client.get("/api/schedules").json()["schedules"]}
+            assert views["new-year"]["paused"] is False
+            assert views["new-year"]["next_fire"] is not None
+
+            page.click(f'{row} button[data-action="trigger"]')
+            notice = page.wait_for_selector("#triggered:not([hidden]) a")
+            run_id = notice.inner_text()
+            assert run_id.startswith("sched-new-year-manual-")
+            assert page.get_attribute("#triggered", "data-run") == run_id
+            page.wait_for_selector(f'{row} td.last-run a:text-is("{run_id}")')
+            run = client.get(f"/api/runs/{quote(run_id, safe='')}").json()
+            assert run["workflow_id"] == "workflow//ui_sched.py//report"
+            assert client.get("/api/schedules").json()["schedules"][1]["last_run_id"] == run_id
+
+            notice.click()
+            page.wait_for_selector('#run-head [data-status="completed"]')
+            assert page.inner_text("#run-id") == run_id
+            assert '"yearly report ready"' in page.inner_text("#run-head pre.output")
+            assert wait_end(client, run_id)["output"] == "yearly report ready"
+
+            page.click('nav a[data-view="runs"]')
+            page.wait_for_selector(f'tr[data-run="{run_id}"]')
+            assert page.locator('#f-status option[value="queued"]').count() == 1
     finally:
         stop(srv)

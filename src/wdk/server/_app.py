@@ -260,6 +260,7 @@ def create_app(
         # The web UI: an HTML shell and its assets (no run data without the API's token).
         Route("/", ui.page, methods=["GET"]),
         Route("/runs/{run_id}", ui.page, methods=["GET"]),
+        Route("/schedules", ui.page, methods=["GET"]),
         Route("/ui/{name}", ui.asset, methods=["GET"]),
     ]
     routes += cfg.routes

@@ -1,8 +1,9 @@
 """The web UI's routes: its pages and assets, and the JSON and live feeds it reads.
 
-Pages (``/``, ``/runs/{run_id}``) are one HTML shell that holds no run data: the script reads
-everything from ``/api`` with the bearer token the user typed (kept in ``sessionStorage``), so
-with ``WDK_API_TOKEN`` set nothing about a run leaves the server before the token is given.
+Pages (``/``, ``/runs/{run_id}``, ``/schedules``) are one HTML shell that holds no run data:
+the script reads everything from ``/api`` with the bearer token the user typed (kept in
+``sessionStorage``), so with ``WDK_API_TOKEN`` set nothing about a run or a schedule leaves the
+server before the token is given.
 
 JSON the UI reads (also public API):
 
@@ -78,7 +79,7 @@ def _ui_file(name: str) -> bytes:
 
 
 async def page(request: Request) -> Response:
-    """``GET /`` and ``GET /runs/{run_id}``: the UI's HTML shell (no run data in it)."""
+    """``GET /``, ``/runs/{run_id}``, ``/schedules``: the UI's HTML shell (no data in it)."""
     base = request.scope.get("root_path", "").rstrip("/")
     html = _ui_file("index.html").decode().replace("{{BASE}}", _attr(base))
     return Response(

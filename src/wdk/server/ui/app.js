@@ -6,7 +6,11 @@
 
 const BASE = document.body.dataset.base || "";
 const TOKEN_KEY = "wdk.token";
-const STATUSES = ["pending", "running", "blocked", "completed", "failed", "cancelled"];
+// "queued": a run waiting for its queue's admission (harmless where no run ever has it).
+const STATUSES = ["queued", "pending", "running", "blocked", "completed", "failed", "cancelled"];
+//: Seconds between re-reads of the schedules page (ticks, and changes made from the CLI or
+//: another tab, have no feed of their own; the list is small and one read is cheap).
+const SCHEDULES_REFRESH_MS = 5000;
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const main = document.getElementById("main");
 let pageAbort = new AbortController();
@@ -120,6 +124,30 @@ function runDuration(run) {
   return (end - start) * 1000;
 }
 
+// An interval in seconds as the schedule was likely written: 90 -> "1 m 30 s", 3600 -> "1 h".
+function fmtEvery(sec) {
+  if (sec === null || sec === undefined) return "";
+  const parts = [];
+  let rest = sec;
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]]) {
+    if (rest >= size) { parts.push(`${Math.floor(rest / size)} ${unit}`); rest %= size; }
+  }
+  if (rest > 0 || !parts.length) parts.push(`${Number(rest.toFixed(3))} s`);
+  return parts.join(" ");
+}
+
+// To the second: a tick's milliseconds say nothing and cost the table its width.
+function fmtSecond(sec) { return fmtTime(sec).slice(0, 19); }
+
+// How far a time is from now: "in 59 m", "3 s ago".
+function fmtRelative(sec) {
+  if (sec === null || sec === undefined) return "";
+  const ms = (sec - Date.now() / 1000) * 1000;
+  const abs = Math.abs(ms);
+  const text = abs >= 172800000 ? `${Math.floor(abs / 86400000)} d ${Math.floor((abs % 86400000) / 3600000)} h` : fmtDur(abs);
+  return ms >= 0 ? `in ${text}` : `${text} ago`;
+}
+
 function shortWorkflow(id) { return (id || "").split("//").slice(1).join(" · ") || id; }
 
 function badge(status) { return h("span", { class: `badge s-${status}`, "data-status": status }, status); }
@@ -160,8 +188,14 @@ function route() {
   document.getElementById("live").hidden = true;
   const path = location.pathname.slice(BASE.length) || "/";
   const m = path.match(/^\/runs\/([^/]+)$/);
+  const view = path === "/schedules" ? "schedules" : "runs";
+  for (const a of document.querySelectorAll("nav a[data-view]")) {
+    if (a.dataset.view === view) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
   main.replaceChildren();
   if (m) runPage(decodeURIComponent(m[1]), pageAbort.signal);
+  else if (view === "schedules") schedulesPage(pageAbort.signal);
   else runsPage(pageAbort.signal);
 }
 
@@ -303,6 +337,89 @@ function showError(err) {
   main.prepend(h("p", { class: "error banner" }, String(err && err.message ? err.message : err)));
 }
 
+// ---- schedules ----------------------------------------------------------------------------
+function schedulesPage(signal) {
+  const tbody = h("tbody", { id: "schedules-body" });
+  const notice = h("p", { id: "triggered", class: "notice", hidden: true });
+  main.append(
+    h("section", { class: "toolbar" }, h("h1", {}, "Schedules"),
+      h("span", { class: "muted" }, "times in UTC; a schedule appears once a worker or wdk serve imported its module (--import)")),
+    notice,
+    h("table", { class: "schedules" },
+      h("thead", {}, h("tr", {}, ["Schedule", "When", "Workflow", "State", "Last fire", "Next fire", "Last run", "Overlap / catchup", ""].map((t) => h("th", {}, t)))),
+      tbody),
+  );
+  let busy = false; // an action under way: its own answer re-renders, a poll would flicker
+
+  function when(s) {
+    return [s.cron !== null ? h("code", {}, s.cron) : `every ${fmtEvery(s.every)}`, h("div", { class: "muted tz" }, s.timezone)];
+  }
+
+  function act(s, action) {
+    return async (e) => {
+      const btn = e.currentTarget;
+      btn.disabled = true;
+      busy = true;
+      try {
+        const out = await api(`/api/schedules/${encodeURIComponent(s.schedule_id)}/${action}`, { method: "POST", signal });
+        await load();
+        if (action === "trigger") {
+          notice.replaceChildren(`Schedule ${s.schedule_id} started run `,
+            link(`/runs/${encodeURIComponent(out.run_id)}`, out.run_id), copyButton(out.run_id, "run id"));
+          notice.dataset.run = out.run_id;
+          notice.hidden = false;
+        }
+      } catch (err) { showError(err); } finally { busy = false; btn.disabled = false; }
+    };
+  }
+
+  function row(s, runs) {
+    const state = s.paused ? h("span", { class: "badge s-paused", "data-state": "paused" }, "paused")
+      : h("span", { class: "badge s-active", "data-state": "active" }, "active");
+    const buttons = h("div", { class: "actions tight" },
+      s.paused
+        ? h("button", { type: "button", class: "ghost", "data-action": "resume", onclick: act(s, "resume") }, "Resume")
+        : h("button", { type: "button", class: "ghost", "data-action": "pause", onclick: act(s, "pause") }, "Pause"),
+      h("button", { type: "button", "data-action": "trigger", title: "Start one run now", onclick: act(s, "trigger") }, "Trigger"));
+    return h("tr", { "data-schedule": s.schedule_id, "data-paused": String(s.paused) },
+      h("td", { class: "id" }, s.schedule_id),
+      h("td", {}, when(s)),
+      h("td", { title: s.workflow_id }, shortWorkflow(s.workflow_id)),
+      h("td", {}, state, s.buffered !== null ? h("div", { class: "muted", title: fmtTime(s.buffered) }, "one tick buffered") : null),
+      h("td", { class: "time" }, fmtSecond(s.last_fire), s.last_fire !== null ? h("div", { class: "muted" }, fmtRelative(s.last_fire)) : null),
+      h("td", { class: "time next" }, s.paused ? "—" : [fmtSecond(s.next_fire), h("div", { class: "muted" }, fmtRelative(s.next_fire))]),
+      h("td", { class: "id last-run" }, s.last_run_id
+        ? [runs.has(s.last_run_id) ? h("div", {}, badge(runs.get(s.last_run_id))) : null, link(`/runs/${encodeURIComponent(s.last_run_id)}`, s.last_run_id)]
+        : "—"),
+      h("td", {}, `${s.overlap} / ${s.catchup}`),
+      h("td", {}, buttons));
+  }
+
+  async function load() {
+    const { schedules } = await api("/api/schedules", { signal });
+    // Each last run's status, read beside the list (a gone run just shows no badge).
+    const runs = new Map();
+    await Promise.all(schedules.filter((s) => s.last_run_id).map(async (s) => {
+      try { runs.set(s.last_run_id, (await api(`/api/runs/${encodeURIComponent(s.last_run_id)}`, { signal })).status); } catch (err) {
+        if (err instanceof ApiError && err.status === 401) throw err;
+      }
+    }));
+    tbody.replaceChildren(...schedules.map((s) => row(s, runs)));
+    if (!schedules.length) {
+      tbody.append(h("tr", {}, h("td", { colspan: 9, class: "empty" },
+        "No schedules. Declare one with wdk.schedule(...) and run a worker (or wdk serve) with --import MODULE.")));
+    }
+  }
+
+  async function poll() {
+    while (!signal.aborted) {
+      if (!busy) { try { await load(); } catch (err) { if (signal.aborted) return; showError(err); return; } }
+      await new Promise((r) => setTimeout(r, SCHEDULES_REFRESH_MS));
+    }
+  }
+  poll();
+}
+
 // ---- run page ------------------------------------------------------------------------------
 function runPage(runId, signal) {
   const head = h("section", { class: "run-head", id: "run-head" });
@@ -342,8 +459,9 @@ function runPage(runId, signal) {
     for (const ev of events.events) eventsBody.append(eventRow(ev));
     renderTimeline();
     if (st.selected) renderDetail(st.selected);
-    refreshHooks();
-    refreshStreams();
+    // Not awaited; leaving the page aborts them, which is no error to report.
+    refreshHooks().catch(showError);
+    refreshStreams().catch(showError);
   }
 
   function renderHead() {
