@@ -7,6 +7,7 @@ only assembles them, importing each lazily so ``wdk --help`` stays fast.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -29,6 +30,9 @@ _COMMANDS: dict[str, str] = {
     "schedules": "wdk.cli._schedules:schedules",
 }
 
+#: commands that run workflow code, so need a fixed hash seed (wdk.sandbox.ensure_hash_seed)
+_FIXED_SEED = frozenset({"run", "worker"})
+
 
 class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -38,6 +42,12 @@ class _LazyGroup(click.Group):
         target = _COMMANDS.get(cmd_name)
         if target is None:
             return None
+        if cmd_name in _FIXED_SEED and sys.flags.hash_randomization and not ctx.resilient_parsing:
+            # Re-exec now, before the command's imports: the first process then costs only
+            # the interpreter and click (~50 ms), not the worker's imports twice.
+            from wdk.sandbox import ensure_hash_seed
+
+            ensure_hash_seed(sys.argv)
         module_name, _, attr = target.partition(":")
         try:
             module = importlib.import_module(module_name)
