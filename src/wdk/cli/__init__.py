@@ -38,16 +38,23 @@ class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # Only when invoking (get_command also serves listings and docs): re-exec for a fixed
+        # hash seed before the command's module is imported, so the first process costs the
+        # interpreter and click, not the worker's imports twice.
+        wants_seed = args and args[0] in _FIXED_SEED and "--help" not in args
+        if wants_seed and sys.flags.hash_randomization and not ctx.resilient_parsing:
+            from wdk.sandbox import ensure_hash_seed
+
+            ensure_hash_seed(sys.argv)
+        return super().resolve_command(ctx, args)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = _COMMANDS.get(cmd_name)
         if target is None:
             return None
-        if cmd_name in _FIXED_SEED and sys.flags.hash_randomization and not ctx.resilient_parsing:
-            # Re-exec now, before the command's imports: the first process then costs only
-            # the interpreter and click (~50 ms), not the worker's imports twice.
-            from wdk.sandbox import ensure_hash_seed
-
-            ensure_hash_seed(sys.argv)
         module_name, _, attr = target.partition(":")
         try:
             module = importlib.import_module(module_name)
