@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import wdk
+import wdk.compiler
 import wdk.sandbox
 
 #: never imported by `import wdk` nor on the `wdk run` path
@@ -98,7 +99,7 @@ def test_every_public_name_is_the_defining_modules_object(name):
 
 def test_lazy_table_matches_the_type_checking_imports_and_all():
     """The table, the imports type checkers read and ``__all__`` name the same things."""
-    for package in (wdk, wdk.sandbox):
+    for package in (wdk, wdk.sandbox, wdk.compiler):
         path = Path(package.__file__ or "")
         tree = ast.parse(path.read_text())
         block = next(
@@ -151,6 +152,10 @@ def test_wdk_run_loads_no_server_ai_rich_pydantic_or_postgres(tmp_path):
     assert "wdk.worlds.sqlite" in warm
     assert heavy_in(cold - {m for m in cold if m.startswith("libcst")}) == []
     assert heavy_in(warm) == []
+    # A warm compile cache answers without the compiler proper; no schedule, no cron parser.
+    assert "wdk.compiler._compile" in cold
+    assert "wdk.compiler._compile" not in warm
+    assert "cronsim" not in warm
 
 
 def test_run_re_executes_for_the_hash_seed_before_its_imports(tmp_path):
