@@ -189,3 +189,36 @@ def test_run_re_executes_for_the_hash_seed_before_its_imports(tmp_path):
     assert "wdk.runtime" not in modules
     assert "wdk.worlds" not in modules
     assert heavy_in(modules) == []
+
+
+def test_the_wdk_script_re_executes_before_importing_click(tmp_path):
+    """``wdk run ...`` as typed (the console script) re-execs before click is even imported."""
+    code = """
+        import json, os, sys
+        sys.argv = [os.path.join(os.path.dirname(sys.executable), "wdk"), "run", "one:hello"]
+        def execv(path, args):
+            print(json.dumps({"seed": os.environ.get("PYTHONHASHSEED")}))
+            sys.exit(0)
+        os.execv = execv
+        import wdk.cli
+        print(json.dumps({"seed": "not re-executed"}))
+    """
+    env = {**os.environ}
+    env.pop("PYTHONHASHSEED", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", _DUMP + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert json.loads(lines[0]) == {"seed": "0"}
+    modules = set(json.loads(lines[-1]))
+    assert "click" not in modules
+    assert sorted(m for m in modules if m.startswith("wdk.")) == [
+        "wdk.sandbox",
+        "wdk.sandbox._hashseed",
+    ]
