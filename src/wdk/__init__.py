@@ -157,19 +157,20 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        # ``import wdk; wdk.errors.X`` kept working when this file imported everything eagerly.
-        from importlib.util import find_spec
+if not TYPE_CHECKING:  # hidden from type checkers: `from wdk import Typo` stays an error
 
-        if name.startswith("_") or find_spec(f"wdk.{name}") is None:
-            raise AttributeError(f"module 'wdk' has no attribute {name!r}")
-        return importlib.import_module(f"wdk.{name}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            # ``import wdk; wdk.errors.X`` kept working when this file imported everything eagerly.
+            from importlib.util import find_spec
 
+            if name.startswith("_") or find_spec(f"wdk.{name}") is None:
+                raise AttributeError(f"module 'wdk' has no attribute {name!r}")
+            return importlib.import_module(f"wdk.{name}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_LAZY})
