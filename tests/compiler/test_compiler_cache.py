@@ -31,7 +31,7 @@ def test_disk_cache_is_used_by_a_fresh_process(
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("warm load must not compile")
 
-    monkeypatch.setattr(_cache, "compile_text", boom)
+    monkeypatch.setattr(_cache, "_compile", boom)
     assert load_module("pay", path, "pay.py") == first
 
 

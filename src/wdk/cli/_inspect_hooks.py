@@ -6,8 +6,6 @@ import datetime as dt
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from wdk.cli._common import (
     RUN_INPUT_ERRORS,
@@ -67,6 +65,9 @@ def hooks(world_url: str | None, run_id: str | None, as_json: bool) -> None:
         if as_json:
             click.echo(to_json(rows))
             return
+        from rich.console import Console  # only when a table is printed
+        from rich.table import Table
+
         table = Table(title="live hooks")
         for col in ("token", "run id", "kind", "metadata", "created"):
             table.add_column(col)
@@ -120,6 +121,9 @@ def streams(
         if as_json:
             click.echo(to_json(rows))
             return
+        from rich.console import Console  # only when a table is printed
+        from rich.table import Table
+
         table = Table(title=f"streams of {run_id}")
         for col in ("namespace", "chunks", "closed"):
             table.add_column(col)

@@ -6,8 +6,6 @@ import datetime as dt
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from wdk.cli._common import RUN_INPUT_ERRORS, open_cli_world, run_async, to_json, world_option
 from wdk.cli._inspect import inspect
@@ -96,6 +94,9 @@ def runs(
             return
         # The deployment column only when some run names one (not the hash of its code).
         named = any(r.deployment_id and not r.deployment_id.startswith("code-") for r in page.runs)
+        from rich.console import Console  # only when a table is printed
+        from rich.table import Table
+
         table = Table(title="runs")
         for col in ("run id", "workflow", "status", "deployment", "created"):
             if col != "deployment" or named:
@@ -139,6 +140,9 @@ def run(run_id: str, world_url: str | None, as_json: bool) -> None:
         if as_json:
             click.echo(to_json(json_view(data)))
             return
+        from rich.console import Console  # only when a table is printed
+        from rich.table import Table
+
         table = Table(title=info.run_id, show_header=False)
         table.add_column("field")
         table.add_column("value", overflow="fold")  # a file:line is never cut short
@@ -184,6 +188,9 @@ def events(run_id: str, world_url: str | None, as_json: bool) -> None:
         if as_json:
             click.echo(to_json(json_view(rows)))
             return
+        from rich.console import Console  # only when a table is printed
+        from rich.table import Table
+
         table = Table(title=f"events of {info.run_id}")
         for col in ("seq", "type", "correlation id", "at", "data"):
             table.add_column(col, overflow="fold", no_wrap=col == "correlation id")
@@ -232,6 +239,9 @@ def steps(run_id: str, world_url: str | None, as_json: bool) -> None:
         if as_json:
             click.echo(to_json(json_view(rows)))
             return
+        from rich.console import Console  # only when a table is printed
+        from rich.table import Table
+
         table = Table(title=f"steps of {info.run_id}")
         for col in ("name", "status", "tries", "arguments", "outcome", "took"):
             table.add_column(col, overflow="fold", no_wrap=col in ("status", "tries", "took"))

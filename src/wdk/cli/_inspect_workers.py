@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from wdk.cli._common import open_cli_world, run_async, to_json, world_option
 from wdk.cli._inspect import inspect
@@ -83,6 +81,9 @@ def workers(world_url: str | None, as_json: bool) -> None:
             click.echo(to_json(rows))
             return
         now = time.time()
+        from rich.console import Console  # only when a table is printed
+        from rich.table import Table
+
         table = Table(title="workers")
         for col in ("worker id", "host (pid)", "last heartbeat", "messages held", "kinds"):
             table.add_column(col)

@@ -17,8 +17,8 @@ import os
 import threading
 from pathlib import Path
 
-from wdk.compiler._compile import compile_text, maybe_has_directives
 from wdk.compiler._model import ModuleResult
+from wdk.compiler._prefilter import maybe_has_directives
 
 __all__ = ["COMPILER_VERSION", "compile_bytes", "default_cache_dir", "load_module"]
 
@@ -67,6 +67,13 @@ def _write(path: Path, result: ModuleResult) -> None:
         pass
 
 
+def _compile(source: str, *, relpath: str, module: str, sha256: str) -> ModuleResult:
+    # Imported on a miss only: a warm lookup needs no parser (wdk run of an unchanged project).
+    from wdk.compiler._compile import compile_text
+
+    return compile_text(source, relpath=relpath, module=module, sha256=sha256)
+
+
 def compile_bytes(
     data: bytes, *, module: str, relpath: str, cache_dir: Path | None = None
 ) -> ModuleResult:
@@ -78,14 +85,14 @@ def compile_bytes(
         return hit
     source = _decode(data)
     if not maybe_has_directives(source):
-        result = compile_text(source, relpath=relpath, module=module, sha256=sha)
+        result = _compile(source, relpath=relpath, module=module, sha256=sha)
     else:
         path = _entry(cache_dir or default_cache_dir(), sha, module, relpath)
         cached = _read(path)
         if cached is not None and cached.sha256 == sha:
             result = cached
         else:
-            result = compile_text(source, relpath=relpath, module=module, sha256=sha)
+            result = _compile(source, relpath=relpath, module=module, sha256=sha)
             _write(path, result)
     with _lock:
         if len(_memory) >= _MEMORY_LIMIT:

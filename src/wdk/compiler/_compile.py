@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import re
 from collections.abc import Callable
 
 from wdk.compiler._checks import (
@@ -28,20 +27,13 @@ from wdk.compiler._directives import Site, discover
 from wdk.compiler._ids import step_id, workflow_id
 from wdk.compiler._imports import Pruning, plan_pruning
 from wdk.compiler._model import ModuleResult, StepInfo, WorkflowInfo
+from wdk.compiler._prefilter import maybe_has_directives  # a file without one skips parsing
 from wdk.compiler._step_bundle import render_step_bundle
 from wdk.compiler._stubs import plan_stub, stub_call
 from wdk.compiler._text import SourceText
 from wdk.compiler._usage import collect_usage, postponed_annotations, signature_names
 
 __all__ = ["compile_source", "compile_text", "maybe_has_directives"]
-
-# Cheap pre-filter: a file that cannot contain a directive (or a near miss) skips parsing.
-_MAYBE = re.compile(r"[uU][sS][eE]\s+(?:[sS][tT][eE][pP]|[wW][oO][rR][kK][fF][lL][oO][wW])")
-
-
-def maybe_has_directives(source: str) -> bool:
-    """False when ``source`` certainly has no directive (nothing to compile)."""
-    return _MAYBE.search(source) is not None
 
 
 def compile_source(source: str, *, relpath: str, module: str) -> ModuleResult:

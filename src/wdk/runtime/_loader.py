@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import inspect
@@ -29,9 +28,17 @@ import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wdk.errors import StepNotRegisteredError, WorkflowError, WorkflowNotRegisteredError
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader as _LoaderBase
+    from importlib.abc import MetaPathFinder as _FinderBase
+else:
+    # The import system needs only the methods; importlib.abc itself costs ~4 ms at start
+    # (it imports importlib.resources, tempfile, shutil, bz2, lzma), paid by every `wdk run`.
+    _LoaderBase = _FinderBase = object
 
 __all__ = [
     "ModuleLocation",
@@ -402,7 +409,7 @@ def _find_code(code: types.CodeType, qualname: str) -> types.CodeType | None:
     return None
 
 
-class _StepBundleLoader(importlib.abc.Loader):
+class _StepBundleLoader(_LoaderBase):
     def __init__(self, project: Project, module: str, path: Path) -> None:
         self._project = project
         self._module = module
@@ -417,7 +424,7 @@ class _StepBundleLoader(importlib.abc.Loader):
         exec(code, module.__dict__)  # noqa: S102 - this IS the module's code
 
 
-class _StepBundleFinder(importlib.abc.MetaPathFinder):
+class _StepBundleFinder(_FinderBase):
     def __init__(self, project: Project) -> None:
         self._project = project
 

@@ -36,7 +36,6 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import cronsim
 import msgpack
 
 from wdk import serde
@@ -132,6 +131,8 @@ class Schedule:
                 return []
             start = max(first, last - (limit - 1) * period)
             return [start + i * period for i in range(int(round((last - start) / period)) + 1)]
+        import cronsim  # here, not at the top: a `wdk run` without schedules never needs it
+
         # Cron fires on whole seconds; cronsim's reverse walk yields times strictly before
         # its start, so start one second past the last whole second that may fire.
         out: list[float] = []
@@ -147,6 +148,8 @@ class Schedule:
         """The first fire time strictly after ``after``."""
         if self.every is not None:
             return (math.floor(after / self.every) + 1) * self.every
+        import cronsim
+
         start_at = datetime.fromtimestamp(after, ZoneInfo(self.timezone))
         return next(iter(cronsim.CronSim(self.cron or "", start_at))).timestamp()
 
@@ -265,6 +268,8 @@ def _build(
         if period < 1 or period != int(period):
             raise bad(f"every={every!r} must be a whole number of seconds, at least 1s")
     if cron is not None:
+        import cronsim
+
         if not isinstance(cron, str):
             raise bad(f"cron must be a string such as '0 3 * * *', not {cron!r}")
         fields = len(cron.split())

@@ -17,7 +17,6 @@ import importlib.util
 import marshal
 import os
 import re
-import tempfile
 import types
 from pathlib import Path
 
@@ -117,6 +116,8 @@ def _read(path: Path) -> types.CodeType | None:
 
 
 def _write(path: Path, code: types.CodeType) -> None:
+    import tempfile  # on a cache miss only: ~2 ms (shutil, bz2, lzma) off a warm `wdk run`
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,9 +218,12 @@ def load_config(
     env = os.environ if environ is None else environ
     path = Path(project_dir if project_dir is not None else Path.cwd()) / "pyproject.toml"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return _with_env_limits(DEFAULT, env)
+    import tomllib  # only with a pyproject.toml: a few ms off every CLI start without one
+
+    data = tomllib.loads(text)
     table = data.get("tool", {}).get("wdk", {})
     extras = table.get("sandbox-allowed-modules", [])
     if not isinstance(extras, list) or not all(isinstance(x, str) for x in extras):
