@@ -19,7 +19,8 @@ EXPECTED = {
     wdk: [
         "AmbiguousRunIdError", "BuildError", "DurationError", "FatalError", "Hook",
         "HookConflictError", "HookDefinition", "HookNotFoundError", "HookPayloadError",
-        "PatchError", "ReplayDivergenceError", "Response", "RetryableError", "RunStateError",
+        "PatchError", "Queue", "QueueError", "ReplayDivergenceError", "Response",
+        "RetryableError", "RunStateError",
         "SandboxError", "SerializationError", "StepMetadata", "StepNotRegisteredError", "Webhook",
         "WebhookRequest", "WorkflowError", "WorkflowMetadata", "WorkflowNotRegisteredError",
         "WorkflowRunCancelledError",

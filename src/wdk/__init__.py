@@ -26,6 +26,7 @@ from wdk.errors import (
     HookNotFoundError,
     HookPayloadError,
     PatchError,
+    QueueError,
     ReplayDivergenceError,
     RetryableError,
     RunStateError,
@@ -45,6 +46,7 @@ from wdk.runtime._metadata import (
     get_step_metadata,
     get_workflow_metadata,
 )
+from wdk.runtime._queues import Queue
 from wdk.runtime._streams import WritableStream, get_writable
 
 __all__ = [
@@ -58,6 +60,8 @@ __all__ = [
     "HookNotFoundError",
     "HookPayloadError",
     "PatchError",
+    "Queue",
+    "QueueError",
     "ReplayDivergenceError",
     "Response",
     "RetryableError",

@@ -21,6 +21,7 @@ Every error wdk raises on purpose derives from :class:`WorkflowError`::
     ├── PatchError                  ``patched()`` misused (not in a workflow, a bad name...)
     ├── RunStateError               the run cannot do that as it stands (retry a finished run)
     ├── AmbiguousRunIdError         a run id prefix matches more than one run
+    ├── QueueError                  a flow-control queue misdeclared, unknown, or misused
     └── WorldError                  a storage backend was misconfigured or failed
 
 Extra fields are keyword-only. Every error pickles and round-trips through ``wdk.serde``:
@@ -46,6 +47,7 @@ __all__ = [
     "HookNotFoundError",
     "HookPayloadError",
     "PatchError",
+    "QueueError",
     "ReplayDivergenceError",
     "RetryableError",
     "RunErrorCause",
@@ -286,3 +288,14 @@ class AmbiguousRunIdError(WorkflowError):
 
 class WorldError(WorkflowError):
     """A storage backend (world) was misconfigured or failed."""
+
+
+class QueueError(WorkflowError, ValueError):
+    """A flow-control queue was declared wrong, is unknown, or a start asked it for too much.
+
+    ``queue`` names the queue (empty when the name itself is the problem).
+    """
+
+    def __init__(self, message: str = "", *, queue: str = "") -> None:
+        super().__init__(message)
+        self.queue = queue

@@ -55,6 +55,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from wdk import serde
 from wdk.errors import RUNTIME_ERROR
 from wdk.runtime import _local, _parking
+from wdk.runtime._flow_start import register_declared
 from wdk.runtime._executor import (
     RetryPolicy,
 )
@@ -180,6 +181,7 @@ class Worker(RunPasses):
                 tg.start_soon(self._heartbeat)
                 tg.start_soon(self._receive_handoffs, handoffs)
                 tg.start_soon(self._retry_blocked)
+                tg.start_soon(self._admit)
                 async with anyio.create_task_group() as handlers:
                     _local.register(self.world, self)
                     try:
@@ -208,6 +210,31 @@ class Worker(RunPasses):
                 log.exception("worker %s: retrying blocked runs failed", self.worker_id)
             self.blocked_sweeps += 1
             await anyio.sleep(self.blocked_sweep_s)
+
+    async def _admit(self) -> None:
+        """Admit queued runs whose time came (a delay, a debounce, a rate window).
+
+        A run's end admits the next runs of its queue in the transaction that ends it, and a
+        start admits at once when there is room, so this loop only covers what a clock
+        decides, definitions that change, and a world that admits outside those
+        transactions. It also registers the queues of the modules this worker loaded.
+        """
+        while not self._done():
+            timeout = self.idle_poll_s
+            try:
+                await register_declared(self.world)
+                due = await self.world.admit()
+                if due is not None:
+                    timeout = max(0.0, min(timeout, due - self.clock()))
+            except Exception:
+                log.exception("worker %s: admitting queued runs failed", self.worker_id)
+            if timeout > 0:
+                with anyio.CancelScope() as scope:
+                    self._idle_scopes.add(scope)
+                    try:
+                        await self.world.wait_for_change(["admit"], timeout)
+                    finally:
+                        self._idle_scopes.discard(scope)
 
     def stop(self) -> None:
         """Stop claiming new work; :meth:`run` returns once in-flight work is done."""

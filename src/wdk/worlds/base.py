@@ -22,7 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from wdk.worlds._flow import FlowStart, QueueSpec
 
 __all__ = [
     "Appended",
@@ -81,6 +84,8 @@ class RunStatus:
     """Run status names as the API reports them."""
 
     PENDING = "pending"
+    #: waiting on a flow-control queue for a slot, a rate token, its delay or its debounce
+    QUEUED = "queued"
     RUNNING = "running"
     #: its code diverged from its log, or is missing on the worker that tried it
     BLOCKED = "blocked"
@@ -90,7 +95,7 @@ class RunStatus:
 
     TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
     #: every status a run can have, in lifecycle order (what ``--status`` accepts)
-    ALL = (PENDING, RUNNING, BLOCKED, COMPLETED, FAILED, CANCELLED)
+    ALL = (QUEUED, PENDING, RUNNING, BLOCKED, COMPLETED, FAILED, CANCELLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +186,10 @@ class RunInfo:
     deployment_id: str | None = None
     #: the run this one was forked from (``run_created``'s ``forked_from``)
     forked_from: str | None = None
+    #: the flow-control queue it was started on, its key there and its priority
+    queue: str | None = None
+    queue_key: str | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +402,39 @@ class World(Protocol):
         """Messages under a current lease (owner set, ``lease_until`` after now), oldest first.
 
         What ``wdk inspect workers`` shows: which worker holds what, and until when.
+        """
+        ...
+
+    # -- flow control ------------------------------------------------------------------
+    async def register_queues(self, specs: Sequence[QueueSpec]) -> None:
+        """Create or update queue definitions (the last writer's limits win)."""
+        ...
+
+    async def get_queue(self, name: str) -> QueueSpec | None:
+        """A registered queue, or None."""
+        ...
+
+    async def list_queues(self) -> list[QueueSpec]:
+        """Every registered queue, by name."""
+        ...
+
+    async def start_queued(self, run_id: str, created: NewEvent, flow: FlowStart) -> str:
+        """Create a run ``queued`` on ``flow.queue`` (no message) and admit what fits, atomically.
+
+        ``created`` is the ``run_created`` event. Returns the id of the run the start landed
+        on: ``run_id``, or, writing nothing new, the unfinished run with the same
+        ``dedupe_key`` on the queue; or, for a ``debounce`` with a ``key``, the run of that
+        key still waiting out its debounce, whose arguments (``run_created`` data and
+        ``input``) become this start's and whose wait restarts. A ``run_id`` already used
+        answers that run. Raises QueueError when the queue is not registered.
+        """
+        ...
+
+    async def admit(self, queue: str | None = None) -> float | None:
+        """Admit the waiting runs of ``queue`` (or of every queue) that the limits allow.
+
+        Returns the earliest time a waiting run may become admissible without anything else
+        happening (its delay or debounce ends, a rate window frees a token), or None.
         """
         ...
 

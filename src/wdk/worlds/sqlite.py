@@ -52,8 +52,10 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from wdk.errors import WorldError
+from wdk.worlds import _sqlite_flow as qf
 from wdk.worlds import _sqlite_schema as q
 from wdk.worlds._cursor import encode_cursor
+from wdk.worlds._flow import FlowStart, QueueSpec
 from wdk.worlds._notify import ACTIVE, HIT, IDLE, ChangeHub
 from wdk.worlds._sqlite_views import SPECIAL, apply_event, list_runs_sql
 from wdk.worlds.base import (
@@ -650,6 +652,37 @@ class SqliteWorld:
             (self._clock(),),
         )
         return [_message(row) for row in rows]
+
+    # -- flow control ------------------------------------------------------------------
+    async def register_queues(self, specs: Sequence[QueueSpec]) -> None:
+        """Create or update queue definitions (the last writer's limits win)."""
+        if specs:
+            self._write(qf.tx_register, specs)
+
+    async def get_queue(self, name: str) -> QueueSpec | None:
+        """A registered queue, or None."""
+        with self._lock:
+            return qf.get_queue(self._conn or self._connect(), name)
+
+    async def list_queues(self) -> list[QueueSpec]:
+        """Every registered queue, by name."""
+        with self._lock:
+            return qf.list_queues(self._conn or self._connect())
+
+    async def start_queued(self, run_id: str, created: NewEvent, flow: FlowStart) -> str:
+        """Create a queued run and admit what fits, in one transaction (``World``)."""
+        return self._write(qf.tx_start, run_id, created, flow, self._insert_events)
+
+    async def admit(self, queue: str | None = None) -> float | None:
+        """Admit what the limits allow; when to look again (``World.admit``).
+
+        A plain read looks for waiting runs first: no write lock when none wait.
+        """
+        if queue is None:
+            if not self._query("SELECT 1 FROM runs WHERE status = 'queued' LIMIT 1"):
+                return None
+            return self._write_light(qf.tx_admit_all)
+        return self._write_light(qf.tx_admit, queue)
 
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
