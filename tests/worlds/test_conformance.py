@@ -4,5 +4,6 @@ import pytest
 from conformance import *  # noqa: F403
 from conformance_deploys import *  # noqa: F403
 from conformance_hooks import *  # noqa: F403
+from conformance_queues import *  # noqa: F403
 
 pytestmark = pytest.mark.anyio

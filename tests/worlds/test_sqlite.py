@@ -325,11 +325,16 @@ async def test_a_row_at_its_last_generation_is_replaced_not_handed_over(
 
 
 def _old_schema(version: int) -> list[str]:
-    """The statements that created a new file at schema ``version`` (1 or 2)."""
+    """The statements that created a new file at schema ``version`` (1, 2 or 3)."""
     from wdk.worlds import _sqlite_schema as q
 
     statements = []
     for statement in q.SCHEMA:
+        if statement in q.FLOW_SCHEMA:
+            continue  # version 4
+        if version >= 3:
+            statements.append(statement)
+            continue
         if "runs_deployment" in statement:
             continue  # version 3
         statement = statement.replace(
@@ -351,7 +356,8 @@ def _make_old_file(path: Path, version: int) -> None:
         queue_columns = {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
         assert ("gen" in queue_columns) == (version >= 2)
         run_columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-        assert not {"deployment_id", "forked_from"} & run_columns
+        assert bool({"deployment_id", "forked_from"} & run_columns) == (version >= 3)
+        assert "queue" not in run_columns
         conn.execute(
             "INSERT INTO runs (run_id, workflow_id, status, created_at, started_at, input)"
             " VALUES ('r1', 'wf', 'running', 10, 11, x'02')"
@@ -365,7 +371,7 @@ def _make_old_file(path: Path, version: int) -> None:
         conn.close()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 async def test_an_older_file_is_migrated_and_keeps_its_runs_and_messages(
     tmp_path: Path, version: int
 ) -> None:
@@ -405,6 +411,12 @@ async def test_an_older_file_is_migrated_and_keeps_its_runs_and_messages(
         new = await world.get_run("r2")
         assert new is not None and (new.deployment_id, new.forked_from) == ("d1", "r1")
         assert [r.run_id for r in (await world.list_runs(deployment_id="d1")).runs] == ["r2"]
+        # ... and so do flow control's (schema version 4).
+        from wdk.worlds._flow import FlowStart, QueueSpec
+
+        await world.register_queues([QueueSpec("q", concurrency=1)])
+        landed = await world.start_queued("r3", NewEvent("run_created", None, data), FlowStart("q"))
+        assert landed == "r3" and (await world.get_run("r3")).status == "pending"  # type: ignore[union-attr]
     finally:
         await world.close()
     with sqlite3.connect(path) as conn:

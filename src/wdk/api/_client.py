@@ -80,8 +80,7 @@ class Run:
         return info
 
     async def status(self) -> str:
-        """``queued``, ``pending``, ``running``, ``blocked``, ``completed``, ``failed`` or
-        ``cancelled``."""
+        """The run's status: ``queued``, ``pending``, ``running``, ``blocked`` or an end."""
         return (await self._info()).status
 
     async def info(self) -> RunInfo:

@@ -55,10 +55,10 @@ from anyio.streams.memory import MemoryObjectSendStream
 from wdk import serde
 from wdk.errors import RUNTIME_ERROR
 from wdk.runtime import _local, _parking
-from wdk.runtime._flow_start import register_declared
 from wdk.runtime._executor import (
     RetryPolicy,
 )
+from wdk.runtime._flow_start import register_declared
 from wdk.runtime._instance import (
     WorkflowInstance,
     encode_run_error,

@@ -94,7 +94,11 @@ class MemoryFlow:
                 run = min(waiting, key=lambda r: (r.created_at, r.run_id))
                 first = store.events[run.run_id][0]
                 store.events[run.run_id][0] = first.__class__(
-                    first.run_id, first.seq, first.type, first.correlation_id, created.data,
+                    first.run_id,
+                    first.seq,
+                    first.type,
+                    first.correlation_id,
+                    created.data,
                     first.created_at,
                 )
                 run.input = msgpack.unpackb(created.data or b"\x80", raw=False).get("input")

@@ -25,7 +25,9 @@ _Conn = sqlite3.Connection
 #: ``(conn, now, topics, run_id, last_seq, events) -> last_seq``: the world's event insert
 InsertEvents = Callable[[_Conn, float, set[str], str, int, Sequence[NewEvent]], int]
 
-_SPEC = "SELECT name, concurrency, per_key_concurrency, rate_limit, rate_period, priority FROM queues"
+_SPEC = (
+    "SELECT name, concurrency, per_key_concurrency, rate_limit, rate_period, priority FROM queues"
+)
 _UPSERT = """INSERT INTO queues
     (name, concurrency, per_key_concurrency, rate_limit, rate_period, priority, updated_at)
     VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -40,9 +42,7 @@ _ACTIVE_BY_KEY = (
     "SELECT queue_key, count(*) FROM runs WHERE queue = ?"
     " AND status IN ('pending', 'running', 'blocked') GROUP BY queue_key"
 )
-_WINDOW = (
-    "SELECT admitted_at FROM runs WHERE queue = ? AND admitted_at > ? ORDER BY admitted_at"
-)
+_WINDOW = "SELECT admitted_at FROM runs WHERE queue = ? AND admitted_at > ? ORDER BY admitted_at"
 _WAITING = (
     "SELECT run_id, queue_key FROM runs WHERE queue = ? AND status = 'queued'"
     " AND coalesce(admit_at, 0) <= ? ORDER BY "
@@ -82,8 +82,15 @@ def tx_register(conn: _Conn, now: float, topics: set[str], specs: Sequence[Queue
     for s in specs:
         conn.execute(
             _UPSERT,
-            (s.name, s.concurrency, s.per_key_concurrency, s.rate_limit, s.rate_period,
-             int(s.priority), now),
+            (
+                s.name,
+                s.concurrency,
+                s.per_key_concurrency,
+                s.rate_limit,
+                s.rate_period,
+                int(s.priority),
+                now,
+            ),
         )
     topics.add("admit")
 
@@ -149,7 +156,9 @@ def tx_admit(conn: _Conn, now: float, topics: set[str], name: str) -> float | No
     window: list[float] = []
     if spec.rate_limit is not None and spec.rate_period is not None:
         window = [t for (t,) in conn.execute(_WINDOW, (name, now - spec.rate_period))]
-    sql = _WAITING + ("priority DESC, created_at, run_id" if spec.priority else "created_at, run_id")
+    sql = _WAITING + (
+        "priority DESC, created_at, run_id" if spec.priority else "created_at, run_id"
+    )
     params: tuple[Any, ...] = (name, now)
     if spec.per_key_concurrency is None:
         free = spec.concurrency - active if spec.concurrency is not None else None

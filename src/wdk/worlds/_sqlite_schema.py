@@ -22,7 +22,7 @@ __all__ = [
 
 SCHEMA_VERSION = 4
 
-SCHEMA = (
+_BASE_SCHEMA = (
     # The event log. seq is dense per run; dedup keys are unique per run when set.
     """CREATE TABLE IF NOT EXISTS events (
         id INTEGER PRIMARY KEY,
@@ -143,7 +143,7 @@ FLOW_SCHEMA = (
         updated_at REAL NOT NULL
     )""",
 )
-SCHEMA = SCHEMA + FLOW_SCHEMA
+SCHEMA = _BASE_SCHEMA + FLOW_SCHEMA
 
 #: Statements that bring a file of an older schema version to the next one: a file at
 #: version v runs MIGRATIONS[v + 1], ... up to SCHEMA_VERSION (a new file gets SCHEMA).

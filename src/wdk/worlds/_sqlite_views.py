@@ -12,9 +12,9 @@ import sqlite3
 from typing import Any
 
 from wdk.worlds import _sqlite_schema as q
-from wdk.worlds._sqlite_flow import tx_admit
 from wdk.worlds._cursor import decode_cursor, prefix_upper_bound
 from wdk.worlds._payloads import adopted_deployment, hook_spec, run_spec
+from wdk.worlds._sqlite_flow import tx_admit
 from wdk.worlds.base import EventType, NewEvent, TokenConflict
 
 __all__ = ["SPECIAL", "apply_event", "list_runs_sql"]

@@ -1,0 +1,206 @@
+"""The World conformance suite, flow-control section: queues, admission, dedupe, debounce.
+
+Pulled into a test module with ``from conformance_queues import *`` beside the main suite
+(``conformance.py``), whose fixtures and helpers it uses. The clock is the fake one, so rate
+windows, delays and debounces are moved by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conformance import FakeClock, created, ev, woken_by
+
+from wdk.errors import QueueError
+from wdk.worlds._flow import FlowStart, QueueSpec
+from wdk.worlds.base import EventType
+
+pytestmark = pytest.mark.anyio
+
+
+async def statuses(world: Any, ids: list[str]) -> list[str]:
+    return [(await world.get_run(r)).status for r in ids]
+
+
+async def start_n(world: Any, n: int, flow: FlowStart, prefix: str = "r") -> list[str]:
+    return [
+        await world.start_queued(f"{prefix}{i}", created(input=b"%d" % i), flow) for i in range(n)
+    ]
+
+
+async def end(world: Any, run_id: str, etype: str = EventType.RUN_COMPLETED) -> None:
+    """End a run, and admit as a worker's admission loop does when a queued run ends.
+
+    SQLite and memory admit in the ending transaction already; PostgreSQL NOTIFYs ``admit``
+    (see test_a_queued_run_ending_wakes_admit_waiters) and the loop admits.
+    """
+    await world.append(run_id, [ev(etype, None, "run:end")])
+    await world.admit()
+
+
+async def test_queue_definitions_upsert_and_list(world: Any) -> None:
+    assert await world.get_queue("q") is None
+    await world.register_queues(
+        [QueueSpec("q", concurrency=2), QueueSpec("a", rate_limit=5, rate_period=1.0)]
+    )
+    await world.register_queues([QueueSpec("q", concurrency=3, priority=False)])
+    assert await world.get_queue("q") == QueueSpec("q", concurrency=3, priority=False)
+    assert [q.name for q in await world.list_queues()] == ["a", "q"]
+
+
+async def test_unknown_queue_writes_nothing(world: Any) -> None:
+    with pytest.raises(QueueError, match="unknown queue 'nope'"):
+        await world.start_queued("r1", created(), FlowStart("nope"))
+    assert await world.get_run("r1") is None
+    assert await world.read_events("r1") == []
+
+
+async def test_concurrency_limit_and_slots_come_back_on_end(world: Any) -> None:
+    await world.register_queues([QueueSpec("q", concurrency=2)])
+    ids = await start_n(world, 5, FlowStart("q"))
+    assert await statuses(world, ids) == ["pending", "pending", "queued", "queued", "queued"]
+    # admitted runs have their ordinary start message; waiting ones none
+    assert (await world.get_message("wf:r0")) is not None
+    assert (await world.get_message("wf:r2")) is None
+    info = await world.get_run("r2")
+    assert (info.queue, info.queue_key, info.priority) == ("q", None, 0)
+    # a run that ends hands its slot to the next one in the same transaction
+    await end(world, "r0")
+    assert await statuses(world, ids) == ["completed", "pending", "pending", "queued", "queued"]
+    assert (await world.get_message("wf:r2")) is not None
+    # running and blocked runs hold their slot too; failed and cancelled free it
+    await world.append("r1", [ev(EventType.RUN_STARTED, None, "run:started")])
+    assert await world.admit() is None
+    assert await statuses(world, ids[3:]) == ["queued", "queued"]
+    await end(world, "r1", EventType.RUN_FAILED)
+    await end(world, "r2", EventType.RUN_CANCELLED)
+    assert await statuses(world, ids[3:]) == ["pending", "pending"]
+
+
+async def test_cancelling_a_queued_run(world: Any) -> None:
+    await world.register_queues([QueueSpec("q", concurrency=1)])
+    ids = await start_n(world, 2, FlowStart("q"))
+    await end(world, "r1", EventType.RUN_CANCELLED)
+    await end(world, "r0")
+    assert await statuses(world, ids) == ["completed", "cancelled"]
+    assert await world.get_message("wf:r1") is None
+
+
+async def test_per_key_concurrency(world: Any) -> None:
+    await world.register_queues([QueueSpec("q", concurrency=3, per_key_concurrency=1)])
+    keys = ["a", "a", "b", "a", "c", "b"]
+    ids = [
+        await world.start_queued(f"r{i}", created(), FlowStart("q", key=k))
+        for i, k in enumerate(keys)
+    ]
+    assert await statuses(world, ids) == [
+        "pending", "queued", "pending", "queued", "pending", "queued"
+    ]  # fmt: skip
+    await end(world, "r0")  # a's slot: r1 (the oldest a) goes, not r3
+    assert await statuses(world, ids[1:4]) == ["pending", "pending", "queued"]
+
+
+async def test_priority_then_fifo(world: Any) -> None:
+    await world.register_queues([QueueSpec("q", concurrency=1)])
+    await world.start_queued("first", created(), FlowStart("q"))
+    order = [("low", 0), ("high", 5), ("mid", 1), ("high2", 5)]
+    for run_id, priority in order:
+        await world.start_queued(run_id, created(), FlowStart("q", priority=priority))
+    admitted = []
+    current = "first"
+    for _ in order:
+        await end(world, current)
+        (current,) = [r for r, _ in order if (await world.get_run(r)).status == "pending"]
+        admitted.append(current)
+    assert admitted == ["high", "high2", "mid", "low"]
+
+
+async def test_priority_false_is_fifo(world: Any) -> None:
+    await world.register_queues([QueueSpec("q", concurrency=1, priority=False)])
+    await world.start_queued("first", created(), FlowStart("q"))
+    await world.start_queued("a", created(), FlowStart("q", priority=0))
+    await world.start_queued("b", created(), FlowStart("q", priority=9))
+    await end(world, "first")
+    assert await statuses(world, ["a", "b"]) == ["pending", "queued"]
+
+
+async def test_rate_limit_sliding_window(world: Any, clock: FakeClock) -> None:
+    await world.register_queues([QueueSpec("q", rate_limit=2, rate_period=10.0)])
+    t0 = clock.now
+    ids = await start_n(world, 5, FlowStart("q"))
+    assert await statuses(world, ids) == ["pending", "pending", "queued", "queued", "queued"]
+    assert await world.admit() == pytest.approx(t0 + 10.0)
+    clock.advance(9.5)
+    assert await world.admit() == pytest.approx(t0 + 10.0)
+    assert await statuses(world, ids[2:]) == ["queued", "queued", "queued"]
+    clock.advance(0.5)
+    assert await world.admit() == pytest.approx(t0 + 20.0)
+    assert await statuses(world, ids[2:]) == ["pending", "pending", "queued"]
+    clock.advance(10.0)
+    assert await world.admit() is None
+    assert await statuses(world, ids) == ["pending"] * 5
+
+
+async def test_dedupe_key_answers_the_unfinished_run(world: Any) -> None:
+    await world.register_queues([QueueSpec("q", concurrency=1)])
+    flow = FlowStart("q", dedupe_key="invoice-991")
+    assert await world.start_queued("r1", created(), flow) == "r1"
+    assert await world.start_queued("r2", created(), flow) == "r1"
+    assert await world.get_run("r2") is None
+    assert await world.start_queued("r3", created(), FlowStart("q", dedupe_key="other")) == "r3"
+    await end(world, "r1")
+    # finished: the key is free again
+    assert await world.start_queued("r4", created(), flow) == "r4"
+    # a run id already used answers that run
+    assert await world.start_queued("r4", created(), FlowStart("q")) == "r4"
+
+
+async def test_delay_holds_the_run_back(world: Any, clock: FakeClock) -> None:
+    await world.register_queues([QueueSpec("q")])
+    t0 = clock.now
+    await world.start_queued("r1", created(), FlowStart("q", delay=60.0))
+    assert await statuses(world, ["r1"]) == ["queued"]
+    assert await world.admit() == pytest.approx(t0 + 60.0)
+    clock.advance(60.0)
+    assert await world.admit() is None
+    assert await statuses(world, ["r1"]) == ["pending"]
+
+
+async def test_debounce_collapses_starts_with_the_last_arguments(
+    world: Any, clock: FakeClock
+) -> None:
+    await world.register_queues([QueueSpec("q")])
+    flow = FlowStart("q", key="customer-42", debounce=5.0)
+    assert await world.start_queued("r1", created(input=b"one"), flow) == "r1"
+    clock.advance(3.0)
+    assert await world.start_queued("r2", created(input=b"two"), flow) == "r1"
+    other = FlowStart("q", key="customer-7", debounce=5.0)
+    assert await world.start_queued("r3", created(input=b"x"), other) == "r3"
+    clock.advance(3.0)  # 6 s after the first start, 3 s after the last: still waiting
+    assert await world.admit() == pytest.approx(clock.now + 2.0)
+    assert await statuses(world, ["r1", "r3"]) == ["queued", "queued"]
+    clock.advance(2.0)
+    assert await world.admit() is None
+    assert await statuses(world, ["r1", "r3"]) == ["pending", "pending"]
+    assert await world.get_run("r2") is None
+    assert (await world.get_run("r1")).input == b"two"
+    (first,) = await world.read_events("r1")
+    assert b"two" in (first.data or b"")
+    # once started, a new start opens a new window
+    assert await world.start_queued("r4", created(input=b"three"), flow) == "r4"
+
+
+async def test_a_queued_run_ending_wakes_admit_waiters(world: Any) -> None:
+    await world.register_queues([QueueSpec("q", concurrency=1)])
+    await start_n(world, 1, FlowStart("q"))
+    ran: list[int] = []
+
+    async def action(i: int) -> None:
+        if not ran:
+            ran.append(i)
+            await end(world, "r0")
+        else:
+            await world.register_queues([QueueSpec("q", concurrency=1)])
+
+    assert await woken_by(world, ["admit"], action)
