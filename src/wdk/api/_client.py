@@ -65,8 +65,11 @@ class HookInfo:
 class Run:
     """A handle on one run. Cheap: no I/O until a method is awaited."""
 
-    def __init__(self, run_id: str, world: World | None = None) -> None:
+    def __init__(self, run_id: str, world: World | None = None, *, existing: bool = False) -> None:
         self.run_id = run_id
+        #: True when the start that made this handle answered an existing run instead of
+        #: creating one (a ``dedupe_key`` match, or a ``debounce`` collapsing into it)
+        self.existing = existing
         self._world = world
 
     def __repr__(self) -> str:
@@ -213,7 +216,11 @@ async def start(
             return Run(rid, w)
         spec = await register_queue(w, flow.queue, workflow_id) or await w.get_queue(flow.queue)
         check_priority(spec, flow)
-        return Run(await w.start_queued(rid, created, flow), w)
+        try:
+            landed = await w.start_queued(rid, created, flow)
+        except DuplicateEvent:  # the id was taken meanwhile, by an unqueued start
+            landed = rid
+        return Run(landed, w, existing=landed != rid)
     # A worker of this process takes the run at once when it can (see wdk.runtime._local).
     taker = taker_for(w)
     if taker is not None and await taker.start_run(rid, created):

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from wdk.api import start
-from wdk.errors import SerializationError, WorkflowNotRegisteredError
+from wdk.errors import DurationError, QueueError, SerializationError, WorkflowNotRegisteredError
 from wdk.runtime._streams import DEFAULT_NAMESPACE
 from wdk.server._http import ApiError, int_query, read_json, run_json
 from wdk.server._sse import follow_stream, resolve_start
@@ -27,6 +27,8 @@ __all__ = ["cancel_run", "get_run", "list_runs", "list_run_hooks", "start_run", 
 RUN_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 WORKFLOW_ID_RE = re.compile(r"workflow//(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.py//[A-Za-z0-9_./]+")
 _MAX_LIMIT = 1000
+_FLOW_FIELDS = ("queue", "key", "priority", "dedupe_key", "debounce", "delay")
+_START_FIELDS = frozenset({"args", "run_id", *_FLOW_FIELDS})
 
 
 def _state(request: Request) -> Any:
@@ -42,16 +44,23 @@ async def _existing(request: Request) -> Any:
 
 
 async def start_run(request: Request) -> Response:
-    """``POST /api/workflows/{workflow_id}/runs`` with ``{"args": [...], "run_id": "..."}``."""
+    """``POST /api/workflows/{workflow_id}/runs`` with ``{"args": [...], "run_id": "..."}``.
+
+    Flow-control fields (docs/flow-control.md): ``queue``, ``key``, ``priority``,
+    ``dedupe_key``, ``debounce``, ``delay``. A start that lands on an existing run (its
+    ``run_id``, a ``dedupe_key`` match or a debounce) answers 200 with that run's id.
+    """
     state = _state(request)
     workflow_id: str = request.path_params["workflow_id"]
     body = await read_json(request, state.config.max_body, required=False)
     body = {} if body is None else body
     if not isinstance(body, dict):
         raise ApiError(400, 'request body must be a JSON object like {"args": [...]}')
-    unknown = sorted(set(body) - {"args", "run_id"})
+    unknown = sorted(set(body) - _START_FIELDS)
     if unknown:
-        raise ApiError(400, f"unknown field(s) {unknown}; allowed: args, run_id")
+        raise ApiError(
+            400, f"unknown field(s) {unknown}; allowed: {', '.join(sorted(_START_FIELDS))}"
+        )
     args = body.get("args", [])
     if not isinstance(args, list):
         raise ApiError(400, "'args' must be a JSON array of the workflow's arguments")
@@ -69,11 +78,12 @@ async def start_run(request: Request) -> Response:
         if existing.workflow_id != workflow_id:
             raise ApiError(409, f"run {run_id} exists and belongs to {existing.workflow_id}")
         return _started(existing.run_id, workflow_id, 200)
+    flow = {name: body[name] for name in _FLOW_FIELDS if body.get(name) is not None}
     try:
-        run = await start(workflow_id, args, world=state.world, run_id=run_id)
-    except SerializationError as exc:
+        run = await start(workflow_id, args, world=state.world, run_id=run_id, **flow)
+    except (SerializationError, QueueError, DurationError) as exc:
         raise ApiError(400, str(exc)) from None
-    return _started(run.run_id, workflow_id, 201)
+    return _started(run.run_id, workflow_id, 200 if run.existing else 201)
 
 
 def _started(run_id: str, workflow_id: str, status: int) -> JSONResponse:
