@@ -55,17 +55,17 @@ class Backend:
 
     def admitted_at(self, queue: str) -> list[float]:
         """When each run of ``queue`` was admitted, by the world's own clock, in order."""
-        sql = "SELECT admitted_at FROM {}runs WHERE queue = '%s' ORDER BY admitted_at" % queue
+        sql = "SELECT admitted_at FROM {}runs WHERE queue = %s ORDER BY admitted_at"
         if self.kind == "sqlite":
             conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
             try:
-                return [t for (t,) in conn.execute(sql.format(""))]
+                return [t for (t,) in conn.execute(sql.format("").replace("%s", "?"), (queue,))]
             finally:
                 conn.close()
         import psycopg
 
         with psycopg.connect(self.url.split("?")[0]) as conn:
-            cur = conn.execute(sql.format(f'"{self.world.schema}".'))  # type: ignore[arg-type]
+            cur = conn.execute(sql.format(f'"{self.world.schema}".'), (queue,))  # type: ignore[arg-type]
             return [float(t) for (t,) in cur.fetchall()]
 
 
@@ -205,7 +205,9 @@ async def test_rate_limit_over_3_seconds(
     await _finish(backend, [r.run_id for r in runs])
     admitted = backend.admitted_at("limited")  # "2/s": at most 2 admissions in any second
     assert len(admitted) == 8
-    assert all(later - earlier >= 1.0 for earlier, later in zip(admitted, admitted[2:]))
+    assert all(
+        later - earlier >= 1.0 for earlier, later in zip(admitted, admitted[2:], strict=False)
+    )
     assert admitted[-1] - admitted[0] >= 3.0
 
 
