@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import weakref
 from typing import Any
 
 from wdk._duration import parse_duration
@@ -22,8 +23,9 @@ __all__ = ["check_priority", "flow_start", "register_declared", "register_queue"
 
 log = logging.getLogger("wdk.queues")
 
-#: (world url, queue name) -> the definition this process last registered there
-_REGISTERED: dict[tuple[str, str], QueueSpec] = {}
+#: world -> queue name -> the definition this process last registered there (by world
+#: object: two memory worlds, or two PostgreSQL schemas, may share a URL)
+_REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, QueueSpec]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -99,13 +101,12 @@ async def register_queue(world: World, name: str, workflow_id: str = "") -> Queu
         spec = local_queue(name)
     if spec is None:
         return None
-    key = (world.url, name)
     with _LOCK:
-        fresh = _REGISTERED.get(key) != spec
+        fresh = _REGISTERED.get(world, {}).get(name) != spec
     if fresh:
         await world.register_queues([spec])
         with _LOCK:
-            _REGISTERED[key] = spec
+            _REGISTERED.setdefault(world, {})[name] = spec
     return spec
 
 
