@@ -203,8 +203,8 @@ def run(
         options = {name: value for name, value in flow.items() if value is not None}
         try:
             handle = await start(workflow_id, values, world=world, **options)
-        except (QueueError, DurationError) as exc:
-            raise click.UsageError(f"{exc}; nothing was started") from None
+        except (QueueError, DurationError) as bad:
+            raise click.UsageError(f"{bad}; nothing was started") from None
         started["run_id"] = handle.run_id
         if detach:
             await world.close()
