@@ -75,9 +75,7 @@ def test_a_tool_returning_text_and_an_image_or_file_reaches_the_model_as_content
 ) -> None:
     result = wdk_run(project, "multimodal")
     # The model saw real multimodal parts (pydantic-ai BinaryContent), not dicts.
-    assert result["text"] == (
-        "snapshot=[str,image/png:8]; report=[str,application/pdf:11]"
-    )
+    assert result["text"] == ("snapshot=[str,image/png:8]; report=[str,application/pdf:11]")
     # History keeps the AI SDK v6 typed form: plain JSON, base64 data.
     png = base64.b64encode(bytes.fromhex("89504e470d0a1a0a")).decode()
     pdf = base64.b64encode(b"%PDF-1.4 q3").decode()

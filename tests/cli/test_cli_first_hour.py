@@ -131,7 +131,7 @@ def test_a_failed_run_reads_once_with_attempts_and_the_users_frame_only(project:
 
 
 SLEEPY = textwrap.dedent(
-    '''
+    """
     from wdk import sleep
 
 
@@ -145,7 +145,7 @@ SLEEPY = textwrap.dedent(
     async def double(x: int) -> int:
         "use step"
         return 2 * x
-    '''
+    """
 )
 
 
@@ -190,7 +190,7 @@ def test_a_run_id_prefix_works_and_an_ambiguous_one_exits_2_listing_matches(
 
 
 WAITS = textwrap.dedent(
-    '''
+    """
     from wdk import create_hook, sleep
 
 
@@ -203,7 +203,7 @@ WAITS = textwrap.dedent(
     async def hooked(token: str) -> str:
         "use workflow"
         return await create_hook(token=token)
-    '''
+    """
 )
 
 
@@ -323,7 +323,7 @@ def test_build_check_reports_imports_the_sandbox_would_refuse(project: Path) -> 
     (project / "helper.py").write_text("VALUE = 1\n")
     (project / "bad.py").write_text(
         textwrap.dedent(
-            '''
+            """
             import json
             import os
 
@@ -340,7 +340,7 @@ def test_build_check_reports_imports_the_sandbox_would_refuse(project: Path) -> 
             async def step() -> None:
                 "use step"
                 import subprocess  # a step may import anything
-            '''
+            """
         )
     )
     bad = wdk(project, "build", "--check")

@@ -191,16 +191,17 @@ async def test_debounce_collapses_starts_with_the_last_arguments(
     assert await world.start_queued("r4", created(input=b"three"), flow) == "r4"
 
 
-async def test_a_queued_run_ending_wakes_admit_waiters(world: Any) -> None:
+async def test_a_queued_runs_end_hands_its_slot_on(world: Any) -> None:
+    """SQLite and memory admit in the ending transaction; PostgreSQL NOTIFYs ``admit``."""
     await world.register_queues([QueueSpec("q", concurrency=1)])
-    await start_n(world, 1, FlowStart("q"))
-    ran: list[int] = []
+    ids = await start_n(world, 30, FlowStart("q"))
+    if world.url.startswith("postgresql"):
 
-    async def action(i: int) -> None:
-        if not ran:
-            ran.append(i)
-            await end(world, "r0")
-        else:
-            await world.register_queues([QueueSpec("q", concurrency=1)])
+        async def action(i: int) -> None:
+            await world.append(ids[i], [ev(EventType.RUN_COMPLETED, None, "run:end")])
+            await world.admit()  # the slot goes to the next run, whose end comes next
 
-    assert await woken_by(world, ["admit"], action)
+        assert await woken_by(world, ["admit"], action)
+    else:
+        await world.append("r0", [ev(EventType.RUN_COMPLETED, None, "run:end")])
+        assert await statuses(world, ids[:2]) == ["completed", "pending"]

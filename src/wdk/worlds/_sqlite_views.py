@@ -99,7 +99,6 @@ def _end_run(
     if queue is not None and queue[0] is not None:
         # Its slot is free: the next runs of its queue start in this same transaction.
         tx_admit(conn, now, topics, queue[0])
-        topics.add("admit")
 
 
 def list_runs_sql(

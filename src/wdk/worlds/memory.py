@@ -355,7 +355,6 @@ class MemoryWorld(MemoryFlow):
             if queue is not None:
                 # Its slot is free: the next runs of its queue start in this same call.
                 self._admit_queue(store, now, topics, queue)
-                topics.add("admit")
         return last
 
     @staticmethod
