@@ -13,7 +13,8 @@ Shapes:
 
 wdk: a ``SqliteWorld`` (``synchronous=FULL``) and an in-process ``Worker``, as
 bench/bench_runtime.py runs it. DBOS: its SQLite system database, ``@DBOS.workflow`` /
-``@DBOS.step``, ``DBOS.register_queue`` + ``Queue.enqueue`` (polled every 0.1 s, as bench/bench_pg_scale.py).
+``@DBOS.step``, ``DBOS.register_queue`` + ``Queue.enqueue`` (polled every 0.1 s, as
+bench/bench_pg_scale.py).
 
 Run: ``.venv/bin/python bench/bench_queues.py [--quick]``; writes its section of
 docs/benchmarks.md (not with ``--quick``).
@@ -182,8 +183,8 @@ def report(wdk: dict[str, Any], dbos: dict[str, Any] | None, drain: int, reps: i
     ]
     if dbos is not None:
         lines.append(
-            f"| DBOS queue, `global_concurrency=50` | {dbos['drain_rps']:.0f} | {dbos['drain_s']:.1f} s"
-            f" | {dbos['enqueue_s']:.1f} s |"
+            f"| DBOS queue, `global_concurrency=50` | {dbos['drain_rps']:.0f}"
+            f" | {dbos['drain_s']:.1f} s | {dbos['enqueue_s']:.1f} s |"
         )
         lines += ["", f"wdk / DBOS drain rate: {wdk['drain_rps'] / dbos['drain_rps']:.1f}x."]
     return "\n".join(lines)

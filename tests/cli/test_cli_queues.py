@@ -1,4 +1,4 @@
-"""``wdk run`` with flow-control options, as a user runs it: real subprocesses, a real SQLite file."""
+"""``wdk run`` with flow-control options, as a user runs it: subprocesses on a real SQLite file."""
 
 from __future__ import annotations
 
