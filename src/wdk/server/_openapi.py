@@ -38,6 +38,24 @@ _TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "s
 _UNAUTHORIZED = _error("Missing or invalid bearer token (only when WDK_API_TOKEN is set).")
 _STATUS = {"type": "string", "enum": list(RunStatus.ALL)}
 
+_DURATION = {"oneOf": [{"type": "string"}, {"type": "number"}]}
+#: the start body's flow-control fields (docs/flow-control.md)
+_FLOW_FIELDS: dict[str, Any] = {
+    "queue": {"type": "string", "description": "Start on this wdk.Queue (status `queued`)."},
+    "key": {"type": "string", "description": "Per-key limit and debounce key."},
+    "priority": {"type": "integer", "description": "Higher starts first on the queue."},
+    "dedupe_key": {
+        "type": "string",
+        "description": "While a run with this key is unfinished on the queue, answer it (200).",
+    },
+    "debounce": {
+        **_DURATION,
+        "description": 'With a key: starts within the window ("5s") collapse into one run '
+        "that starts when it closes, with the last arguments.",
+    },
+    "delay": {**_DURATION, "description": 'Start no sooner than this ("10m", seconds).'},
+}
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -80,6 +98,13 @@ _SCHEMAS: dict[str, Any] = {
                 "nullable": True,
                 "description": "The run this one was forked from.",
             },
+            "queue": {
+                "type": "string",
+                "nullable": True,
+                "description": "The flow-control queue it was started on (docs/flow-control.md).",
+            },
+            "queue_key": {"type": "string", "nullable": True},
+            "priority": {"type": "integer"},
             "output": {"description": "The return value as JSON (completed runs)."},
             "error": _ref("RunError"),
             "blocked": _ref("RunBlock"),
@@ -184,6 +209,7 @@ _PATHS: dict[str, Any] = {
                             "properties": {
                                 "args": {"type": "array", "items": {}},
                                 "run_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+                                **_FLOW_FIELDS,
                             },
                             "additionalProperties": False,
                         }
@@ -192,7 +218,11 @@ _PATHS: dict[str, Any] = {
             },
             "responses": {
                 "201": _json(_ref("Started"), "Started."),
-                "200": _json(_ref("Started"), "A run with this run_id already exists."),
+                "200": _json(
+                    _ref("Started"),
+                    "A run with this run_id already exists, or the start landed on an"
+                    " unfinished run (a dedupe_key match, or a debounce).",
+                ),
                 "400": _error("Bad body or arguments."),
                 "401": _UNAUTHORIZED,
                 "404": _error("No such workflow."),
