@@ -251,3 +251,43 @@ async def test_a_worker_sigkilled_while_holding_a_slot_gives_it_back(
     (holder_end,) = [t for kind, tag, t, _ in lines if kind == "end" and tag == "holder"]
     (waiter_start,) = [t for kind, tag, t, _ in lines if kind == "start" and tag == "waiter"]
     assert waiter_start >= holder_end
+
+
+def _step_claims(b: Backend) -> list[float]:
+    """When each rate-limited step message was claimed, by the world's clock, in order."""
+    sql = "SELECT at FROM {}step_claims ORDER BY at"
+    if b.kind == "sqlite":
+        conn = sqlite3.connect(b.url.removeprefix("sqlite:///"))
+        try:
+            return [t for (t,) in conn.execute(sql.format(""))]
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(b.url.split("?")[0]) as conn:
+        cur = conn.execute(sql.format(f'"{b.world.schema}".'))  # type: ignore[arg-type]
+        return [float(t) for (t,) in cur.fetchall()]
+
+
+async def test_step_concurrency_holds_across_two_workers(
+    backend: Backend, workers: list[subprocess.Popen[bytes]]
+) -> None:
+    runs = [await start(flows.fan_out, [4], world=backend.world) for _ in range(2)]
+    workers.extend([_worker(backend), _worker(backend)])
+    for run in runs:
+        assert await run.return_value(timeout=120) == [f"c{i}" for i in range(4)]
+    lines = backend.lines()
+    assert len(lines) == 16
+    assert max_overlap(lines) == 2  # `limited_call.concurrency = 2`, fleet-wide; reached
+
+
+async def test_step_rate_holds_over_3_seconds(
+    backend: Backend, workers: list[subprocess.Popen[bytes]]
+) -> None:
+    run = await start(flows.paced, [8], world=backend.world)
+    workers.extend([_worker(backend), _worker(backend)])
+    assert await run.return_value(timeout=120) == [f"p{i}" for i in range(8)]
+    claims = _step_claims(backend)  # `paced_call.rate = "2/s"`
+    assert len(claims) == 8
+    assert all(later - earlier >= 1.0 for earlier, later in zip(claims, claims[2:], strict=False))
+    assert claims[-1] - claims[0] >= 3.0

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conformance import FakeClock, created, ev, woken_by
+from conformance import FakeClock, created, ev, msg, woken_by
 
 from wdk.errors import QueueError
-from wdk.worlds._flow import FlowStart, QueueSpec
+from wdk.worlds._flow import FlowStart, QueueSpec, limit_kind, parse_limit_kind
 from wdk.worlds.base import EventType
 
 pytestmark = pytest.mark.anyio
@@ -205,3 +205,48 @@ async def test_a_queued_runs_end_hands_its_slot_on(world: Any) -> None:
     else:
         await world.append("r0", [ev(EventType.RUN_COMPLETED, None, "run:end")])
         assert await statuses(world, ids[:2]) == ["completed", "pending"]
+
+
+# -- steps with limits -------------------------------------------------------------------
+
+
+async def test_limit_kind_round_trips() -> None:
+    kind = limit_kind("step//a.py//charge", 5, 10, 1.0)
+    assert kind == "limit:5:10:1:step//a.py//charge"
+    assert parse_limit_kind(kind) == QueueSpec("step//a.py//charge", 5, None, 10, 1.0)
+    assert parse_limit_kind(limit_kind("s", None, None, None)) == QueueSpec("s")
+
+
+async def test_claim_limited_holds_step_concurrency(world: Any, clock: FakeClock) -> None:
+    kind = limit_kind("step//a.py//charge", 2, None, None)
+    await world.enqueue([msg("r1", f"s{i}", kind) for i in range(4)])
+    # an ordinary claim never takes them
+    assert await world.claim(["workflow", "step", "timer"], worker_id="w", lease_s=5) is None
+    first, _ = await world.claim_limited(worker_id="w1", lease_s=5)
+    second, _ = await world.claim_limited(worker_id="w2", lease_s=5)
+    assert (first.key, second.key) == ("s0", "s1")
+    assert await world.claim_limited(worker_id="w3", lease_s=5) == (None, True)
+    await world.ack([first.id])  # a slot comes back when its message is done
+    third, _ = await world.claim_limited(worker_id="w3", lease_s=5)
+    assert third.key == "s2"
+    clock.advance(6)  # leases lapse (a killed worker): their slots come back
+    again, _ = await world.claim_limited(worker_id="w4", lease_s=5)
+    assert again is not None and again.key in ("s1", "s2", "s3")
+    assert (await world.claim_limited(worker_id="w5", lease_s=5))[0] is not None
+
+
+async def test_claim_limited_holds_step_rate(world: Any, clock: FakeClock) -> None:
+    kind = limit_kind("step//a.py//paced", None, 2, 1.0)
+    await world.enqueue([msg("r1", f"s{i}", kind) for i in range(5)])
+    got = [await world.claim_limited(worker_id="w", lease_s=30) for _ in range(3)]
+    assert [m is not None for m, _ in got] == [True, True, False]
+    assert got[2] == (None, True)
+    clock.advance(0.5)
+    assert (await world.claim_limited(worker_id="w", lease_s=30))[0] is None
+    clock.advance(0.5)
+    assert (await world.claim_limited(worker_id="w", lease_s=30))[0] is not None
+
+
+async def test_claim_limited_with_nothing_limited(world: Any) -> None:
+    await world.enqueue([msg("r1", "s0", "step")])
+    assert await world.claim_limited(worker_id="w", lease_s=5) == (None, False)

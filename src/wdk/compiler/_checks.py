@@ -26,8 +26,13 @@ from collections.abc import Callable
 
 from wdk.compiler._directives import Site
 from wdk.compiler._usage import WATCHED, Usage
+from wdk.errors import QueueError
+from wdk.worlds._flow import parse_rate
 
 __all__ = ["check_duplicates", "check_module_level", "check_patch_names", "check_step_calls"]
+
+#: step attributes a module may set at its top level (literals only)
+_STEP_SETTINGS = frozenset({"max_retries", "concurrency", "rate"})
 
 _ALLOWED_CALLS = frozenset(
     {
@@ -232,34 +237,56 @@ class _ModuleRules:
         )
 
     def retries(self, stmt: ast.stmt, target: ast.expr) -> bool:
-        """Handle ``<step>.max_retries = <int>``; True when ``stmt`` was that form."""
-        if not (isinstance(target, ast.Attribute) and target.attr == "max_retries"):
+        """Handle a literal step setting; True when ``stmt`` was one.
+
+        ``<step>.max_retries = <int>``, ``<step>.concurrency = <int>`` and ``<step>.rate =
+        "<count>/<period>"`` (limits enforced fleet-wide, docs/flow-control.md).
+        """
+        if not (isinstance(target, ast.Attribute) and target.attr in _STEP_SETTINGS):
             return False
+        attr = target.attr
         owner = _dotted(target.value)
         site = self.steps.get(owner or "")
         if site is None:
             self.report(
                 "WDK009",
                 stmt,
-                f"`{owner or '...'}.max_retries` is set, but {owner or 'it'} is not a step "
+                f"`{owner or '...'}.{attr}` is set, but {owner or 'it'} is not a step "
                 "of this module",
-                'Set max_retries on a function whose first statement is "use step".',
+                f'Set {attr} on a function whose first statement is "use step".',
             )
             return True
         value = getattr(stmt, "value", None)
-        if (
-            isinstance(stmt, ast.Assign | ast.AnnAssign)
-            and isinstance(value, ast.Constant)
-            and type(value.value) is int
-            and value.value >= 0
-        ):
-            self.max_retries[site.qualname] = value.value
+        literal = (
+            value.value
+            if isinstance(stmt, ast.Assign | ast.AnnAssign) and isinstance(value, ast.Constant)
+            else None
+        )
+        if attr == "rate":
+            try:
+                parse_rate(literal)  # type: ignore[arg-type]
+            except QueueError as exc:
+                self.report(
+                    "WDK009",
+                    stmt,
+                    f"`{owner}.rate` must be a rate literal: {exc}",
+                    f'Write `{owner}.rate = "10/s"` (at most 10 calls started per second).',
+                )
             return True
+        low = 0 if attr == "max_retries" else 1
+        if type(literal) is int and literal >= low:
+            if attr == "max_retries":
+                self.max_retries[site.qualname] = literal
+            return True
+        if attr == "max_retries":
+            what, fix = "a non-negative integer literal", "3` (0 means a single attempt)."
+        else:
+            what, fix = "an integer literal >= 1", "5` (at most 5 calls at once, fleet-wide)."
         self.report(
             "WDK009",
             stmt,
-            f"`{owner}.max_retries` must be set to a non-negative integer literal",
-            f"Write `{owner}.max_retries = 3` (0 means a single attempt).",
+            f"`{owner}.{attr}` must be set to {what}",
+            f"Write `{owner}.{attr} = {fix}",
         )
         return True
 

@@ -41,6 +41,7 @@ from wdk.errors import (
     BuildError,
     HookConflictError,
     PatchError,
+    QueueError,
     SerializationError,
     WorkflowError,
     WorkflowNotRegisteredError,
@@ -49,6 +50,7 @@ from wdk.runtime._divergence import Block, _Divergence, coroutine_location, desc
 from wdk.runtime._keys import patch_key
 from wdk.runtime._metadata import WorkflowMetadata
 from wdk.runtime._scheduler import Future, Scheduler, Task
+from wdk.worlds._flow import limit_kind, parse_rate
 from wdk.worlds.base import Event, EventType, NewEvent
 
 __all__ = ["Block", "Command", "Outcome", "WorkflowInstance"]
@@ -91,6 +93,7 @@ class Command:
     written: bool = False
     hook: Any = None  # the Hook object for hooks
     where: str = ""  # the user's file:line, captured while replaying (for divergences)
+    limit: str | None = None  # steps with limits: their message kind (``_flow.limit_kind``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +249,7 @@ class WorkflowInstance:
             # Deterministic: replay fails the same call the same way, so nothing is written.
             fut.set_exception(exc)
             return fut
-        self._add(Command("step", cid, position, step.step_id, fut, data))
+        self._add(Command("step", cid, position, step.step_id, fut, data, limit=step_limit(step)))
         return fut
 
     def sleep(self, duration: Any) -> Future:
@@ -708,6 +711,21 @@ def _logged_position(event: Event) -> int:
         logged = _unpack(event.data)
     pos = logged.get("pos", -1) if isinstance(logged, dict) else -1
     return pos if isinstance(pos, int) else -1
+
+
+def step_limit(step: Any) -> str | None:
+    """The message kind of a call of ``step`` when it has limits (``concurrency``, ``rate``).
+
+    Raises QueueError for a limit set to something else than the compiler allows.
+    """
+    concurrency = getattr(step, "concurrency", None)
+    rate = getattr(step, "rate", None)
+    if concurrency is None and rate is None:
+        return None
+    if concurrency is not None and (type(concurrency) is not int or concurrency < 1):
+        raise QueueError(f"{step.step_id}: concurrency={concurrency!r}: expected an integer >= 1")
+    count, period = parse_rate(rate, queue=step.step_id) if rate is not None else (None, None)
+    return limit_kind(step.step_id, concurrency, count, period)
 
 
 def _pack(**fields: Any) -> bytes:

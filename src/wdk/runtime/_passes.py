@@ -357,7 +357,11 @@ class RunPasses(StepRunner):
                 )
             )
             key = step_key(run_id, cid)
-            if self._inline + len(inline) < self.inline_limit and not self._done():
+            if cmd.limit is not None:
+                # Its limits are the world's to enforce at claim time: never run inline.
+                enqueue.append(NewMessage(cmd.limit, run_id, key, cmd.data))
+                self.limited_seen = True
+            elif self._inline + len(inline) < self.inline_limit and not self._done():
                 enqueue.append(
                     NewMessage(
                         "step", run_id, key, cmd.data, lease_to=self.worker_id, lease_s=self.lease_s

@@ -70,6 +70,7 @@ from wdk.runtime._replay import project_sandbox_config
 from wdk.runtime._runlock import RunLock
 from wdk.runtime._steps import _Handoff, _StepJob
 from wdk.runtime._threads import StepThreads
+from wdk.worlds._flow import LIMIT_PREFIX
 from wdk.worlds.base import (
     BlockingWrites,
     EventType,
@@ -83,6 +84,8 @@ __all__ = ["Worker"]
 log = logging.getLogger("wdk.worker")
 
 KINDS = ("workflow", "step", "timer")
+#: how often an idle worker looks again at step messages held back by their limits
+LIMITED_POLL_S = 0.05
 
 
 class Worker(RunPasses):
@@ -159,6 +162,10 @@ class Worker(RunPasses):
         self._handoffs: MemoryObjectSendStream[_Handoff] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.processed_steps = 0
+        #: limited step messages exist (this worker made one, or found one): claim them first
+        self.limited_seen = False
+        #: limited step messages were visible but held back by their limits at the last look
+        self._limited_waiting = False
 
     # -- loop --------------------------------------------------------------------------------
     async def run(
@@ -280,11 +287,37 @@ class Worker(RunPasses):
             handlers.start_soon(self._handle_claimed, msg, capacity)
 
     async def _claim(self) -> Message | None:
+        if self.limited_seen:
+            msg = await self._claim_limited()
+            if msg is not None:
+                return msg
         if self._claims_for is None:  # the hot path: no filter argument at all
-            return await self.world.claim(KINDS, worker_id=self.worker_id, lease_s=self.lease_s)
-        return await self.world.claim(
-            KINDS, worker_id=self.worker_id, lease_s=self.lease_s, deployment_id=self._claims_for
+            msg = await self.world.claim(KINDS, worker_id=self.worker_id, lease_s=self.lease_s)
+        else:
+            msg = await self.world.claim(
+                KINDS,
+                worker_id=self.worker_id,
+                lease_s=self.lease_s,
+                deployment_id=self._claims_for,
+            )
+        if msg is None and not self.limited_seen:
+            msg = await self._claim_limited()  # idle: look for steps with limits too
+        return msg
+
+    async def _claim_limited(self) -> Message | None:
+        """A step message with limits (``step.concurrency``, ``step.rate``) its limits allow.
+
+        Steps with limits are never run inline: the world counts their leases and claims.
+        A pinned worker leaves them to the others (they carry no deployment filter).
+        """
+        if self._claims_for is not None:
+            return None
+        msg, self._limited_waiting = await self.world.claim_limited(
+            worker_id=self.worker_id, lease_s=self.lease_s
         )
+        if msg is not None or self._limited_waiting:
+            self.limited_seen = True
+        return msg
 
     async def _handle_claimed(self, msg: Message, capacity: anyio.Semaphore) -> None:
         jobs: list[_StepJob] = []
@@ -310,6 +343,10 @@ class Worker(RunPasses):
         )
         if due is not None:
             timeout = max(0.0, min(timeout, due - self.clock()))
+        if self._limited_waiting:
+            # A limit frees with no notification (a lease lapsing, a rate window moving):
+            # look again soon.
+            timeout = min(timeout, LIMITED_POLL_S)
         if timeout > 0:
             with anyio.CancelScope() as scope:
                 self._idle_scopes.add(scope)
@@ -331,7 +368,7 @@ class Worker(RunPasses):
         """Handle one claimed message; returns the inline steps it led to (to run next)."""
         if msg.kind == "workflow":
             return await self._process_run(msg.run_id, ack=[msg.id])
-        if msg.kind == "step":
+        if msg.kind == "step" or msg.kind.startswith(LIMIT_PREFIX):
             cid = msg.key.rsplit(":", 1)[-1]
             await self.world.append(
                 msg.run_id,

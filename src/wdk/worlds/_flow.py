@@ -36,7 +36,10 @@ __all__ = [
     "Admission",
     "FlowStart",
     "QueueSpec",
+    "LIMIT_PREFIX",
     "format_rate",
+    "limit_kind",
+    "parse_limit_kind",
     "parse_rate",
     "plan_admission",
     "start_message",
@@ -120,6 +123,38 @@ class Admission:
 
     run_ids: list[str]
     due: float | None = None
+
+
+#: the kind prefix of a step message with limits (``step.concurrency``, ``step.rate``)
+LIMIT_PREFIX = "limit:"
+
+
+def limit_kind(
+    step_id: str, concurrency: int | None, rate_limit: int | None, rate_period: float | None
+) -> str:
+    """The queue-message kind of a call of a step with limits: the limits travel in it.
+
+    ``limit:<concurrency>:<count>:<period>:<step id>`` (empty for no such limit), so a world
+    needs no registry to enforce them: messages of one kind share one concurrency count and
+    one rate window. A deploy that changes a step's limits makes a new kind.
+    """
+
+    def field(v: float | None) -> str:
+        return "" if v is None else f"{v:g}"
+
+    return f"{LIMIT_PREFIX}{field(concurrency)}:{field(rate_limit)}:{field(rate_period)}:{step_id}"
+
+
+def parse_limit_kind(kind: str) -> QueueSpec:
+    """The limits of a :func:`limit_kind` (as a QueueSpec named by the step id)."""
+    concurrency, count, period, step_id = kind[len(LIMIT_PREFIX) :].split(":", 3)
+    return QueueSpec(
+        step_id,
+        int(concurrency) if concurrency else None,
+        None,
+        int(count) if count else None,
+        float(period) if period else None,
+    )
 
 
 def start_message(run_id: str) -> NewMessage:

@@ -12,8 +12,16 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from wdk.errors import QueueError
-from wdk.worlds._flow import ACTIVE_STATUSES, FlowStart, QueueSpec, plan_admission, start_message
-from wdk.worlds.base import NewEvent, NewMessage
+from wdk.worlds._flow import (
+    ACTIVE_STATUSES,
+    LIMIT_PREFIX,
+    FlowStart,
+    QueueSpec,
+    parse_limit_kind,
+    plan_admission,
+    start_message,
+)
+from wdk.worlds.base import Message, NewEvent, NewMessage
 
 if TYPE_CHECKING:
     from wdk.worlds.memory import _Run, _Store
@@ -171,3 +179,38 @@ class MemoryFlow:
         if plan.due is not None and len(plan.run_ids) < len(waiting):
             due = plan.due if due is None else min(due, plan.due)
         return due
+
+    async def claim_limited(self, *, worker_id: str, lease_s: float) -> tuple[Message | None, bool]:
+        """Lease a step message with limits that its limits allow (see ``World``)."""
+        store = self._check()
+        with store.lock:
+            now = self._clock()
+            visible = [
+                m
+                for m in store.queue.values()
+                if m.kind.startswith(LIMIT_PREFIX) and m.not_before <= now and m.lease_until <= now
+            ]
+            for kind in sorted({m.kind for m in visible}):
+                spec = parse_limit_kind(kind)
+                if spec.concurrency is not None:
+                    held = sum(
+                        1
+                        for m in store.queue.values()
+                        if m.kind == kind and m.owner is not None and m.lease_until > now
+                    )
+                    if held >= spec.concurrency:
+                        continue
+                if spec.rate_limit is not None and spec.rate_period is not None:
+                    since = now - spec.rate_period
+                    claims = store.step_claims.get(kind, [])
+                    if sum(1 for t in claims if t > since) >= spec.rate_limit:
+                        continue
+                    old = now - max(spec.rate_period, 60.0)  # kept a minute at least
+                    store.step_claims[kind] = [*(t for t in claims if t > old), now]
+                msg = min(
+                    (m for m in visible if m.kind == kind), key=lambda m: (m.not_before, m.id)
+                )
+                msg.owner, msg.lease_until, msg.dirty = worker_id, now + lease_s, None
+                msg.deliveries += 1
+                return msg.message(), False
+            return None, bool(visible)

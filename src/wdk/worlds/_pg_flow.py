@@ -19,7 +19,9 @@ import msgpack
 import psycopg
 
 from wdk.errors import QueueError
-from wdk.worlds._flow import FlowStart, QueueSpec, plan_admission
+from wdk.worlds._flow import FlowStart, QueueSpec, parse_limit_kind, plan_admission
+from wdk.worlds._pg_queue import message_of
+from wdk.worlds.base import Message
 
 __all__ = ["FlowSQL"]
 
@@ -38,6 +40,7 @@ class FlowSQL:
 
     def __init__(self, quoted_schema: str, schema: str) -> None:
         s = quoted_schema
+        self._s = s
         self._schema = schema
         self._spec = (
             "SELECT name, concurrency, per_key_concurrency, rate_limit, rate_period, priority"
@@ -74,7 +77,7 @@ class FlowSQL:
             ON CONFLICT (key) DO NOTHING"""
         self._next_time = (
             f"SELECT min(admit_at) FROM {s}.runs WHERE queue = %s AND status = 'queued'"
-            " AND admit_at > %s"
+            " AND admit_at IS NOT NULL AND admit_at > %s"
         )
         self._any_waiting = f"SELECT 1 FROM {s}.runs WHERE queue = %s AND status = 'queued' LIMIT 1"
         self._waiting_queues = f"""
@@ -94,6 +97,60 @@ class FlowSQL:
         self._rewrite_run = f"UPDATE {s}.runs SET input = %s, admit_at = %s WHERE run_id = %s"
         self._queue_run = f"""UPDATE {s}.runs SET status = 'queued', queue = %s, queue_key = %s,
             priority = %s, dedupe_key = %s, debounce = %s, admit_at = %s WHERE run_id = %s"""
+
+    async def claim_limited(
+        self, conn: _Conn, now: float, worker_id: str, lease_s: float
+    ) -> tuple[Message | None, bool]:
+        """Lease a step message with limits that its limits allow (in a transaction)."""
+        s = self._s
+        cur = await conn.execute(
+            f"""SELECT DISTINCT kind FROM {s}.queue WHERE kind LIKE 'limit:%%'
+                AND not_before <= %s AND (lease_until IS NULL OR lease_until <= %s)""",
+            (now, now),
+        )
+        kinds = sorted(k for (k,) in await cur.fetchall())
+        for kind in kinds:
+            spec = parse_limit_kind(kind)
+            await conn.execute(self._lock, (_LOCK_CLASS, f"{self._schema}/{kind}"))
+            if spec.concurrency is not None:
+                cur = await conn.execute(
+                    f"SELECT count(*) FROM {s}.queue WHERE kind = %s AND owner IS NOT NULL"
+                    " AND lease_until > %s",
+                    (kind, now),
+                )
+                if ((await cur.fetchone()) or (0,))[0] >= spec.concurrency:
+                    continue
+            if spec.rate_limit is not None and spec.rate_period is not None:
+                since = now - spec.rate_period
+                cur = await conn.execute(
+                    f"SELECT count(*) FROM {s}.step_claims WHERE kind = %s AND at > %s",
+                    (kind, since),
+                )
+                if ((await cur.fetchone()) or (0,))[0] >= spec.rate_limit:
+                    continue
+            cur = await conn.execute(
+                f"""UPDATE {s}.queue SET lease_until = %(until)s, owner = %(owner)s,
+                    deliveries = deliveries + 1, dirty = false, dirty_not_before = NULL
+                WHERE id = (SELECT id FROM {s}.queue WHERE kind = %(kind)s
+                    AND not_before <= %(now)s AND (lease_until IS NULL OR lease_until <= %(now)s)
+                    ORDER BY not_before, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                RETURNING id, kind, run_id, key, payload, not_before, deliveries, lease_until,
+                    owner""",
+                {"until": now + lease_s, "owner": worker_id, "kind": kind, "now": now},
+            )
+            row = await cur.fetchone()
+            if row is None:
+                continue
+            if spec.rate_limit is not None and spec.rate_period is not None:
+                await conn.execute(
+                    f"DELETE FROM {s}.step_claims WHERE kind = %s AND at <= %s",
+                    (kind, now - max(spec.rate_period, 60.0)),  # kept a minute at least
+                )
+                await conn.execute(
+                    f"INSERT INTO {s}.step_claims (kind, at) VALUES (%s, %s)", (kind, now)
+                )
+            return message_of(row), False
+        return None, bool(kinds)
 
     async def register(self, conn: _Conn, specs: Sequence[QueueSpec], now: float) -> None:
         """Upsert queue definitions."""

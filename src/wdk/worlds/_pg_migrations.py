@@ -147,6 +147,8 @@ MIGRATIONS: list[list[str]] = [
             ADD COLUMN admitted_at double precision""",
         """CREATE INDEX runs_queue_waiting ON {s}.runs (queue, priority DESC, created_at, run_id)
             WHERE status = 'queued'""",
+        """CREATE INDEX runs_queue_admit_at ON {s}.runs (queue, admit_at)
+            WHERE status = 'queued' AND admit_at IS NOT NULL""",
         """CREATE INDEX runs_queue_active ON {s}.runs (queue, queue_key)
             WHERE queue IS NOT NULL AND status IN ('pending', 'running', 'blocked')""",
         """CREATE INDEX runs_queue_admitted ON {s}.runs (queue, admitted_at)
@@ -154,6 +156,9 @@ MIGRATIONS: list[list[str]] = [
         """CREATE UNIQUE INDEX runs_queue_dedupe ON {s}.runs (queue, dedupe_key)
             WHERE dedupe_key IS NOT NULL
                 AND status IN ('queued', 'pending', 'running', 'blocked')""",
+        # Recent claims of rate-limited step messages (by message kind; pruned as they age).
+        "CREATE TABLE {s}.step_claims (kind text NOT NULL, at double precision NOT NULL)",
+        "CREATE INDEX step_claims_kind ON {s}.step_claims (kind, at)",
         """CREATE TABLE {s}.queues (
             name text PRIMARY KEY,
             concurrency integer,

@@ -16,10 +16,18 @@ import msgpack
 
 from wdk.errors import QueueError
 from wdk.worlds import _sqlite_schema as q
-from wdk.worlds._flow import FlowStart, QueueSpec, plan_admission, start_message
-from wdk.worlds.base import NewEvent
+from wdk.worlds._flow import FlowStart, QueueSpec, parse_limit_kind, plan_admission, start_message
+from wdk.worlds.base import Message, NewEvent
 
-__all__ = ["get_queue", "list_queues", "tx_admit", "tx_admit_all", "tx_register", "tx_start"]
+__all__ = [
+    "get_queue",
+    "list_queues",
+    "tx_admit",
+    "tx_admit_all",
+    "tx_claim_limited",
+    "tx_register",
+    "tx_start",
+]
 
 _Conn = sqlite3.Connection
 #: ``(conn, now, topics, run_id, last_seq, events) -> last_seq``: the world's event insert
@@ -48,7 +56,10 @@ _WAITING = (
     " AND coalesce(admit_at, 0) <= ? ORDER BY "
 )
 _ADMIT = "UPDATE runs SET status = 'pending', admitted_at = ? WHERE run_id = ?"
-_NEXT_TIME = "SELECT min(admit_at) FROM runs WHERE queue = ? AND status = 'queued' AND admit_at > ?"
+_NEXT_TIME = (
+    "SELECT min(admit_at) FROM runs WHERE queue = ? AND status = 'queued'"
+    " AND admit_at IS NOT NULL AND admit_at > ?"
+)
 _ANY_WAITING = "SELECT 1 FROM runs WHERE queue = ? AND status = 'queued' LIMIT 1"
 _DEDUPED = (
     "SELECT run_id FROM runs WHERE queue = ? AND dedupe_key = ?"
@@ -198,3 +209,42 @@ def tx_admit_all(conn: _Conn, now: float, topics: set[str]) -> float | None:
         if at is not None:
             due = at if due is None else min(due, at)
     return due
+
+
+#: limited step messages are the kinds from "limit:" up to (not including) "limit;"
+LIMITED_ANY = "SELECT 1 FROM queue WHERE kind >= 'limit:' AND kind < 'limit;' LIMIT 1"
+_LIMITED_KINDS = (
+    "SELECT DISTINCT kind FROM queue WHERE kind >= 'limit:' AND kind < 'limit;'"
+    " AND not_before <= ? AND lease_until <= ?"
+)
+_HELD = "SELECT count(*) FROM queue WHERE kind = ? AND owner IS NOT NULL AND lease_until > ?"
+_CLAIMED = "SELECT count(*) FROM step_claims WHERE kind = ? AND at > ?"
+_TAKE_KIND = (
+    "UPDATE queue SET owner = ?, lease_until = ?, deliveries = deliveries + 1, dirty = NULL"
+    " WHERE id = (SELECT id FROM queue WHERE kind = ? AND not_before <= ? AND lease_until <= ?"
+    f" ORDER BY not_before, id LIMIT 1) RETURNING {q.MESSAGE_COLUMNS}"
+)
+
+
+def tx_claim_limited(
+    conn: _Conn, now: float, topics: set[str], worker_id: str, lease_s: float
+) -> tuple[Message | None, bool]:
+    """Lease a visible step message with limits that its limits allow (``World``)."""
+    kinds = [k for (k,) in conn.execute(_LIMITED_KINDS, (now, now)).fetchall()]
+    for kind in sorted(kinds):
+        spec = parse_limit_kind(kind)
+        if spec.concurrency is not None:
+            if conn.execute(_HELD, (kind, now)).fetchone()[0] >= spec.concurrency:
+                continue
+        if spec.rate_limit is not None and spec.rate_period is not None:
+            since = now - spec.rate_period
+            if conn.execute(_CLAIMED, (kind, since)).fetchone()[0] >= spec.rate_limit:
+                continue
+            # kept a minute at least (what `wdk inspect` and tests read), then pruned
+            old = now - max(spec.rate_period, 60.0)
+            conn.execute("DELETE FROM step_claims WHERE kind = ? AND at <= ?", (kind, old))
+            conn.execute("INSERT INTO step_claims (kind, at) VALUES (?, ?)", (kind, now))
+        row = conn.execute(_TAKE_KIND, (worker_id, now + lease_s, kind, now, now)).fetchone()
+        if row is not None:
+            return Message(*row), False
+    return None, bool(kinds)

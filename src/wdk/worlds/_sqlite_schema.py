@@ -127,12 +127,18 @@ FLOW_SCHEMA = (
     "ALTER TABLE runs ADD COLUMN admitted_at REAL",
     """CREATE INDEX IF NOT EXISTS runs_queue_waiting
         ON runs (queue, priority DESC, created_at, run_id) WHERE status = 'queued'""",
+    # When the next delayed or debounced run may start: one probe, not a walk of the waiting.
+    """CREATE INDEX IF NOT EXISTS runs_queue_admit_at ON runs (queue, admit_at)
+        WHERE status = 'queued' AND admit_at IS NOT NULL""",
     """CREATE INDEX IF NOT EXISTS runs_queue_active ON runs (queue, queue_key)
         WHERE queue IS NOT NULL AND status IN ('pending', 'running', 'blocked')""",
     """CREATE INDEX IF NOT EXISTS runs_queue_admitted ON runs (queue, admitted_at)
         WHERE admitted_at IS NOT NULL""",
     """CREATE UNIQUE INDEX IF NOT EXISTS runs_queue_dedupe ON runs (queue, dedupe_key)
         WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'pending', 'running', 'blocked')""",
+    # Recent claims of rate-limited step messages (by message kind; pruned as they age).
+    "CREATE TABLE IF NOT EXISTS step_claims (kind TEXT NOT NULL, at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS step_claims_kind ON step_claims (kind, at)",
     """CREATE TABLE IF NOT EXISTS queues (
         name TEXT PRIMARY KEY,
         concurrency INTEGER,

@@ -438,6 +438,16 @@ class World(Protocol):
         """
         ...
 
+    async def claim_limited(self, *, worker_id: str, lease_s: float) -> tuple[Message | None, bool]:
+        """Lease a visible message of a step with limits, if its limits allow one now.
+
+        Such messages have a ``limit:`` kind (``_flow.limit_kind``) that carries the limits:
+        at most ``concurrency`` messages of the kind under a current lease (an expired lease
+        frees its slot), at most ``count`` claims per ``period``. Returns the message, or None
+        and whether limited messages are visible but held back by their limits.
+        """
+        ...
+
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
         """Append a chunk; returns its index. Raises WorldError if the stream is closed."""

@@ -137,6 +137,7 @@ class _Store:
         self.next_id = 1
         self.streams: dict[tuple[str, str], _Stream] = {}
         self.queue_specs: dict[str, QueueSpec] = {}
+        self.step_claims: dict[str, list[float]] = {}  # limited kind -> recent claim times
 
 
 _NAMED: dict[str, _Store] = {}

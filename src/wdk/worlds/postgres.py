@@ -552,6 +552,15 @@ class PostgresWorld:
                 due = at if due is None else min(due, at)
         return due
 
+    async def claim_limited(self, *, worker_id: str, lease_s: float) -> tuple[Message | None, bool]:
+        """Lease a step message with limits that its limits allow (``World``).
+
+        Each limited kind is checked and taken under an advisory lock on the kind, so two
+        processes never both take its last slot or rate token.
+        """
+        async with self._conn() as conn, conn.transaction():
+            return await self._flow.claim_limited(conn, self._clock(), worker_id, lease_s)
+
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
         """Append a chunk and return its index; WorldError if the stream is closed."""

@@ -684,6 +684,12 @@ class SqliteWorld:
             return self._write_light(qf.tx_admit_all)
         return self._write_light(qf.tx_admit, queue)
 
+    async def claim_limited(self, *, worker_id: str, lease_s: float) -> tuple[Message | None, bool]:
+        """Lease a step message with limits that its limits allow (``World``)."""
+        if not self._query(qf.LIMITED_ANY):
+            return None, False
+        return self._write_light(qf.tx_claim_limited, worker_id, lease_s)
+
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
         """Append a chunk; returns its index. Raises WorldError if the stream is closed."""
