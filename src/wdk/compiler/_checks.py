@@ -10,7 +10,8 @@ only *define* things. Allowed top-level statements:
   calls only to a short allow-list (anything imported from ``wdk`` such as ``define_hook``,
   ``typing`` constructors, pure builtins like ``frozenset``, ``re.compile``,
   ``logging.getLogger``, ``collections.namedtuple``);
-* ``<step>.max_retries = <non-negative int literal>`` (recorded in the manifest);
+* ``<step>.max_retries = <non-negative int literal>`` (recorded in the manifest),
+  ``<step>.concurrency = <int literal >= 1>`` and ``<step>.rate = "<count>/<period>"``;
 * ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` blocks (not run on import; bodies
   unchecked); other ``if``/``try`` blocks whose tests and bodies follow these same rules;
 * ``raise``, ``del``, ``global`` and ``assert`` on inert expressions.
