@@ -19,14 +19,19 @@ from wdk.worlds.base import EventType
 pytestmark = pytest.mark.anyio
 
 
+async def land(world: Any, run_id: str, event: Any, flow: FlowStart) -> str:
+    """``start_queued``, answering the id of the run the start landed on."""
+    landed = await world.start_queued(run_id, event, flow)
+    assert landed.appended is None  # no first pass offered: nothing else written
+    return str(landed.run_id)
+
+
 async def statuses(world: Any, ids: list[str]) -> list[str]:
     return [(await world.get_run(r)).status for r in ids]
 
 
 async def start_n(world: Any, n: int, flow: FlowStart, prefix: str = "r") -> list[str]:
-    return [
-        await world.start_queued(f"{prefix}{i}", created(input=b"%d" % i), flow) for i in range(n)
-    ]
+    return [await land(world, f"{prefix}{i}", created(input=b"%d" % i), flow) for i in range(n)]
 
 
 async def end(world: Any, run_id: str, etype: str = EventType.RUN_COMPLETED) -> None:
@@ -51,7 +56,7 @@ async def test_queue_definitions_upsert_and_list(world: Any) -> None:
 
 async def test_unknown_queue_writes_nothing(world: Any) -> None:
     with pytest.raises(QueueError, match="unknown queue 'nope'"):
-        await world.start_queued("r1", created(), FlowStart("nope"))
+        await land(world, "r1", created(), FlowStart("nope"))
     assert await world.get_run("r1") is None
     assert await world.read_events("r1") == []
 
@@ -90,10 +95,7 @@ async def test_cancelling_a_queued_run(world: Any) -> None:
 async def test_per_key_concurrency(world: Any) -> None:
     await world.register_queues([QueueSpec("q", concurrency=3, per_key_concurrency=1)])
     keys = ["a", "a", "b", "a", "c", "b"]
-    ids = [
-        await world.start_queued(f"r{i}", created(), FlowStart("q", key=k))
-        for i, k in enumerate(keys)
-    ]
+    ids = [await land(world, f"r{i}", created(), FlowStart("q", key=k)) for i, k in enumerate(keys)]
     assert await statuses(world, ids) == [
         "pending", "queued", "pending", "queued", "pending", "queued"
     ]  # fmt: skip
@@ -103,10 +105,10 @@ async def test_per_key_concurrency(world: Any) -> None:
 
 async def test_priority_then_fifo(world: Any) -> None:
     await world.register_queues([QueueSpec("q", concurrency=1)])
-    await world.start_queued("first", created(), FlowStart("q"))
+    await land(world, "first", created(), FlowStart("q"))
     order = [("low", 0), ("high", 5), ("mid", 1), ("high2", 5)]
     for run_id, priority in order:
-        await world.start_queued(run_id, created(), FlowStart("q", priority=priority))
+        await land(world, run_id, created(), FlowStart("q", priority=priority))
     admitted = []
     current = "first"
     for _ in order:
@@ -118,9 +120,9 @@ async def test_priority_then_fifo(world: Any) -> None:
 
 async def test_priority_false_is_fifo(world: Any) -> None:
     await world.register_queues([QueueSpec("q", concurrency=1, priority=False)])
-    await world.start_queued("first", created(), FlowStart("q"))
-    await world.start_queued("a", created(), FlowStart("q", priority=0))
-    await world.start_queued("b", created(), FlowStart("q", priority=9))
+    await land(world, "first", created(), FlowStart("q"))
+    await land(world, "a", created(), FlowStart("q", priority=0))
+    await land(world, "b", created(), FlowStart("q", priority=9))
     await end(world, "first")
     assert await statuses(world, ["a", "b"]) == ["pending", "queued"]
 
@@ -145,21 +147,21 @@ async def test_rate_limit_sliding_window(world: Any, clock: FakeClock) -> None:
 async def test_dedupe_key_answers_the_unfinished_run(world: Any) -> None:
     await world.register_queues([QueueSpec("q", concurrency=1)])
     flow = FlowStart("q", dedupe_key="invoice-991")
-    assert await world.start_queued("r1", created(), flow) == "r1"
-    assert await world.start_queued("r2", created(), flow) == "r1"
+    assert await land(world, "r1", created(), flow) == "r1"
+    assert await land(world, "r2", created(), flow) == "r1"
     assert await world.get_run("r2") is None
-    assert await world.start_queued("r3", created(), FlowStart("q", dedupe_key="other")) == "r3"
+    assert await land(world, "r3", created(), FlowStart("q", dedupe_key="other")) == "r3"
     await end(world, "r1")
     # finished: the key is free again
-    assert await world.start_queued("r4", created(), flow) == "r4"
+    assert await land(world, "r4", created(), flow) == "r4"
     # a run id already used answers that run
-    assert await world.start_queued("r4", created(), FlowStart("q")) == "r4"
+    assert await land(world, "r4", created(), FlowStart("q")) == "r4"
 
 
 async def test_delay_holds_the_run_back(world: Any, clock: FakeClock) -> None:
     await world.register_queues([QueueSpec("q")])
     t0 = clock.now
-    await world.start_queued("r1", created(), FlowStart("q", delay=60.0))
+    await land(world, "r1", created(), FlowStart("q", delay=60.0))
     assert await statuses(world, ["r1"]) == ["queued"]
     assert await world.admit() == pytest.approx(t0 + 60.0)
     clock.advance(60.0)
@@ -172,11 +174,11 @@ async def test_debounce_collapses_starts_with_the_last_arguments(
 ) -> None:
     await world.register_queues([QueueSpec("q")])
     flow = FlowStart("q", key="customer-42", debounce=5.0)
-    assert await world.start_queued("r1", created(input=b"one"), flow) == "r1"
+    assert await land(world, "r1", created(input=b"one"), flow) == "r1"
     clock.advance(3.0)
-    assert await world.start_queued("r2", created(input=b"two"), flow) == "r1"
+    assert await land(world, "r2", created(input=b"two"), flow) == "r1"
     other = FlowStart("q", key="customer-7", debounce=5.0)
-    assert await world.start_queued("r3", created(input=b"x"), other) == "r3"
+    assert await land(world, "r3", created(input=b"x"), other) == "r3"
     clock.advance(3.0)  # 6 s after the first start, 3 s after the last: still waiting
     assert await world.admit() == pytest.approx(clock.now + 2.0)
     assert await statuses(world, ["r1", "r3"]) == ["queued", "queued"]
@@ -188,7 +190,7 @@ async def test_debounce_collapses_starts_with_the_last_arguments(
     (first,) = await world.read_events("r1")
     assert b"two" in (first.data or b"")
     # once started, a new start opens a new window
-    assert await world.start_queued("r4", created(input=b"three"), flow) == "r4"
+    assert await land(world, "r4", created(input=b"three"), flow) == "r4"
 
 
 async def test_a_queued_runs_end_hands_its_slot_on(world: Any) -> None:
@@ -250,3 +252,29 @@ async def test_claim_limited_holds_step_rate(world: Any, clock: FakeClock) -> No
 async def test_claim_limited_with_nothing_limited(world: Any) -> None:
     await world.enqueue([msg("r1", "s0", "step")])
     assert await world.claim_limited(worker_id="w", lease_s=5) == (None, False)
+
+
+async def test_a_start_admitted_at_once_writes_the_offered_first_pass(world: Any) -> None:
+    await world.register_queues([QueueSpec("q", concurrency=1)])
+    first = [ev(EventType.RUN_STARTED, None, "run:started"), ev(EventType.STEP_CREATED, "c1")]
+    step = msg("r1", "step:r1:c1", "step", lease_to="w", lease_s=30)
+    landed = await world.start_queued("r1", created(), FlowStart("q"), first=first, enqueue=[step])
+    assert landed.run_id == "r1" and landed.appended is not None
+    assert landed.appended.seq == 3 and len(landed.appended.message_ids) == 1
+    assert [e.type for e in await world.read_events("r1")] == [
+        EventType.RUN_CREATED, EventType.RUN_STARTED, EventType.STEP_CREATED
+    ]  # fmt: skip
+    assert (await world.get_run("r1")).status == "running"
+    assert await world.get_message("wf:r1") is None  # no start message: it went on at once
+    assert (await world.get_message("step:r1:c1")).owner == "w"
+    # the queue is full: the next start waits, and its offered pass is dropped
+    step2 = msg("r2", "step:r2:c1", "step", lease_to="w", lease_s=30)
+    waiting = await world.start_queued(
+        "r2", created(), FlowStart("q"), first=first, enqueue=[step2]
+    )
+    assert (waiting.run_id, waiting.appended) == ("r2", None)
+    assert [e.type for e in await world.read_events("r2")] == [EventType.RUN_CREATED]
+    assert (await world.get_run("r2")).status == "queued"
+    assert await world.get_message("step:r2:c1") is None
+    await end(world, "r1")  # now it is admitted the ordinary way, with a start message
+    assert await world.get_message("wf:r2") is not None

@@ -416,7 +416,7 @@ async def test_an_older_file_is_migrated_and_keeps_its_runs_and_messages(
 
         await world.register_queues([QueueSpec("q", concurrency=1)])
         landed = await world.start_queued("r3", NewEvent("run_created", None, data), FlowStart("q"))
-        assert landed == "r3" and (await world.get_run("r3")).status == "pending"  # type: ignore[union-attr]
+        assert landed.run_id == "r3" and (await world.get_run("r3")).status == "pending"  # type: ignore[union-attr]
     finally:
         await world.close()
     with sqlite3.connect(path) as conn:

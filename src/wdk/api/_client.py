@@ -216,8 +216,13 @@ async def start(
             return Run(rid, w)
         spec = await register_queue(w, flow.queue, workflow_id) or await w.get_queue(flow.queue)
         check_priority(spec, flow)
+        # A worker of this process offers the run's first pass (see wdk.runtime._local).
+        taker = taker_for(w)
         try:
-            landed = await w.start_queued(rid, created, flow)
+            result = await taker.start_queued_run(rid, created, flow) if taker else None
+            if result is None:
+                result = await w.start_queued(rid, created, flow)
+            landed = result.run_id
         except DuplicateEvent:  # the id was taken meanwhile, by an unqueued start
             landed = rid
         return Run(landed, w, existing=landed != rid)

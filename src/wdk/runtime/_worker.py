@@ -86,6 +86,8 @@ log = logging.getLogger("wdk.worker")
 KINDS = ("workflow", "step", "timer")
 #: how often an idle worker looks again at step messages held back by their limits
 LIMITED_POLL_S = 0.05
+#: how often a worker that has seen no step with limits looks for one when idle
+LIMITED_LOOK_S = 1.0
 
 
 class Worker(RunPasses):
@@ -166,6 +168,7 @@ class Worker(RunPasses):
         self.limited_seen = False
         #: limited step messages were visible but held back by their limits at the last look
         self._limited_waiting = False
+        self._limited_looked = 0.0
 
     # -- loop --------------------------------------------------------------------------------
     async def run(
@@ -301,7 +304,11 @@ class Worker(RunPasses):
                 deployment_id=self._claims_for,
             )
         if msg is None and not self.limited_seen:
-            msg = await self._claim_limited()  # idle: look for steps with limits too
+            # Idle: look for other workers' steps with limits too, once a second at most.
+            now = self.clock()
+            if now - self._limited_looked >= LIMITED_LOOK_S:
+                self._limited_looked = now
+                msg = await self._claim_limited()
         return msg
 
     async def _claim_limited(self) -> Message | None:

@@ -21,7 +21,7 @@ from wdk.worlds._flow import (
     plan_admission,
     start_message,
 )
-from wdk.worlds.base import Message, NewEvent, NewMessage
+from wdk.worlds.base import Appended, Message, NewEvent, NewMessage, QueuedStart
 
 if TYPE_CHECKING:
     from wdk.worlds.memory import _Run, _Store
@@ -58,14 +58,27 @@ class MemoryFlow:
         with store.lock:
             return [store.queue_specs[n] for n in sorted(store.queue_specs)]
 
-    async def start_queued(self, run_id: str, created: NewEvent, flow: FlowStart) -> str:
+    async def start_queued(
+        self,
+        run_id: str,
+        created: NewEvent,
+        flow: FlowStart,
+        *,
+        first: Sequence[NewEvent] = (),
+        enqueue: Sequence[NewMessage] = (),
+    ) -> QueuedStart:
         """Create a queued run and admit what fits, atomically (see ``World``)."""
         store = self._check()
         topics: set[str] = set()
         with store.lock:
-            target = self._start(store, self._clock(), topics, run_id, created, flow)
+            now = self._clock()
+            target, held = self._start(store, now, topics, run_id, created, flow, bool(first))
+            appended = None
+            if held:  # admitted at once, with no start message: it goes on in this call
+                seq = self._append(store, run_id, first, 1, now, topics)
+                appended = Appended(seq, self._enqueue(store, enqueue, now, topics))
         store.hub.notify(topics)
-        return target
+        return QueuedStart(target, appended)
 
     def _start(
         self,
@@ -75,7 +88,9 @@ class MemoryFlow:
         run_id: str,
         created: NewEvent,
         flow: FlowStart,
-    ) -> str:
+        hold: bool = False,
+    ) -> tuple[str, bool]:
+        """The run a start lands on, and whether it is new, held and admitted."""
         if flow.queue not in store.queue_specs:
             raise QueueError(
                 f"unknown queue {flow.queue!r}: declare it with wdk.Queue({flow.queue!r}, ...)"
@@ -84,12 +99,12 @@ class MemoryFlow:
                 queue=flow.queue,
             )
         if run_id in store.runs:
-            return run_id
+            return run_id, False
         mine = [r for r in store.runs.values() if r.queue == flow.queue]
         if flow.dedupe_key is not None:
             for run in mine:
                 if run.dedupe_key == flow.dedupe_key and run.status in ("queued", *ACTIVE_STATUSES):
-                    return run.run_id
+                    return run.run_id, False
         wait = max(flow.delay or 0.0, flow.debounce or 0.0)
         admit_at = now + wait if wait > 0 else None
         if flow.debounce is not None and flow.key is not None:
@@ -112,15 +127,15 @@ class MemoryFlow:
                 run.input = msgpack.unpackb(created.data or b"\x80", raw=False).get("input")
                 run.admit_at = admit_at
                 topics.add("admit")
-                return run.run_id
+                return run.run_id, False
         topics.add(f"run:{run_id}")
         self._append(store, run_id, [created], None, now, topics)
         run = store.runs[run_id]
         run.status, run.queue, run.queue_key = "queued", flow.queue, flow.key
         run.priority, run.dedupe_key, run.debounce = flow.priority, flow.dedupe_key, flow.debounce
         run.admit_at = admit_at
-        self._admit_queue(store, now, topics, flow.queue)
-        return run_id
+        self._admit_queue(store, now, topics, flow.queue, hold=run_id if hold else None)
+        return run_id, hold and run.status == "pending"
 
     async def admit(self, queue: str | None = None) -> float | None:
         """Admit what the limits allow; when to look again (see ``World.admit``)."""
@@ -137,7 +152,9 @@ class MemoryFlow:
         store.hub.notify(topics)
         return due
 
-    def _admit_queue(self, store: _Store, now: float, topics: set[str], name: str) -> float | None:
+    def _admit_queue(
+        self, store: _Store, now: float, topics: set[str], name: str, hold: str | None = None
+    ) -> float | None:
         spec = store.queue_specs.get(name)
         if spec is None:
             return None
@@ -172,8 +189,9 @@ class MemoryFlow:
         for run_id in plan.run_ids:
             run = store.runs[run_id]
             run.status, run.admitted_at = "pending", now
-        if plan.run_ids:
-            self._enqueue(store, [start_message(r) for r in plan.run_ids], now, topics)
+        starts = [start_message(r) for r in plan.run_ids if r != hold]
+        if starts:
+            self._enqueue(store, starts, now, topics)
         later = [r.admit_at for r in waiting if r.admit_at is not None and r.admit_at > now]
         due = min(later) if later else None
         if plan.due is not None and len(plan.run_ids) < len(waiting):

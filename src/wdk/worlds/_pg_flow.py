@@ -74,6 +74,7 @@ class FlowSQL:
                 WHERE run_id = ANY(%(ids)s) AND status = 'queued' RETURNING run_id)
             INSERT INTO {s}.queue (kind, run_id, key, not_before, created_at)
             SELECT 'workflow', run_id, 'wf:' || run_id, %(now)s, %(now)s FROM admitted
+            WHERE run_id IS DISTINCT FROM %(hold)s
             ON CONFLICT (key) DO NOTHING"""
         self._next_time = (
             f"SELECT min(admit_at) FROM {s}.runs WHERE queue = %s AND status = 'queued'"
@@ -236,11 +237,16 @@ class FlowSQL:
         cur = await conn.execute(self._waiting_queues)
         return [name for (name,) in await cur.fetchall()]
 
-    async def admit(self, conn: _Conn, now: float, name: str) -> tuple[float | None, bool]:
-        """Admit what the queue allows (its lock held); (when to look again, any admitted)."""
+    async def admit(
+        self, conn: _Conn, now: float, name: str, hold: str | None = None
+    ) -> tuple[float | None, list[str]]:
+        """Admit what the queue allows (its lock held); (when to look again, the admitted).
+
+        ``hold`` is admitted without a start message (its first pass comes with the start).
+        """
         spec = await self.get(conn, name)
         if spec is None:
-            return None, False
+            return None, []
         active = (await (await conn.execute(self._active, (name,))).fetchone() or (0,))[0]
         by_key: dict[str | None, int] = {}
         if spec.per_key_concurrency is not None:
@@ -266,7 +272,7 @@ class FlowSQL:
             spec, now, active=active, active_by_key=by_key, window=window, candidates=candidates
         )
         if plan.run_ids:
-            await conn.execute(self._admit, {"now": now, "ids": plan.run_ids})
+            await conn.execute(self._admit, {"now": now, "ids": plan.run_ids, "hold": hold})
         due: float | None = (
             await (await conn.execute(self._next_time, (name, now))).fetchone() or (None,)
         )[0]
@@ -275,7 +281,7 @@ class FlowSQL:
             and await (await conn.execute(self._any_waiting, (name,))).fetchone()
         ):
             due = plan.due if due is None else min(due, plan.due)
-        return due, bool(plan.run_ids)
+        return due, plan.run_ids
 
 
 def admit_at(now: float, flow: FlowStart) -> float | None:

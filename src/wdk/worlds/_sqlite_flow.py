@@ -17,7 +17,7 @@ import msgpack
 from wdk.errors import QueueError
 from wdk.worlds import _sqlite_schema as q
 from wdk.worlds._flow import FlowStart, QueueSpec, parse_limit_kind, plan_admission, start_message
-from wdk.worlds.base import Message, NewEvent
+from wdk.worlds.base import Appended, Message, NewEvent, NewMessage, QueuedStart
 
 __all__ = [
     "get_queue",
@@ -32,6 +32,8 @@ __all__ = [
 _Conn = sqlite3.Connection
 #: ``(conn, now, topics, run_id, last_seq, events) -> last_seq``: the world's event insert
 InsertEvents = Callable[[_Conn, float, set[str], str, int, Sequence[NewEvent]], int]
+#: ``(conn, now, topics, messages) -> ids``: the world's enqueue
+Enqueue = Callable[[_Conn, float, set[str], Sequence[NewMessage]], tuple[int, ...]]
 
 _SPEC = (
     "SELECT name, concurrency, per_key_concurrency, rate_limit, rate_period, priority FROM queues"
@@ -114,9 +116,13 @@ def tx_start(
     created: NewEvent,
     flow: FlowStart,
     insert_events: InsertEvents,
-) -> str:
-    """A queued start (see ``World.start_queued``); the id of the run it landed on."""
-    if get_queue(conn, flow.queue) is None:
+    enqueue_messages: Enqueue,
+    first: Sequence[NewEvent],
+    enqueue: Sequence[NewMessage],
+) -> QueuedStart:
+    """A queued start (see ``World.start_queued``): where it landed."""
+    spec = get_queue(conn, flow.queue)
+    if spec is None:
         raise QueueError(
             f"unknown queue {flow.queue!r}: declare it with wdk.Queue({flow.queue!r}, ...) at"
             " module level in a workflow module, and import that module (or start its"
@@ -124,11 +130,11 @@ def tx_start(
             queue=flow.queue,
         )
     if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
-        return run_id
+        return QueuedStart(run_id)
     if flow.dedupe_key is not None:
         row = conn.execute(_DEDUPED, (flow.queue, flow.dedupe_key)).fetchone()
         if row is not None:
-            return str(row[0])
+            return QueuedStart(str(row[0]))
     wait = max(flow.delay or 0.0, flow.debounce or 0.0)
     admit_at = now + wait if wait > 0 else None
     if flow.debounce is not None and flow.key is not None:
@@ -145,22 +151,43 @@ def tx_start(
                 (new_input, admit_at, target),
             )
             topics.add("admit")
-            return target
+            return QueuedStart(target)
     insert_events(conn, now, topics, run_id, 0, [created])
     conn.execute(
         _QUEUE_RUN,
         (flow.queue, flow.key, flow.priority, flow.dedupe_key, flow.debounce, admit_at, run_id),
     )
-    tx_admit(conn, now, topics, flow.queue)
-    return run_id
+    hold = run_id if first else None
+    _, admitted = _admit(conn, now, topics, flow.queue, spec, hold)
+    if hold is None or hold not in admitted:
+        return QueuedStart(run_id)
+    # Admitted at once: the run goes on in this transaction, as a start beside a worker does.
+    last = insert_events(conn, now, topics, run_id, 1, first)
+    return QueuedStart(run_id, Appended(last, enqueue_messages(conn, now, topics, enqueue)))
 
 
 def tx_admit(conn: _Conn, now: float, topics: set[str], name: str) -> float | None:
     """Admit what the queue's limits allow; when to look again (see ``World.admit``)."""
-    spec = get_queue(conn, name)
+    return _admit(conn, now, topics, name)[0]
+
+
+def _admit(
+    conn: _Conn,
+    now: float,
+    topics: set[str],
+    name: str,
+    spec: QueueSpec | None = None,
+    hold: str | None = None,
+) -> tuple[float | None, list[str]]:
+    """:func:`tx_admit`, and the runs admitted; ``hold`` is admitted without a message."""
+    if conn.execute(_ANY_WAITING, (name,)).fetchone() is None:
+        return None, []  # the common end of a queued run: nobody waits
+    spec = spec or get_queue(conn, name)
     if spec is None:
-        return None
-    active = conn.execute(_ACTIVE, (name,)).fetchone()[0]
+        return None, []
+    active = 0
+    if spec.concurrency is not None:
+        active = conn.execute(_ACTIVE, (name,)).fetchone()[0]
     by_key: dict[str | None, int] = {}
     if spec.per_key_concurrency is not None:
         by_key = dict(conn.execute(_ACTIVE_BY_KEY, (name,)).fetchall())
@@ -190,21 +217,21 @@ def tx_admit(conn: _Conn, now: float, topics: set[str], name: str) -> float | No
     if plan.run_ids:
         conn.executemany(_ADMIT, [(now, rid) for rid in plan.run_ids])
         for rid in plan.run_ids:
+            if rid == hold:
+                continue
             m = start_message(rid)
             conn.execute(q.ENQUEUE, (m.kind, m.run_id, m.key, None, now, 0.0, None, 0))
-        topics.add("queue")
+            topics.add("queue")
     due: float | None = conn.execute(_NEXT_TIME, (name, now)).fetchone()[0]
     if plan.due is not None and conn.execute(_ANY_WAITING, (name,)).fetchone():
         due = plan.due if due is None else min(due, plan.due)
-    return due
+    return due, plan.run_ids
 
 
 def tx_admit_all(conn: _Conn, now: float, topics: set[str]) -> float | None:
     """:func:`tx_admit` for every queue with waiting runs; the earliest time to look again."""
     due: float | None = None
     for (name,) in conn.execute("SELECT name FROM queues ORDER BY name").fetchall():
-        if conn.execute(_ANY_WAITING, (name,)).fetchone() is None:
-            continue
         at = tx_admit(conn, now, topics, name)
         if at is not None:
             due = at if due is None else min(due, at)

@@ -38,6 +38,7 @@ __all__ = [
     "Message",
     "NewEvent",
     "NewMessage",
+    "QueuedStart",
     "RunInfo",
     "RunStatus",
     "StreamInfo",
@@ -166,6 +167,19 @@ class Appended:
 
     seq: int
     message_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedStart:
+    """Where a queued start landed (``World.start_queued``).
+
+    ``run_id`` is the run's id: the new run's, or an unfinished one's (a dedupe key match, a
+    debounce). ``appended`` is set when the start's ``first`` events were written: the new run
+    was admitted in the start's own transaction and went on at once.
+    """
+
+    run_id: str
+    appended: Appended | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,11 +432,22 @@ class World(Protocol):
         """Every registered queue, by name."""
         ...
 
-    async def start_queued(self, run_id: str, created: NewEvent, flow: FlowStart) -> str:
+    async def start_queued(
+        self,
+        run_id: str,
+        created: NewEvent,
+        flow: FlowStart,
+        *,
+        first: Sequence[NewEvent] = (),
+        enqueue: Sequence[NewMessage] = (),
+    ) -> QueuedStart:
         """Create a run ``queued`` on ``flow.queue`` (no message) and admit what fits, atomically.
 
-        ``created`` is the ``run_created`` event. Returns the id of the run the start landed
-        on: ``run_id``, or, writing nothing new, the unfinished run with the same
+        ``created`` is the ``run_created`` event. With ``first``, a worker beside the caller
+        offers the run's first pass: if the new run is admitted in this transaction, ``first``
+        is appended after ``created`` and ``enqueue`` replaces its start message (as an append
+        would), and the result's ``appended`` says so. The run the start landed on is
+        ``run_id``, or, writing nothing new, the unfinished run with the same
         ``dedupe_key`` on the queue; or, for a ``debounce`` with a ``key``, the run of that
         key still waiting out its debounce, whose arguments (``run_created`` data and
         ``input``) become this start's and whose wait restarts. A ``run_id`` already used

@@ -55,6 +55,7 @@ from wdk.worlds.base import (
     NewEvent,
     NewMessage,
     Page,
+    QueuedStart,
     RunInfo,
     StreamInfo,
     TokenConflict,
@@ -504,7 +505,15 @@ class PostgresWorld:
         async with self._conn() as conn:
             return await self._flow.all(conn)
 
-    async def start_queued(self, run_id: str, created: NewEvent, flow: FlowStart) -> str:
+    async def start_queued(
+        self,
+        run_id: str,
+        created: NewEvent,
+        flow: FlowStart,
+        *,
+        first: Sequence[NewEvent] = (),
+        enqueue: Sequence[NewMessage] = (),
+    ) -> QueuedStart:
         """Create a queued run and admit what fits, in one transaction (``World``).
 
         Under the queue's advisory lock: the dedupe and debounce checks, the ``run_created``
@@ -512,12 +521,13 @@ class PostgresWorld:
         """
         topics: set[str] = set()
         now = self._clock()
+        appended = None
         async with self._tx(topics) as conn:
             landed = await self._flow.prepare_start(conn, now, run_id, flow, created.data)
             if landed is not None:
                 if landed != run_id:
                     topics.add("admit")
-                return landed
+                return QueuedStart(landed)
             request = encode_request(
                 run_id, [created], enqueue=(), ack=(), expect_seq=None, now=now
             )
@@ -526,12 +536,24 @@ class PostgresWorld:
             )
             topics.update(sent)
             await self._flow.mark_queued(conn, now, run_id, flow)
-            due, admitted = await self._flow.admit(conn, now, flow.queue)
-            if admitted:
+            hold = run_id if first else None
+            due, admitted = await self._flow.admit(conn, now, flow.queue, hold)
+            if set(admitted) - {hold}:
                 topics.add("queue")
             if due is not None:
                 topics.add("admit")
-        return run_id
+            if hold is not None and hold in admitted:
+                request = encode_request(
+                    run_id, first, enqueue=enqueue, ack=(), expect_seq=1, now=now
+                )
+                (outcome,), sent = await self._log.append_batch(
+                    conn, [request], synchronous_commit=self._sync(True), now=now
+                )
+                topics.update(sent)
+                if isinstance(outcome, Exception):
+                    raise outcome
+                appended = outcome
+        return QueuedStart(run_id, appended)
 
     async def admit(self, queue: str | None = None) -> float | None:
         """Admit what the limits allow; when to look again (``World.admit``).

@@ -69,6 +69,7 @@ from wdk.worlds.base import (
     NewEvent,
     NewMessage,
     Page,
+    QueuedStart,
     RunInfo,
     StreamInfo,
 )
@@ -669,9 +670,26 @@ class SqliteWorld:
         with self._lock:
             return qf.list_queues(self._conn or self._connect())
 
-    async def start_queued(self, run_id: str, created: NewEvent, flow: FlowStart) -> str:
+    async def start_queued(
+        self,
+        run_id: str,
+        created: NewEvent,
+        flow: FlowStart,
+        *,
+        first: Sequence[NewEvent] = (),
+        enqueue: Sequence[NewMessage] = (),
+    ) -> QueuedStart:
         """Create a queued run and admit what fits, in one transaction (``World``)."""
-        return self._write(qf.tx_start, run_id, created, flow, self._insert_events)
+        return self._write(
+            qf.tx_start,
+            run_id,
+            created,
+            flow,
+            self._insert_events,
+            self._tx_enqueue,
+            first,
+            enqueue,
+        )
 
     async def admit(self, queue: str | None = None) -> float | None:
         """Admit what the limits allow; when to look again (``World.admit``).
