@@ -87,7 +87,7 @@ async def _wdk(tmp: Path, reps: int, drain: int) -> dict[str, Any]:
                         key = f"{name}:{queue or 'none'}"
                         samples.setdefault(key, []).append(await timed(fn, queue))
             out["cost"] = {k: N_WORKFLOWS / statistics.median(v) for k, v in samples.items()}
-            t0 = time.perf_counter()
+            t0, wall0 = time.perf_counter(), time.time()
             runs = [await start(CHAIN, [1], world=world, queue="bench-drain") for _ in range(drain)]
             out["enqueue_s"] = time.perf_counter() - t0
             for run in runs:
@@ -97,6 +97,7 @@ async def _wdk(tmp: Path, reps: int, drain: int) -> dict[str, Any]:
             last = max(i.completed_at or 0.0 for i in infos)
             out["drain_rps"] = drain / (last - first)
             out["drain_s"] = last - first
+            out["total_s"] = last - wall0
         finally:
             worker.stop()
     set_world(None)
@@ -174,19 +175,27 @@ def report(wdk: dict[str, Any], dbos: dict[str, Any] | None, drain: int, reps: i
         row("b", "(b) started and awaited in turn"),
         row("c", "(c) all started, then awaited"),
         "",
-        f"Draining {drain:,} one-step workflows started on a queue of concurrency 50",
-        "(runs/s from the first run's start to the last one's end):",
+        f"Draining {drain:,} one-step workflows started on a queue of concurrency 50: runs/s",
+        "from the first run leaving the queue (wdk `started_at`, DBOS `dequeued_at`) to the last",
+        "one's end; the enqueue loop's time; and the total from the first enqueue to the last",
+        "end. DBOS dequeues while the enqueue loop runs; wdk's in-process worker mostly after",
+        "(the SQLite calls of the loop do not yield to it).",
         "",
-        "| system | drain runs/s | drain time | enqueue time |",
-        "|---|---:|---:|---:|",
-        f"| wdk | {wdk['drain_rps']:.0f} | {wdk['drain_s']:.1f} s | {wdk['enqueue_s']:.1f} s |",
+        "| system | drain runs/s | drain time | enqueue time | total |",
+        "|---|---:|---:|---:|---:|",
+        f"| wdk | {wdk['drain_rps']:.0f} | {wdk['drain_s']:.1f} s | {wdk['enqueue_s']:.1f} s"
+        f" | {wdk['total_s']:.1f} s |",
     ]
     if dbos is not None:
         lines.append(
             f"| DBOS queue, `global_concurrency=50` | {dbos['drain_rps']:.0f}"
-            f" | {dbos['drain_s']:.1f} s | {dbos['enqueue_s']:.1f} s |"
+            f" | {dbos['drain_s']:.1f} s | {dbos['enqueue_s']:.1f} s | {dbos['total_s']:.1f} s |"
         )
-        lines += ["", f"wdk / DBOS drain rate: {wdk['drain_rps'] / dbos['drain_rps']:.1f}x."]
+        lines += [
+            "",
+            f"wdk / DBOS: drain rate {wdk['drain_rps'] / dbos['drain_rps']:.1f}x, total time"
+            f" {dbos['total_s'] / wdk['total_s']:.1f}x shorter.",
+        ]
     return "\n".join(lines)
 
 
