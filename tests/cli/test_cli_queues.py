@@ -17,7 +17,7 @@ WDK = str(Path(sys.executable).with_name("wdk"))
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    for name in ("flows.py", "queue_util.py"):
+    for name in ("queue_flows.py", "queue_util.py"):
         shutil.copy(ROOT / "fixtures" / "queues" / name, tmp_path / name)
     return tmp_path
 
@@ -34,7 +34,7 @@ def wdk(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_run_on_a_queue_with_its_options(project: Path) -> None:
     result = wdk(
-        project, "run", "flows:job", "x", "0", "--queue", "per_customer", "--key", "c-1",
+        project, "run", "queue_flows:job", "x", "0", "--queue", "per_customer", "--key", "c-1",
         "--priority", "3", "--dedupe-key", "d-1", "--delay", "100ms",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -50,7 +50,7 @@ def test_run_with_bad_flow_options_starts_nothing(project: Path) -> None:
         (("--key", "k"), "key needs a queue"),
         (("--queue", "reports", "--debounce", "1s"), "debounce needs a key"),
     ]:
-        result = wdk(project, "run", "flows:job", "x", "0", *args)
+        result = wdk(project, "run", "queue_flows:job", "x", "0", *args)
         assert result.returncode == 2, (args, result.stderr)
         assert fragment in result.stderr and "nothing was started" in result.stderr
     listed = wdk(project, "inspect", "runs", "--status", "queued")

@@ -33,9 +33,9 @@ QUEUES = Path(__file__).resolve().parents[2] / "fixtures" / "queues"
 if str(QUEUES) not in sys.path:
     sys.path.insert(0, str(QUEUES))
 
-import flows  # noqa: E402
+import queue_flows as flows  # noqa: E402
 
-JOB = "workflow//flows.py//job"
+JOB = "workflow//queue_flows.py//job"
 
 
 @dataclass

@@ -17,8 +17,8 @@ from serve import WDK, launch, serve_env, stop_process
 pytestmark = pytest.mark.slow
 
 QUEUES = Path(__file__).resolve().parents[2] / "fixtures" / "queues"
-JOB = quote("workflow//flows.py//job", safe="")
-GATED = quote("workflow//flows.py//gated_job", safe="")
+JOB = quote("workflow//queue_flows.py//job", safe="")
+GATED = quote("workflow//queue_flows.py//gated_job", safe="")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
