@@ -47,6 +47,7 @@ async def test_setup_creates_every_table_once(make_world: Any, pg_url: str, sche
         "queues",
         "runs",
         "run_seq",
+        "step_claims",
         "events",
         "hooks",
         "queue",
