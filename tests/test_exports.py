@@ -17,16 +17,18 @@ from wdk import serde
 
 EXPECTED = {
     wdk: [
-        "AmbiguousRunIdError", "BuildError", "DurationError", "FatalError", "Hook",
+        "AllocationLimitError", "AmbiguousRunIdError", "BudgetExceededError", "BuildError",
+        "DurationError", "FatalError", "Hook",
         "HookConflictError", "HookDefinition", "HookNotFoundError", "HookPayloadError",
         "PatchError", "Queue", "QueueError", "ReplayDivergenceError", "Response",
-        "RetryableError", "RunStateError",
-        "SandboxError", "SerializationError", "StepMetadata", "StepNotRegisteredError", "Webhook",
+        "RetryableError", "RunStateError", "SandboxError", "Schedule", "ScheduleError",
+        "SerializationError", "StepMetadata", "StepNotRegisteredError", "Webhook",
         "WebhookRequest", "WorkflowError", "WorkflowMetadata", "WorkflowNotRegisteredError",
         "WorkflowRunCancelledError",
         "WorkflowRunFailedError", "WorkflowRunNotFoundError", "WorldError", "WritableStream",
         "create_hook", "create_webhook", "define_hook", "deprecate_patch", "fetch",
-        "get_step_metadata", "get_workflow_metadata", "get_writable", "patched", "race", "sleep",
+        "get_step_metadata", "get_workflow_metadata", "get_writable", "patched", "race",
+        "schedule", "sleep",
     ],
     wdk.ai: [
         "AgentResult", "DEFAULT_UI_STREAM_VERSION", "DurableAgent", "Output", "OutputSpec",

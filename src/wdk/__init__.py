@@ -18,7 +18,9 @@ from wdk._workflow_api import (
     sleep,
 )
 from wdk.errors import (
+    AllocationLimitError,
     AmbiguousRunIdError,
+    BudgetExceededError,
     BuildError,
     DurationError,
     FatalError,
@@ -31,6 +33,7 @@ from wdk.errors import (
     RetryableError,
     RunStateError,
     SandboxError,
+    ScheduleError,
     SerializationError,
     StepNotRegisteredError,
     WorkflowError,
@@ -47,10 +50,13 @@ from wdk.runtime._metadata import (
     get_workflow_metadata,
 )
 from wdk.runtime._queues import Queue
+from wdk.runtime._schedule_spec import Schedule, schedule
 from wdk.runtime._streams import WritableStream, get_writable
 
 __all__ = [
+    "AllocationLimitError",
     "AmbiguousRunIdError",
+    "BudgetExceededError",
     "BuildError",
     "DurationError",
     "FatalError",
@@ -67,6 +73,8 @@ __all__ = [
     "RetryableError",
     "RunStateError",
     "SandboxError",
+    "Schedule",
+    "ScheduleError",
     "SerializationError",
     "StepMetadata",
     "StepNotRegisteredError",
@@ -90,5 +98,6 @@ __all__ = [
     "get_writable",
     "patched",
     "race",
+    "schedule",
     "sleep",
 ]

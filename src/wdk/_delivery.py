@@ -46,6 +46,7 @@ __all__ = [
     "WebhookTokenError",
     "decode_hook",
     "deliver_payload",
+    "payload_schema",
     "resume_checked",
     "resume_webhook",
 ]
@@ -74,6 +75,11 @@ class TypedPayload:
 
         self.schema = schema
         self._adapter: Any = TypeAdapter(schema)
+
+    def json_schema(self) -> dict[str, Any]:
+        """The schema as JSON Schema (what the web UI builds its resume form from)."""
+        schema: dict[str, Any] = self._adapter.json_schema()
+        return schema
 
     def validate(self, payload: Any) -> Any:
         """The payload validated against the schema, or ``HookPayloadError``."""
@@ -132,6 +138,16 @@ def _definition(path: str) -> Any:
         ) from None
     _definitions[path] = definition
     return definition
+
+
+def payload_schema(path: str) -> dict[str, Any]:
+    """The JSON Schema of the ``define_hook`` schema recorded as ``path`` (``module:qualname``).
+
+    Raises:
+        SchemaLoadError: the schema cannot be imported.
+    """
+    schema: dict[str, Any] = _definition(path).json_schema()
+    return schema
 
 
 async def resume_checked(world: World, token: str, payload: Any) -> HookResumeResult:

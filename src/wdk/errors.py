@@ -6,6 +6,8 @@ Every error wdk raises on purpose derives from :class:`WorkflowError`::
     ├── FatalError                  a step failed for good; never retried
     ├── RetryableError              a step failed; retry after ``retry_after``
     ├── SandboxError                workflow code did something non-deterministic
+    │   ├── AllocationLimitError    it would build a value over the allocation limit
+    │   └── BudgetExceededError     it ran past its budget without a durable call
     ├── SerializationError          a value cannot cross a durable boundary
     ├── BuildError                  the compiler refused a source tree
     ├── DurationError               a duration or deadline could not be parsed
@@ -22,6 +24,7 @@ Every error wdk raises on purpose derives from :class:`WorkflowError`::
     ├── RunStateError               the run cannot do that as it stands (retry a finished run)
     ├── AmbiguousRunIdError         a run id prefix matches more than one run
     ├── QueueError                  a flow-control queue misdeclared, unknown, or misused
+    ├── ScheduleError               a ``schedule(...)`` is invalid, or no schedule has the id
     └── WorldError                  a storage backend was misconfigured or failed
 
 Extra fields are keyword-only. Every error pickles and round-trips through ``wdk.serde``:
@@ -39,7 +42,9 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "AllocationLimitError",
     "AmbiguousRunIdError",
+    "BudgetExceededError",
     "BuildError",
     "DurationError",
     "FatalError",
@@ -53,6 +58,7 @@ __all__ = [
     "RunErrorCause",
     "RunStateError",
     "SandboxError",
+    "ScheduleError",
     "SerializationError",
     "StepNotRegisteredError",
     "WorkflowError",
@@ -98,6 +104,18 @@ def _rebuild(cls: type[WorkflowError], args: tuple[Any, ...], state: dict[str, A
     return err
 
 
+def error_text(exc: BaseException) -> str:
+    """``str(exc)``, or a description of it when ``str()`` itself raises.
+
+    A user's error may hold a value whose ``str()`` fails (an int past Python's 4,300-digit
+    conversion limit, a broken ``__str__``); recording the failure must not fail with it.
+    """
+    try:
+        return str(exc)
+    except Exception as inner:  # noqa: BLE001 - any failure of user __str__ is described
+        return f"<{type(exc).__qualname__} whose str() failed: {type(inner).__name__}: {inner}>"
+
+
 class FatalError(WorkflowError):
     """Raise in a step to fail it at once, without retries. Catchable in the workflow."""
 
@@ -122,6 +140,22 @@ class SandboxError(WorkflowError):
     """Workflow code tried something that is not deterministic or does I/O.
 
     The message says what was refused, where (file:line) and what to move into a step.
+    """
+
+
+class AllocationLimitError(SandboxError):
+    """Workflow code would build a value larger than the sandbox's allocation limit.
+
+    Raised *before* allocating (``"x" * 10**12``, ``bytes(n)``, ``range(n)``, ``10**10**10``);
+    the message names the file:line, the operation, the size and the limit.
+    """
+
+
+class BudgetExceededError(SandboxError):
+    """A workflow activation ran longer than its budget without reaching a durable call.
+
+    The message names the file:line where the code was interrupted and the budget. The run
+    fails with it even if the code catches it (the point it was stopped at depends on time).
     """
 
 
@@ -284,6 +318,18 @@ class AmbiguousRunIdError(WorkflowError):
         super().__init__(message)
         self.prefix = prefix
         self.matches = matches
+
+
+class ScheduleError(WorkflowError, ValueError):
+    """A ``schedule(...)`` is invalid, or no schedule has the id asked for.
+
+    Invalid: a cron that does not parse, a timezone that does not exist, a target that is not
+    a workflow, arguments that cannot be stored. ``schedule_id`` names the schedule.
+    """
+
+    def __init__(self, message: str = "", *, schedule_id: str = "") -> None:
+        super().__init__(message)
+        self.schedule_id = schedule_id
 
 
 class WorldError(WorkflowError):

@@ -13,56 +13,13 @@ Skipped when Chromium, node or npm is missing, except under CI=true, where that 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from chat_harness import serve_chat, stop_chat
+from chat_page import run_tool as _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
-
-REPO = Path(__file__).resolve().parents[2]
-WEB = REPO / "web" / "chat"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-
-
-def _missing() -> str | None:
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        return f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set CHROMIUM)"
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed"
-    return None
-
-
-def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
-@pytest.fixture(scope="module")
-def page_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    missing = _missing()
-    if missing is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser test cannot run under CI: {missing}")
-        pytest.skip(missing)
-    tmp = tmp_path_factory.mktemp("web")
-    work = tmp / "chat"
-    shutil.copytree(WEB, work, ignore=shutil.ignore_patterns("node_modules", "dist"))
-    env = {
-        **os.environ,
-        "npm_config_cache": str(tmp / "npm-cache"),
-        "npm_config_update_notifier": "false",
-        "CHROMIUM": CHROMIUM,
-    }
-    _run(["npm", "ci", "--no-audit", "--no-fund"], work, env, 150)
-    _run(["npm", "run", "build"], work, env, 60)
-    assert (work / "dist" / "index.html").is_file()
-    return work, env
 
 
 def test_browser_chat_resumes_a_cut_answer_and_renders_it_once(

@@ -240,3 +240,35 @@ def test_abort_after_chunks_cuts_the_post_and_get_resumes(
         assert any("TEST MODE" in line for line in srv.log)
     finally:
         stop_chat(srv)
+
+
+def test_long_json_int_in_a_chat_post_is_a_400(client: httpx.Client) -> None:
+    body = '{"messages": [{"id": "u1", "role": "user", "n": ' + "1" * 4301 + "}]}"
+    resp = client.post("/api/chat", content=body)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"].startswith(
+        'request body has an integer with more than 4300 digits at body["messages"][0]["n"]'
+    )
+
+
+def test_405_on_chat_routes_and_the_page_carries_allow(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    work = tmp_path_factory.mktemp("chat-405")
+    page = work / "page"
+    page.mkdir()
+    (page / "index.html").write_text("<p>chat</p>")
+    srv = serve_chat(work, CHAT, args=("--chat-page", str(page)))
+    try:
+        with httpx.Client(base_url=srv.url, timeout=httpx.Timeout(30.0)) as client:
+            for method, path, allow in [
+                ("PUT", "/api/chat", "POST"),
+                ("POST", "/api/chat/wrun_x/stream", "GET, HEAD"),
+                ("POST", "/chat/", "GET, HEAD"),
+            ]:
+                resp = client.request(method, path)
+                assert resp.status_code == 405, (path, resp.text)
+                assert resp.headers["allow"] == allow, path
+            assert client.get("/chat/").text == "<p>chat</p>"
+    finally:
+        stop_chat(srv)

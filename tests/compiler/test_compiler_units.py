@@ -268,3 +268,24 @@ def test_step_limits_are_literal_settings_checked_at_build() -> None:
     assert "`charge.concurrency` must be set to an integer literal >= 1" in errors[0].message
     assert "invalid rate '10 per sec'" in errors[1].message
     assert "plain is not a step of this module" in errors[3].message
+
+
+@pytest.mark.parametrize(
+    ("statement", "codes"),
+    [
+        ('schedule("n", cron="0 3 * * *", workflow=wf, args=["daily"])', []),
+        ('wdk.schedule("n", every="2s", workflow=wf)', []),
+        ('schedule("n", every=compute(), workflow=wf)', ["WDK007"]),  # its arguments do work
+        ("define_hook(dict)", ["WDK007"]),  # a bare call of another wdk name: still work
+    ],
+)
+def test_a_bare_schedule_call_is_the_one_wdk_call_allowed_as_a_statement(
+    statement: str, codes: list[str]
+) -> None:
+    source = (
+        "import wdk\nfrom wdk import define_hook, schedule\n\n"
+        'async def wf():\n    "use workflow"\n\n'
+        "def compute():\n    return 2\n\n" + statement + "\n"
+    )
+    result = compile_source(source, relpath="m.py", module="m")
+    assert [d.code for d in result.errors] == codes

@@ -52,6 +52,7 @@ async def running(
     relpath: str = "flows.py",
     concurrency: int = 4,
     step_threads: int = 32,
+    **worker_options: Any,
 ) -> AsyncIterator[Harness]:
     project = Project([root])
     set_default_project(project)
@@ -64,6 +65,7 @@ async def running(
         concurrency=concurrency,
         step_threads=step_threads,
         idle_poll_s=1.0,
+        **worker_options,
     )
     async with anyio.create_task_group() as tg:
         tg.start_soon(worker.run)

@@ -87,6 +87,18 @@ async def test_fatal_error_uncaught_fails_run(world):
         assert [e.type for e in await run.events()].count("step_started") == 1
 
 
+async def test_an_error_whose_str_raises_still_fails_the_run(world):
+    # str() of an error holding a 4,301-digit int raises ValueError (Python's int conversion
+    # limit): the run must still end failed, with a message saying so, not stay running.
+    async with running(world) as h:
+        run = await h.start("huge_int_error_uncaught")
+        with pytest.raises(WorkflowRunFailedError) as info:
+            await run.return_value(timeout=60)
+        assert "str() failed" in info.value.cause.message
+        assert "FatalError" in info.value.cause.message
+        assert await run.status() == "failed"
+
+
 async def test_fatal_error_caught(world):
     async with running(world) as h:
         assert await h.result("fatal_caught") == "caught: card declined"

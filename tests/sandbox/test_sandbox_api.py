@@ -26,9 +26,13 @@ def test_exports() -> None:
     assert wdk.sandbox.__all__ == [
         "DEFAULT",
         "DEFAULT_ALLOWED_MODULES",
+        "DEFAULT_MAX_ALLOCATION",
+        "DEFAULT_WORKFLOW_BUDGET_S",
         "SHIMMED_MODULES",
         "BundleSource",
+        "Limiter",
         "SandboxConfig",
+        "SliceExpired",
         "WorkflowSandbox",
         "allows_import",
         "compile_workflow_code",

@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from openapi_check import checked_client  # noqa: E402
 from server_harness import Server, serve, stop  # noqa: E402
 
 
@@ -23,5 +24,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(30.0)) as c:
+    # Every response is checked against the server's /openapi.json (tests/server/openapi_check).
+    with checked_client(server.url, timeout=httpx.Timeout(30.0)) as c:
         yield c

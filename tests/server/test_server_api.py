@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from openapi_check import checked_client
 from server_harness import Server, first_chunk, serve, start, stop, wait_end, wf
 
 
@@ -89,7 +90,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def test_bearer_auth(secured: Server, tmp_path: Path) -> None:
-    with httpx.Client(base_url=secured.url) as c:
+    with checked_client(secured.url) as c:
         assert c.get("/api/runs").status_code == 401
         assert c.get("/api/runs", headers={"authorization": "Bearer nope"}).status_code == 401
         ok = c.get("/api/runs", headers={"authorization": "Bearer s3cret"})
@@ -102,7 +103,7 @@ def test_bearer_auth(secured: Server, tmp_path: Path) -> None:
 
 def test_manual_webhook_timeout_is_504(secured: Server) -> None:
     auth = {"authorization": "Bearer s3cret"}
-    with httpx.Client(base_url=secured.url, headers=auth, timeout=30) as c:
+    with checked_client(secured.url, headers=auth, timeout=30) as c:
         run_id = start(c, "manual_unanswered", True)
         url = first_chunk(c, run_id, "control")
         resp = httpx.post(url, content=b"late?", timeout=30)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openapi_check import checked_client
 from serve import WDK, serve_env
 from server_harness import FIXTURES, serve, start, stop, wait_end, wf
 from starlette.testclient import TestClient
@@ -25,7 +26,7 @@ from wdk.worlds.base import EventType, NewEvent, RunInfo
 @pytest.fixture(scope="module")
 def completed(server: Any) -> str:
     """A completed run with five completed steps (`streams_demo`)."""
-    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(30.0)) as client:
+    with checked_client(server.url, timeout=httpx.Timeout(30.0)) as client:
         run_id = start(client, "streams_demo")
         assert wait_end(client, run_id)["status"] == "completed"
     return run_id
@@ -100,7 +101,8 @@ def test_openapi_documents_the_routes_and_fields() -> None:
     fork = doc["paths"]["/api/runs/{run_id}/fork"]["post"]
     assert {"200", "404", "409"} <= set(retry)
     assert {"201", "400", "404", "409"} <= set(fork["responses"])
-    body = fork["requestBody"]["content"]["application/json"]["schema"]
+    ref = fork["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = doc["components"]["schemas"][ref.rsplit("/", 1)[-1]]
     assert body["additionalProperties"] is False and "from_step" in body["properties"]
     run = doc["components"]["schemas"]["Run"]["properties"]
     assert {"deployment_id", "forked_from", "blocked"} <= set(run)
@@ -179,7 +181,7 @@ def test_retry_of_a_blocked_run(tmp_path: Path) -> None:
 def test_a_pinned_server_records_its_deployment(tmp_path: Path) -> None:
     srv = serve(tmp_path, args=("--deployment", "v9"))
     try:
-        with httpx.Client(base_url=srv.url, timeout=httpx.Timeout(30.0)) as client:
+        with checked_client(srv.url, timeout=httpx.Timeout(30.0)) as client:
             run_id = start(client, "streams_demo")
             run = wait_end(client, run_id)  # the embedded v9 worker claims v9 runs
             assert (run["status"], run["deployment_id"]) == ("completed", "v9")

@@ -324,13 +324,46 @@ async def test_a_row_at_its_last_generation_is_replaced_not_handed_over(
     assert new is not None and (new.id, new.owner) == (new_id, "w")
 
 
+async def test_a_gone_workers_row_at_its_last_generation_is_moved_to_a_new_row(
+    world: SqliteWorld,
+) -> None:
+    """Releasing a gone worker's messages gives them new ids; a row that cannot take one more
+    generation becomes a new row (same key, payload, deliveries), so the old id stays dead."""
+    from wdk.worlds._sqlite_schema import GEN_MAX, message_ref
+    from wdk.worlds.base import WorkerInfo
+
+    await world.heartbeat(WorkerInfo("dead"))
+    await world.enqueue([NewMessage("step", "r1", "s1", b"p"), NewMessage("step", "r1", "s2")])
+    last = await world.claim(["step"], worker_id="dead", lease_s=30)
+    other = await world.claim(["step"], worker_id="dead", lease_s=30)
+    assert last is not None and other is not None
+    rowid, _ = message_ref(last.id)
+    with sqlite3.connect(world.path) as conn:
+        conn.execute("UPDATE queue SET gen = ? WHERE id = ?", (GEN_MAX, rowid))
+    old = await world.get_message("s1")
+    assert old is not None
+    assert await world.release_worker("dead", last_seen=float("inf")) == 2
+    moved = await world.get_message("s1")
+    assert moved is not None and moved.owner is None
+    assert (moved.payload, moved.deliveries) == (b"p", 1)
+    assert message_ref(moved.id)[0] > rowid and message_ref(moved.id)[1] == 0
+    bumped = await world.get_message("s2")
+    assert bumped is not None and message_ref(bumped.id) == (message_ref(other.id)[0], 1)
+    await world.ack([old.id])
+    assert await world.get_message("s1") is not None
+
+
 def _old_schema(version: int) -> list[str]:
-    """The statements that created a new file at schema ``version`` (1, 2 or 3)."""
+    """The statements that created a new file at schema ``version`` (1 to 5)."""
     from wdk.worlds import _sqlite_schema as q
 
     statements = []
     for statement in q.SCHEMA:
         if statement in q.FLOW_SCHEMA:
+            continue  # version 6
+        if "CREATE TABLE IF NOT EXISTS schedules" in statement and version < 5:
+            continue  # version 5
+        if statement == q.WORKERS_TABLE and version < 4:
             continue  # version 4
         if version >= 3:
             statements.append(statement)
@@ -371,14 +404,14 @@ def _make_old_file(path: Path, version: int) -> None:
         conn.close()
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
 async def test_an_older_file_is_migrated_and_keeps_its_runs_and_messages(
     tmp_path: Path, version: int
 ) -> None:
     import msgpack
 
     from wdk.worlds._sqlite_schema import SCHEMA_VERSION
-    from wdk.worlds.base import RunInfo
+    from wdk.worlds.base import RunInfo, WorkerInfo
 
     path = tmp_path / f"v{version}.db"
     _make_old_file(path, version)
@@ -411,7 +444,10 @@ async def test_an_older_file_is_migrated_and_keeps_its_runs_and_messages(
         new = await world.get_run("r2")
         assert new is not None and (new.deployment_id, new.forked_from) == ("d1", "r1")
         assert [r.run_id for r in (await world.list_runs(deployment_id="d1")).runs] == ["r2"]
-        # ... and so do flow control's (schema version 4).
+        # ... and so do the workers' (schema version 4) and flow control's (version 6).
+        await world.heartbeat(WorkerInfo("w", host="h", pid=1))
+        assert [w.worker_id for w in await world.list_workers()] == ["w"]
+        assert await world.list_schedules() == []  # version 5's table
         from wdk.worlds._flow import FlowStart, QueueSpec
 
         await world.register_queues([QueueSpec("q", concurrency=1)])

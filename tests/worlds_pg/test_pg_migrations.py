@@ -53,6 +53,8 @@ async def test_setup_creates_every_table_once(make_world: Any, pg_url: str, sche
         "queue",
         "streams",
         "chunks",
+        "workers",
+        "schedules",
     }
 
 

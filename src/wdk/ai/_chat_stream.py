@@ -24,7 +24,7 @@ from starlette.types import Send
 
 from wdk import serde
 from wdk.ai._chat_turns import TurnIndex, TurnState, is_finish
-from wdk.server._http import encoded_json
+from wdk.serde._json import encoded_json
 from wdk.worlds.base import RunInfo, RunStatus, World
 
 __all__ = ["ABORT", "KEEPALIVE", "UiStreamResponse", "turn_stream"]

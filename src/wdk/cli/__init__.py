@@ -26,6 +26,7 @@ _COMMANDS: dict[str, str] = {
     "fork": "wdk.cli._fork:fork",
     "export": "wdk.cli._export:export",
     "replay": "wdk.cli._replay:replay",
+    "schedules": "wdk.cli._schedules:schedules",
 }
 
 

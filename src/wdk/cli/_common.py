@@ -125,6 +125,16 @@ log_level_option = click.option(
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     help="INFO: a line per run start and finish; WARNING: only failures and blocked runs.",
 )
+import_option = click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    envvar="WDK_IMPORT",
+    show_envvar=True,
+    metavar="MODULE",
+    help="Import this module at start (repeatable; in WDK_IMPORT, separated by spaces), so "
+    "the schedules it defines (wdk.schedule) tick here.",
+)
 adopt_option = click.option(
     "--adopt",
     is_flag=True,
@@ -165,6 +175,49 @@ def setup_project(roots: tuple[Path, ...]) -> Any:
     project = Project(paths)
     set_default_project(project)
     return project
+
+
+def import_modules(project: Any, modules: tuple[str, ...]) -> None:
+    """Import ``modules`` (as the worker would load them) so their schedules register.
+
+    An import that fails, or a ``schedule(...)`` that is invalid, stops the command with the
+    error (file:line) before anything is written.
+    """
+    import importlib
+
+    from wdk.errors import WorkflowError
+
+    if not modules:
+        return
+    project.install_finder()
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name and not name.startswith(f"{exc.name}."):
+                raise
+            raise click.BadParameter(
+                f"no module {name!r} under the source root(s) {', '.join(map(str, project.roots))}"
+                " (give a dotted module name, e.g. app.nightly)",
+                param_hint="--import",
+            ) from None
+        except WorkflowError as exc:
+            raise click.ClickException(f"--import {name}: {one_line(exc)}") from None
+    _check_schedules(project)
+
+
+def _check_schedules(project: Any) -> None:
+    """Every schedule's workflow is in the project: else stop now, not a blocked run a tick."""
+    from wdk.errors import WorkflowError
+    from wdk.runtime._schedule_spec import registered
+
+    for sched in registered():
+        try:
+            project.workflow_target(sched.workflow_id)
+        except WorkflowError as exc:
+            raise click.ClickException(
+                f"schedule {sched.schedule_id!r} at {sched.location}: {one_line(exc)}"
+            ) from None
 
 
 def open_cli_world(url: str | None) -> Any:
@@ -218,7 +271,14 @@ def to_json(value: Any) -> str:
             return dataclasses.asdict(obj)
         return str(obj)
 
-    return json.dumps(value, default=default, ensure_ascii=False)
+    try:
+        return json.dumps(value, default=default, ensure_ascii=False)
+    except ValueError:
+        # An int past Python's 4,300-digit conversion limit, or a value whose str() fails:
+        # print the rest, and such values in their {"$serde": ...} form.
+        from wdk.serde._json import value_json
+
+        return json.dumps(value_json(value), ensure_ascii=False)
 
 
 def parse_arg(index: int, text: str) -> Any:

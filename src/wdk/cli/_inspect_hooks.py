@@ -133,7 +133,7 @@ def streams(
 async def _print_chunks(world: Any, run_id: str, namespace: str, start: int, follow: bool) -> None:
     import json
 
-    from wdk.server._http import encoded_json
+    from wdk.serde._json import encoded_json
     from wdk.server._sse import resolve_start
 
     index = await resolve_start(world, run_id, namespace, start)
@@ -149,7 +149,7 @@ async def _print_chunks(world: Any, run_id: str, namespace: str, start: int, fol
         namespace=namespace, start_index=index
     )
     async for value in readable:
-        from wdk.server._http import to_jsonable
+        from wdk.serde._json import to_jsonable
 
         try:
             shown = to_jsonable(value)

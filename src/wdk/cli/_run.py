@@ -15,6 +15,8 @@ from wdk.cli._common import (
     RUN_INPUT_ERRORS,
     adopt_option,
     deployment_option,
+    import_modules,
+    import_option,
     log_level_option,
     open_cli_world,
     parse_arg,
@@ -213,7 +215,12 @@ def run(
         progress = Progress(world, handle.run_id, quiet=quiet)
         progress.say(f"run {handle.run_id} started: {workflow_id}", "bold")
         worker = Worker(
-            world, project, concurrency=concurrency, log_sink=_stderr_sink, **worker_kwargs
+            world,
+            project,
+            concurrency=concurrency,
+            log_sink=_stderr_sink,
+            schedules=False,  # a one-off run: schedules are the long-running workers' job
+            **worker_kwargs,
         )
         outcome: dict[str, Any] = {}
 
@@ -300,6 +307,7 @@ def run(
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds a claimed message is ours.",
 )
+@import_option
 @deployment_option
 @adopt_option
 @log_level_option
@@ -308,6 +316,7 @@ def worker(
     roots: tuple[Path, ...],
     concurrency: int,
     lease: float,
+    imports: tuple[str, ...],
     deployment: str | None,
     adopt: bool,
     log_level: str,
@@ -315,12 +324,14 @@ def worker(
     """Run queued workflow and step work until SIGTERM (then drain and exit).
 
     With --deployment the worker takes only runs of that deployment (blue/green: old workers
-    drain old runs); --adopt also takes the others' runs. See docs/deploys.md.
+    drain old runs); --adopt also takes the others' runs. See docs/deploys.md. The
+    schedules of the modules given with --import tick here (docs/flow-control.md).
     """
     _fix_hash_seed()
     worker_kwargs = use_deployment(deployment, adopt)
     project = setup_project(roots)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    import_modules(project, imports)
 
     async def main() -> None:
         from wdk.runtime import Worker

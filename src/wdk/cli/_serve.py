@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import socket
@@ -14,6 +15,8 @@ import click
 from wdk.cli._common import (
     adopt_option,
     deployment_option,
+    import_modules,
+    import_option,
     log_level_option,
     root_option,
     setup_project,
@@ -34,6 +37,14 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _loopback(sock: socket.socket) -> bool:
+    """Whether ``sock`` listens only on a loopback address (a name was resolved by bind)."""
+    address = ipaddress.ip_address(sock.getsockname()[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def _chat_routes(workflow: str, page: Path | None, max_body: int) -> tuple[Any, ...]:
@@ -115,6 +126,15 @@ def _abort_after_chunks() -> int | None:
     help="Seconds a respond_with='manual' webhook caller waits before a 504.",
 )
 @click.option(
+    "--body-timeout",
+    envvar="WDK_BODY_TIMEOUT",
+    show_envvar=True,
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds a client has to send a whole request body (slower: 408); 0 disables.",
+)
+@click.option(
     "--max-body",
     envvar="WDK_MAX_BODY",
     show_envvar=True,
@@ -139,6 +159,7 @@ def _abort_after_chunks() -> int | None:
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="A directory (a built chat page) served at /chat/ (needs --chat).",
 )
+@import_option
 @deployment_option
 @adopt_option
 @log_level_option
@@ -150,9 +171,11 @@ def serve(
     roots: tuple[Path, ...],
     base_url: str | None,
     webhook_timeout: float,
+    body_timeout: float,
     max_body: int,
     chat: str | None,
     chat_page: Path | None,
+    imports: tuple[str, ...],
     deployment: str | None,
     adopt: bool,
     log_level: str,
@@ -174,6 +197,7 @@ def serve(
     project = setup_project(roots)
     level = log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    import_modules(project, imports)
     chat_workflow = _chat_workflow(chat, project) if chat else None
     if chat_page is not None and chat_workflow is None:
         raise click.UsageError("--chat-page needs --chat WORKFLOW")
@@ -184,6 +208,7 @@ def serve(
     config = ServerConfig(
         api_token=os.environ.get("WDK_API_TOKEN") or None,
         max_body=max_body,
+        body_timeout=body_timeout,
         webhook_timeout=webhook_timeout,
         base_url=(base_url or url).rstrip("/"),
         worker_concurrency=max(0, workers),
@@ -202,6 +227,14 @@ def serve(
             timeout_graceful_shutdown=5,
         )
     )
+    if not config.api_token and not _loopback(sock):
+        click.echo(
+            f"wdk serve: WARNING: the API at {url}/api is open to anyone who can reach "
+            "this address (WDK_API_TOKEN is not set): they can start, cancel and read runs "
+            "and resume hooks. Set WDK_API_TOKEN to require a bearer token, or listen on "
+            "--host 127.0.0.1.",
+            err=True,
+        )
     click.echo(f"wdk serve: listening on {url}", err=True)
     try:
         server.run(sockets=[sock])

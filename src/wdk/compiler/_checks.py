@@ -1,4 +1,4 @@
-"""Module-level rules: import-time work, ``max_retries``, workflow-only calls, unique IDs.
+"""Module-level rules: import-time work, retry settings, workflow-only calls, unique IDs.
 
 What counts as *import-time work* (decided here, documented in docs/compiler.md): a module with
 directives is imported afresh inside the sandbox for every workflow run, so its top level may
@@ -10,8 +10,11 @@ only *define* things. Allowed top-level statements:
   calls only to a short allow-list (anything imported from ``wdk`` such as ``define_hook``,
   ``typing`` constructors, pure builtins like ``frozenset``, ``re.compile``,
   ``logging.getLogger``, ``collections.namedtuple``);
-* ``<step>.max_retries = <non-negative int literal>`` (recorded in the manifest),
+* ``<step>.max_retries = <non-negative int literal>`` and ``<step>.max_delay = <duration
+  literal>`` (a number of seconds or a string like ``"30s"``; both recorded in the manifest),
   ``<step>.concurrency = <int literal >= 1>`` and ``<step>.rate = "<count>/<period>"``;
+* a bare call of a wdk declaration made for its effect (``schedule(...)``, see
+  :data:`_DECLARATIONS`) whose arguments are inert;
 * ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` blocks (not run on import; bodies
   unchecked); other ``if``/``try`` blocks whose tests and bodies follow these same rules;
 * ``raise``, ``del``, ``global`` and ``assert`` on inert expressions.
@@ -25,15 +28,13 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
+from wdk._duration import parse_duration
 from wdk.compiler._directives import Site
 from wdk.compiler._usage import WATCHED, Usage
 from wdk.errors import QueueError
 from wdk.worlds._flow import parse_rate
 
 __all__ = ["check_duplicates", "check_module_level", "check_patch_names", "check_step_calls"]
-
-#: step attributes a module may set at its top level (literals only)
-_STEP_SETTINGS = frozenset({"max_retries", "concurrency", "rate"})
 
 _ALLOWED_CALLS = frozenset(
     {
@@ -57,6 +58,10 @@ _ALLOWED_CALLS = frozenset(
         "enum.auto",
     }
 )
+#: wdk calls a module makes at its top level for their effect alone (an expression statement).
+#: ``wdk.schedule`` registers with the worker that imports the module and returns at once in
+#: the sandbox, so the per-run import there does no work.
+_DECLARATIONS = frozenset({"wdk.schedule"})
 _PURE_BUILTINS = frozenset(
     {
         "frozenset",
@@ -138,7 +143,8 @@ class _ModuleRules:
         for site in sites:
             if site.kind == "step" and not site.nested:
                 self.steps[site.qualname.replace("#", ".")] = site
-        self.max_retries: dict[str, int] = {}
+        #: step qualname -> its literal retry settings (``max_retries``, ``max_delay``)
+        self.settings: dict[str, dict[str, int | float]] = {}
 
     def call_allowed(self, call: ast.Call) -> bool:
         name = _dotted(call.func)
@@ -150,6 +156,15 @@ class _ModuleRules:
             return name in _PURE_BUILTINS
         full = f"{origin}.{rest}" if rest else origin
         return full.split(".")[0] == "wdk" or full in _ALLOWED_CALLS
+
+    def declaration(self, expr: ast.expr) -> bool:
+        """Whether ``expr`` is a call of one of :data:`_DECLARATIONS`."""
+        name = _dotted(expr.func) if isinstance(expr, ast.Call) else None
+        if name is None:
+            return False
+        head, _, rest = name.partition(".")
+        origin = self.origins.get(head)
+        return origin is not None and (f"{origin}.{rest}" if rest else origin) in _DECLARATIONS
 
     def inert(self, expr: ast.AST | None) -> ast.AST | None:
         """The first node of ``expr`` that does work, or None."""
@@ -185,7 +200,10 @@ class _ModuleRules:
                 isinstance(stmt.value.value, str) or stmt.value.value is Ellipsis
             ):
                 return
-            self.work(stmt, self.inert(stmt.value) or stmt.value)
+            found = self.inert(stmt.value)
+            if found is None and self.declaration(stmt.value):
+                return
+            self.work(stmt, found or stmt.value)
             return
         if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
@@ -240,10 +258,11 @@ class _ModuleRules:
     def retries(self, stmt: ast.stmt, target: ast.expr) -> bool:
         """Handle a literal step setting; True when ``stmt`` was one.
 
-        ``<step>.max_retries = <int>``, ``<step>.concurrency = <int>`` and ``<step>.rate =
-        "<count>/<period>"`` (limits enforced fleet-wide, docs/flow-control.md).
+        ``<step>.max_retries = <int>``, ``<step>.max_delay = <duration>``,
+        ``<step>.concurrency = <int>`` and ``<step>.rate = "<count>/<period>"`` (limits
+        enforced fleet-wide, docs/flow-control.md).
         """
-        if not (isinstance(target, ast.Attribute) and target.attr in _STEP_SETTINGS):
+        if not (isinstance(target, ast.Attribute) and target.attr in _SETTINGS):
             return False
         attr = target.attr
         owner = _dotted(target.value)
@@ -258,14 +277,10 @@ class _ModuleRules:
             )
             return True
         value = getattr(stmt, "value", None)
-        literal = (
-            value.value
-            if isinstance(stmt, ast.Assign | ast.AnnAssign) and isinstance(value, ast.Constant)
-            else None
-        )
+        literal = value.value if isinstance(value, ast.Constant) else None
         if attr == "rate":
             try:
-                parse_rate(literal)  # type: ignore[arg-type]
+                parse_rate(literal if isinstance(stmt, ast.Assign | ast.AnnAssign) else None)  # type: ignore[arg-type]
             except QueueError as exc:
                 self.report(
                     "WDK009",
@@ -274,22 +289,61 @@ class _ModuleRules:
                     f'Write `{owner}.rate = "10/s"` (at most 10 calls started per second).',
                 )
             return True
-        low = 0 if attr == "max_retries" else 1
-        if type(literal) is int and literal >= low:
-            if attr == "max_retries":
-                self.max_retries[site.qualname] = literal
-            return True
-        if attr == "max_retries":
-            what, fix = "a non-negative integer literal", "3` (0 means a single attempt)."
-        else:
-            what, fix = "an integer literal >= 1", "5` (at most 5 calls at once, fleet-wide)."
+        if isinstance(stmt, ast.Assign | ast.AnnAssign) and literal is not None:
+            setting = _SETTINGS[attr][0](literal)
+            if setting is not None:
+                if attr in _RECORDED:
+                    self.settings.setdefault(site.qualname, {})[attr] = setting
+                return True
+        what, fix = _SETTINGS[attr][1:]
         self.report(
             "WDK009",
             stmt,
             f"`{owner}.{attr}` must be set to {what}",
-            f"Write `{owner}.{attr} = {fix}",
+            fix.format(owner=owner),
         )
         return True
+
+
+def _retries(value: object) -> int | None:
+    return value if type(value) is int and value >= 0 else None
+
+
+def _concurrency(value: object) -> int | None:
+    return value if type(value) is int and value >= 1 else None
+
+
+def _delay(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return None
+
+
+#: attribute -> (literal -> setting or None, what it must be, the fix-it)
+_SETTINGS: dict[str, tuple[Callable[[object], int | float | None], str, str]] = {
+    "max_retries": (
+        _retries,
+        "a non-negative integer literal",
+        "Write `{owner}.max_retries = 3` (0 means a single attempt).",
+    ),
+    "max_delay": (
+        _delay,
+        'a duration literal: seconds >= 0 or a string like "30s"',
+        'Write `{owner}.max_delay = "30s"` (the longest wait between two attempts).',
+    ),
+    "concurrency": (
+        _concurrency,
+        "an integer literal >= 1",
+        "Write `{owner}.concurrency = 5` (at most 5 calls at once, fleet-wide).",
+    ),
+    # checked by parse_rate in ModuleRules.retries, for its message
+    "rate": (lambda value: None, "a rate literal", 'Write `{owner}.rate = "10/s"`.'),
+}
+#: the settings recorded in the manifest (the limits travel in the step message's kind)
+_RECORDED = frozenset({"max_retries", "max_delay"})
 
 
 def _never_on_import(test: ast.expr) -> bool:
@@ -308,11 +362,13 @@ def _never_on_import(test: ast.expr) -> bool:
     )
 
 
-def check_module_level(tree: ast.Module, sites: list[Site], report: Report) -> dict[str, int]:
-    """Report import-time work; return literal ``max_retries`` by step qualname."""
+def check_module_level(
+    tree: ast.Module, sites: list[Site], report: Report
+) -> dict[str, dict[str, int | float]]:
+    """Report import-time work; return literal retry settings by step qualname."""
     rules = _ModuleRules(sites, report, _origins(tree.body, {}))
     rules.block(tree.body)
-    return rules.max_retries
+    return rules.settings
 
 
 def _innermost_step(sites: list[Site], line: int) -> Site | None:

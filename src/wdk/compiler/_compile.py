@@ -149,7 +149,7 @@ def compile_text(source: str, *, relpath: str, module: str, sha256: str) -> Modu
         )
     check_step_calls(usage, found.sites, report)
     check_patch_names(tree, usage, report)
-    max_retries = check_module_level(tree, sites, report)
+    settings = check_module_level(tree, sites, report)
     pruning = plan_pruning(tree, usage)
     _warn_kept_for_signatures(baseline, pruning, signature_users, report)
 
@@ -162,7 +162,7 @@ def compile_text(source: str, *, relpath: str, module: str, sha256: str) -> Modu
             workflows.append(WorkflowInfo(ident, module, site.qualname, relpath, site.node.lineno))
         else:
             ident = step_id(relpath, site.qualname)
-            steps.append(_step_info(site, ident, module, relpath, captures, max_retries))
+            steps.append(_step_info(site, ident, module, relpath, captures, settings))
         ids[id(site)] = ident
     workflow_bundle = source
     if outer or pruning:
@@ -242,8 +242,10 @@ def _step_info(
     module: str,
     relpath: str,
     captures: dict[int, tuple[str, ...]],
-    max_retries: dict[str, int],
+    settings: dict[str, dict[str, int | float]],
 ) -> StepInfo:
+    own = settings.get(site.qualname, {})
+    retries, delay = own.get("max_retries"), own.get("max_delay")
     return StepInfo(
         id=ident,
         module=module,
@@ -253,5 +255,6 @@ def _step_info(
         kind="async" if isinstance(site.node, ast.AsyncFunctionDef) else "sync",
         captures=captures.get(id(site), ()),
         bind=site.bind,
-        max_retries=max_retries.get(site.qualname),
+        max_retries=int(retries) if retries is not None else None,
+        max_delay=float(delay) if delay is not None else None,
     )

@@ -15,7 +15,7 @@ WDK005  ``nonlocal`` in a step
 WDK006  duplicate workflow or step ID in one module
 WDK007  a module with directives does work at import time
 WDK008  ``sleep`` / ``create_hook`` / ``create_webhook`` / ``patched`` called inside a step
-WDK009  ``max_retries`` set to something other than a non-negative integer literal
+WDK009  ``max_retries`` not a non-negative integer literal, or ``max_delay`` not a duration
 WDK010  the source does not parse
 WDK011  ``patched`` / ``deprecate_patch`` called with anything but one string literal
 WDK101  a string that looks like a directive but is not spelt exactly like one

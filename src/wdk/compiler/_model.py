@@ -71,10 +71,12 @@ class StepInfo:
     """For methods: how the method binds (``"instance"``, ``"static"``, ``"class"``)."""
     max_retries: int | None = None
     """``<step>.max_retries = <int>`` when set literally at module level."""
+    max_delay: float | None = None
+    """``<step>.max_delay = <duration>`` in seconds, when set literally at module level."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The manifest entry."""
-        return {
+        """The manifest entry (``max_delay`` only when set)."""
+        entry: dict[str, Any] = {
             "id": self.id,
             "module": self.module,
             "qualname": self.qualname,
@@ -85,6 +87,9 @@ class StepInfo:
             "bind": self.bind,
             "max_retries": self.max_retries,
         }
+        if self.max_delay is not None:
+            entry["max_delay"] = self.max_delay
+        return entry
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StepInfo:
@@ -99,6 +104,7 @@ class StepInfo:
             captures=tuple(data["captures"]),
             bind=data["bind"],
             max_retries=data["max_retries"],
+            max_delay=data.get("max_delay"),
         )
 
 

@@ -12,14 +12,21 @@ import contextvars
 import functools
 import inspect
 import math
+import random
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from wdk import serde
-from wdk._duration import resolve_deadline
-from wdk.errors import FatalError, RetryableError, SerializationError, StepNotRegisteredError
+from wdk._duration import parse_duration, resolve_deadline
+from wdk.errors import (
+    DurationError,
+    FatalError,
+    RetryableError,
+    SerializationError,
+    StepNotRegisteredError,
+)
 from wdk.runtime._metadata import StepMetadata, WorkflowMetadata, _step, _workflow
 from wdk.runtime._threads import StepThreads
 
@@ -28,6 +35,7 @@ __all__ = [
     "RetryPolicy",
     "StepCall",
     "StepOutcome",
+    "max_delay_field",
     "run_step",
     "run_step_blocking",
     "settle_step",
@@ -41,19 +49,51 @@ _PLAIN = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict}
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff for steps that raise ordinary exceptions.
+    """Exponential backoff with full jitter for steps that raise ordinary exceptions.
 
-    The n-th retry waits ``min(base * factor ** (n - 1), cap)`` seconds. A ``RetryableError``
-    with ``retry_after`` overrides the delay.
+    The n-th retry waits a delay drawn uniformly from ``[0, ceiling]``, where the ceiling is
+    ``min(base * factor ** (n - 1), max_delay)``: 0-1 s, 0-2 s, 0-4 s, ... up to 0-60 s by
+    default. Full jitter, no floor: when a dependency fails for every run at once, their
+    retries spread over the whole window instead of arriving together (a floor would bring
+    back a crowd at the floor). A step's own ``max_delay`` replaces the policy's. A
+    ``RetryableError`` with ``retry_after`` is not jittered: that delay is the step's to set.
+
+    The draw comes from ``rng``, a generator of the policy's own, never the global
+    ``random`` (a step may seed that) nor a workflow's replayable one. The delay drawn is
+    recorded in the ``step_retrying`` event with the time it gives (``retry_at``); nothing
+    recomputes it.
     """
 
     base: float = 1.0
     factor: float = 2.0
-    cap: float = 60.0
+    max_delay: float = 60.0
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        return min(self.base * self.factor ** max(attempt - 1, 0), self.cap)
+    def ceiling(self, attempt: int, max_delay: float | None = None) -> float:
+        """The longest wait after failed attempt number ``attempt`` (1-based)."""
+        cap = self.max_delay if max_delay is None else max_delay
+        try:
+            grown = self.base * self.factor ** max(attempt - 1, 0)
+        except OverflowError:
+            grown = math.inf
+        return max(0.0, min(grown, cap))
+
+    def delay(self, attempt: int, max_delay: float | None = None) -> float:
+        """A wait after failed attempt number ``attempt``: uniform in ``[0, ceiling]``."""
+        return self.rng.uniform(0.0, self.ceiling(attempt, max_delay))
+
+
+def max_delay_field(value: Any) -> float | str | None:
+    """A step's ``max_delay`` as a step call carries it: seconds, text, or None.
+
+    Text is a value that is not a duration: the worker fails the step saying so.
+    """
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except DurationError:
+        return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +113,9 @@ def _encode_error(exc: BaseException, at: float, attempt: int, **extra: Any) -> 
         return serde.encode({"at": at, "error": exc, "attempt": attempt, "stack": stack, **extra})
     except SerializationError:
         # The error itself does not serialize (odd attributes): keep its type and message.
-        from wdk.errors import WorkflowError
+        from wdk.errors import WorkflowError, error_text
 
-        fallback = WorkflowError(f"{type(exc).__qualname__}: {exc}")
+        fallback = WorkflowError(f"{type(exc).__qualname__}: {error_text(exc)}")
         return serde.encode(
             {"at": at, "error": fallback, "attempt": attempt, "stack": stack, **extra}
         )
@@ -95,6 +135,8 @@ class StepCall:
     meta: StepMetadata | None = None
     workflow: WorkflowMetadata | None = None
     max_retries: int = DEFAULT_MAX_RETRIES
+    #: the step's ``max_delay`` in seconds (None: the policy's)
+    max_delay: float | None = None
     resolve_error: BaseException | None = None
     #: a sync step (not a coroutine function): it runs in a step thread. Set together with
     #: ``fn`` (the worker knows it per step id); :func:`run_step` goes by it.
@@ -128,7 +170,9 @@ async def run_step(
             if inspect.isawaitable(result):
                 result = await result
     except Exception as exc:  # noqa: BLE001 - a step's own error is data, not a crash
-        return classify_error(exc, call.meta.attempt, call.max_retries, policy, clock)
+        return classify_error(
+            exc, call.meta.attempt, call.max_retries, policy, clock, call.max_delay
+        )
     return classify_result(result, call.meta, clock)
 
 
@@ -144,7 +188,9 @@ def run_step_blocking(
     try:
         result = _step_context(call).run(call.fn, *call.args, **call.kwargs)
     except Exception as exc:  # noqa: BLE001 - a step's own error is data, not a crash
-        return classify_error(exc, call.meta.attempt, call.max_retries, policy, clock)
+        return classify_error(
+            exc, call.meta.attempt, call.max_retries, policy, clock, call.max_delay
+        )
     if type(result) not in _PLAIN and inspect.isawaitable(result):
         return result
     return classify_result(result, call.meta, clock)
@@ -162,7 +208,9 @@ async def settle_step(
     try:
         result = await pending
     except Exception as exc:  # noqa: BLE001 - a step's own error is data, not a crash
-        return classify_error(exc, call.meta.attempt, call.max_retries, policy, clock)
+        return classify_error(
+            exc, call.meta.attempt, call.max_retries, policy, clock, call.max_delay
+        )
     return classify_result(result, call.meta, clock)
 
 
@@ -183,8 +231,13 @@ def classify_error(
     max_retries: int,
     policy: RetryPolicy,
     clock: Callable[[], float],
+    max_delay: float | None = None,
 ) -> StepOutcome:
-    """What a step's exception means: failed for good, or retry at a time."""
+    """What a step's exception means: failed for good, or retry at a time.
+
+    A retry's time is decided here, once, and recorded (``retry_at``, and the ``delay``
+    drawn): the worker releases the step's message until exactly that time.
+    """
     now = clock()
     if isinstance(exc, FatalError | StepNotRegisteredError) or attempt > max_retries:
         return StepOutcome("failed", _encode_error(exc, now, attempt), at=now)
@@ -192,8 +245,8 @@ def classify_error(
         after = exc.retry_after if exc.retry_after is not None else 1.0
         retry_at = resolve_deadline(after, now)
     else:
-        retry_at = now + policy.delay(attempt)
-    data = _encode_error(exc, now, attempt, retry_at=retry_at)
+        retry_at = now + policy.delay(attempt, max_delay)
+    data = _encode_error(exc, now, attempt, retry_at=retry_at, delay=retry_at - now)
     return StepOutcome("retry", data, retry_at, at=now)
 
 

@@ -41,16 +41,17 @@ from wdk.errors import (
     BuildError,
     HookConflictError,
     PatchError,
-    QueueError,
     SerializationError,
     WorkflowError,
     WorkflowNotRegisteredError,
+    error_text,
 )
 from wdk.runtime._divergence import Block, _Divergence, coroutine_location, describe, user_location
+from wdk.runtime._executor import max_delay_field
 from wdk.runtime._keys import patch_key
 from wdk.runtime._metadata import WorkflowMetadata
+from wdk.runtime._queues import step_limit
 from wdk.runtime._scheduler import Future, Scheduler, Task
-from wdk.worlds._flow import limit_kind, parse_rate
 from wdk.worlds.base import Event, EventType, NewEvent
 
 __all__ = ["Block", "Command", "Outcome", "WorkflowInstance"]
@@ -159,6 +160,7 @@ class WorkflowInstance:
         base_url: str = "",
         is_user_module: Callable[[str], bool] | None = None,
         locate: Callable[[str], str] | None = None,
+        budget_s: float = 0.0,
     ) -> None:
         self.run_id = run_id
         self.workflow_id = start.workflow_id
@@ -167,7 +169,12 @@ class WorkflowInstance:
         self.started_at = start.created_at
         self.last_seq = 0
         self.outcome: Outcome | None = None
-        self.scheduler = Scheduler(is_control_signal=lambda e: isinstance(e, _Teardown))
+        # Imported here: ``import wdk`` (clients) must not load the sandbox (RestrictedPython).
+        from wdk.sandbox import Limiter, SliceExpired
+
+        signals: tuple[type[BaseException], ...] = (_Teardown, SliceExpired)
+        self._signals = signals
+        self.scheduler = Scheduler(is_control_signal=lambda e: isinstance(e, signals))
         self._clock = _Clock(start.created_at)
         self._random: _random.Random | None = None  # seeded on first use (it costs ~30 us)
         self._position = 0
@@ -203,6 +210,8 @@ class WorkflowInstance:
         self._batch_at = 0
         self._event_seq: int | None = None
         self.log_closed = False
+        #: the activation budget: armed around each activation (``_start``, ``_run``, ``close``)
+        self.limiter = Limiter(budget_s)
 
     # -- the WorkflowContext the sandbox and wdk API see -----------------------------------
     @property
@@ -244,6 +253,8 @@ class WorkflowInstance:
                 kwargs=serde.encode(dict(kwargs), path="kwargs") if kwargs else None,
                 closure=serde.encode(closure, path="closure") if closure else None,
                 max_retries=getattr(step, "max_retries", None),
+                # Only when set: the calls of steps without one keep their bytes.
+                **_set(max_delay=max_delay_field(getattr(step, "max_delay", None))),
             )
         except SerializationError as exc:
             # Deterministic: replay fails the same call the same way, so nothing is written.
@@ -506,6 +517,7 @@ class WorkflowInstance:
             url=f"{self._base_url}/runs/{self.run_id}" if self._base_url else "",
         )
         token = _current.set(self)  # type: ignore[arg-type]
+        self.limiter.arm()
         try:
             fn = self._load_workflow(self)
             self._sandbox = getattr(fn, "__globals__", {}).get("wdk sandbox")
@@ -513,14 +525,14 @@ class WorkflowInstance:
             posargs, kwargs = _split_args(args)
             coro = fn(*posargs, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - any failure to start fails the run
-            if isinstance(exc, _Teardown | KeyboardInterrupt | SystemExit):
+            if isinstance(exc, (*self._signals, KeyboardInterrupt, SystemExit)):
                 raise
             if isinstance(exc, WorkflowNotRegisteredError | BuildError):
                 # Missing or broken code is a deploy problem: park the run for other code.
                 self.block(
                     Block(
                         WORKFLOW_NOT_REGISTERED,
-                        str(exc),
+                        error_text(exc),
                         event=self._event_seq,
                         actual="no such workflow in this code",
                         suggestion="deploy code that has the workflow (or roll back), then "
@@ -531,7 +543,11 @@ class WorkflowInstance:
             self._fail(exc)
             return
         finally:
+            self.limiter.disarm()
             _current.reset(token)
+        if self.limiter.tripped is not None:  # caught by the module or the call: fails anyway
+            self._fail(self.limiter.tripped)
+            return
         self._main = self.scheduler.spawn(coro)
 
     def _confirm(self, etype: str, cid: str | None, data: bytes | None) -> None:
@@ -627,12 +643,18 @@ class WorkflowInstance:
         if self.outcome is not None or self._main is None or self.blocked is not None:
             return
         token = _current.set(self)  # type: ignore[arg-type]
+        self.limiter.arm()
         try:
             self.scheduler.run_until_idle()
         finally:
+            self.limiter.disarm()
             _current.reset(token)
         main = self._main
-        if main.done() and self.blocked is None:
+        if self.limiter.tripped is not None:
+            # Failed even if the code caught it: where it was stopped depends on time.
+            self._unwritten = []
+            self._fail(self.limiter.tripped)
+        elif main.done() and self.blocked is None:
             exc = main.exception()
             if exc is None:
                 try:
@@ -695,11 +717,13 @@ class WorkflowInstance:
         """Tear the coroutines down: awaits and durable calls in ``finally`` blocks raise."""
         self._teardown = True
         token = _current.set(self)  # type: ignore[arg-type]
+        self.limiter.arm()  # ``finally`` blocks are workflow code too
         try:
             self.scheduler.close()
         except BaseException:  # noqa: BLE001 - teardown must not fail the worker
             log.debug("teardown of %s raised", self.run_id, exc_info=True)
         finally:
+            self.limiter.disarm()
             _current.reset(token)
 
 
@@ -713,19 +737,9 @@ def _logged_position(event: Event) -> int:
     return pos if isinstance(pos, int) else -1
 
 
-def step_limit(step: Any) -> str | None:
-    """The message kind of a call of ``step`` when it has limits (``concurrency``, ``rate``).
-
-    Raises QueueError for a limit set to something else than the compiler allows.
-    """
-    concurrency = getattr(step, "concurrency", None)
-    rate = getattr(step, "rate", None)
-    if concurrency is None and rate is None:
-        return None
-    if concurrency is not None and (type(concurrency) is not int or concurrency < 1):
-        raise QueueError(f"{step.step_id}: concurrency={concurrency!r}: expected an integer >= 1")
-    count, period = parse_rate(rate, queue=step.step_id) if rate is not None else (None, None)
-    return limit_kind(step.step_id, concurrency, count, period)
+def _set(**fields: Any) -> dict[str, Any]:
+    """The fields that are not None."""
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _pack(**fields: Any) -> bytes:
@@ -766,7 +780,7 @@ def user_stack(exc: BaseException) -> str:
 
 def encode_run_error(exc: BaseException, code: str) -> bytes:
     """The ``run_failed`` payload: message, code, stack and type of the error."""
-    message = str(exc) or type(exc).__name__
+    message = error_text(exc) or type(exc).__name__
     stack = getattr(exc, "__wdk_stack__", None) or user_stack(exc)
     return serde.encode(
         {

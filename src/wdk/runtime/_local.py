@@ -4,7 +4,7 @@
 take the new run: the worker runs the run's first pass at once and writes it in the same
 durable commit as ``run_created``, so the run needs no workflow message, no claim and no
 commit of its own for the first pass. Steps it creates are leased to that worker and run at
-once; if the worker dies, their leases expire and any worker takes them over.
+once; if the worker dies, their leases are released (or lapse) and any worker takes them over.
 """
 
 from __future__ import annotations

@@ -8,11 +8,19 @@ appended together with whatever the code did next ("step k+1 created", or the ru
 one transaction, guarded by ``expect_seq``; a lost race drops the instance and records the
 completion alone. A run this code cannot advance is parked (``_plan_block``). A run started on
 this worker's event loop commits its first pass with ``run_created`` (``start_run``).
+
+Activations run on the event loop, each within a *slice* of it (:data:`RunPasses.loop_slice_s`,
+see ``wdk.sandbox._limits``): one that runs longer is unwound (``SliceExpired``), its instance
+is dropped, and the run becomes *heavy*: from then on its activations run in a step thread
+(``_feed_here``/``_apply_here``), where only the budget stops a spin, while the loop goes on
+serving other runs. At a slice's end the pass records what it has (a resolution alone, a
+start alone, with a wake-up); the next pass replays the run in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +90,11 @@ def _run_started(at: float) -> NewEvent:
 class RunPasses(StepRunner):
     """The worker's workflow side (see the module docstring)."""
 
+    #: Seconds an activation may hold the event loop before its run moves to a thread.
+    loop_slice_s = 0.1
+    _loop_thread: int | None
+    _heavy_runs: set[str]
+
     # -- runs ------------------------------------------------------------------------------
     def _lock(self, run_id: str) -> RunLock:
         """The run's lock (made here, on the event loop; step threads only look it up)."""
@@ -91,6 +104,7 @@ class RunPasses(StepRunner):
         return lock
 
     def _evict(self, run_id: str) -> None:
+        self._heavy_runs.discard(run_id)  # a later pass may try the loop again (one slice)
         inst = self._cache.pop(run_id, None)
         if inst is not None:
             inst.close()
@@ -105,7 +119,7 @@ class RunPasses(StepRunner):
                 old.close()  # else its holder (maybe a step thread) is using it: leave it be
 
     def _load_workflow(self, inst: WorkflowInstance) -> Callable[..., Any]:
-        return load_workflow(self.project, inst.workflow_id, self.sandbox_config)
+        return load_workflow(self.project, inst.workflow_id, self.sandbox_config, inst.limiter)
 
     def _parked_here(self, events: list[Event]) -> bool:
         """Whether the log ends blocked by this very code (it would only block again)."""
@@ -124,8 +138,9 @@ class RunPasses(StepRunner):
             if any(e.type in EventType.RUN_TERMINAL for e in events):
                 self._evict(run_id)
                 return None
-            self._feed(inst, events)
-            return inst
+            if await self._feed_here(inst, events):
+                return inst
+            # It ran past its slice of the loop: replay it from the log, in a thread.
         events = await self.world.read_events(run_id)
         if not events or events[0].type != EventType.RUN_CREATED:
             return None
@@ -133,12 +148,15 @@ class RunPasses(StepRunner):
             return None
         inst = self._new_instance(run_id, RunStart.from_event(events[0]))
         inst.mark_replay(events)
-        self._feed(inst, events)
+        if not await self._feed_here(inst, events):  # the run is heavy now: in a thread
+            inst = self._new_instance(run_id, RunStart.from_event(events[0]))
+            inst.mark_replay(events)
+            await self._feed_here(inst, events)
         self._remember(inst)
         return inst
 
     def _new_instance(self, run_id: str, start: RunStart) -> WorkflowInstance:
-        return WorkflowInstance(
+        inst = WorkflowInstance(
             run_id,
             start,
             load_workflow=self._load_workflow,
@@ -146,7 +164,10 @@ class RunPasses(StepRunner):
             base_url=self.base_url,
             is_user_module=lambda name: self.project.locate(name) is not None,
             locate=self.project.relative_location,
+            budget_s=getattr(self.sandbox_config, "workflow_budget_s", 0.0),
         )
+        inst.limiter.slice_s, inst.limiter.slice_thread = self.loop_slice_s, self._loop_thread
+        return inst
 
     @staticmethod
     def _feed(inst: WorkflowInstance, events: list[Event]) -> None:
@@ -155,6 +176,34 @@ class RunPasses(StepRunner):
         except _Divergence as div:
             inst.fail_with(div)
             inst.last_seq = events[-1].seq if events else inst.last_seq
+
+    async def _feed_here(self, inst: WorkflowInstance, events: list[Event]) -> bool:
+        """``_feed`` on the loop, or in a thread for a heavy run; False: it became heavy."""
+        return await self._activate(inst, functools.partial(self._feed, inst, events))
+
+    async def _apply_here(self, inst: WorkflowInstance, event: NewEvent, at: float) -> bool:
+        """``_apply`` on the loop, or in a thread for a heavy run; False: it became heavy."""
+        return await self._activate(inst, functools.partial(self._apply, inst, event, at))
+
+    async def _activate(self, inst: WorkflowInstance, call: Callable[[], None]) -> bool:
+        if inst.run_id in self._heavy_runs:
+            await self._threads.run(call)
+            return True
+        try:
+            call()
+        except BaseException as exc:
+            from wdk.sandbox import SliceExpired  # not at import: clients import the runtime
+
+            if not isinstance(exc, SliceExpired):
+                raise
+            # The instance stopped somewhere in the middle: drop it (see the module docstring).
+            log.info("run %s: workflow code ran past its slice of the loop; it continues "
+                     "in a thread", inst.run_id)  # fmt: skip
+            self._heavy_runs.add(inst.run_id)
+            self._cache.pop(inst.run_id, None)
+            inst.close()
+            return False
+        return True
 
     async def _process_run(self, run_id: str, ack: list[int]) -> list[_StepJob]:
         """A workflow pass: bring the run up to date, run its code, write what it did.
@@ -185,16 +234,19 @@ class RunPasses(StepRunner):
                     )
                 )
                 inst.deployment_id = self.deployment_id
+            applied = True
             if inst._main is None and inst.outcome is None and inst.blocked is None:
                 at = self.clock()
                 start = _run_started(at)
-                self._apply(inst, start, at)
+                applied = await self._apply_here(inst, start, at)
                 pre.append(start)
-            inline = await self._commit(inst, pre, ack=ack, speculative=bool(pre))
-            if inline is not None:
-                return inline
-            # The first pass lost its race (a token conflict or a concurrent write):
-            # record the start alone; the next pass continues from the log.
+            if applied:
+                inline = await self._commit(inst, pre, ack=ack, speculative=bool(pre))
+                if inline is not None:
+                    return inline
+            # The first pass lost its race (a token conflict or a concurrent write) or ran
+            # past its slice of the loop: record the start alone; the next pass continues
+            # from the log.
             try:
                 await self.world.append(run_id, pre, enqueue=[wf_message(run_id)], ack=ack)
             except DuplicateEvent:
@@ -217,10 +269,10 @@ class RunPasses(StepRunner):
         async with self._lock(run_id):
             inst = self._cache.get(run_id)
             if inst is not None and inst.outcome is None:
-                self._apply(inst, event, at)
-                inline = await self._commit(inst, [event], ack=ack, speculative=True)
-                if inline is not None:
-                    return inline
+                if await self._apply_here(inst, event, at):
+                    inline = await self._commit(inst, [event], ack=ack, speculative=True)
+                    if inline is not None:
+                        return inline
             await self._record_alone(run_id, event, ack)
             return []
 
@@ -267,7 +319,8 @@ class RunPasses(StepRunner):
                 if speculative:
                     self._evict(run_id)
                     return None
-                await self._record_conflict(inst, conflict)
+                if not await self._record_conflict(inst, conflict):
+                    return None
                 continue
             except DuplicateEvent:
                 inst.requeue_unwritten(plan.cmds)
@@ -276,7 +329,9 @@ class RunPasses(StepRunner):
                     return None
                 # Someone appended meanwhile. The instance did not run ahead of the log, so
                 # read what is new and try again.
-                self._feed(inst, await self.world.read_events(run_id, after_seq=inst.last_seq))
+                events = await self.world.read_events(run_id, after_seq=inst.last_seq)
+                if not await self._feed_here(inst, events):
+                    return None
                 continue
             return self._written(inst, plan, appended)
         raise WorkflowError(f"run {run_id}: could not write its progress after 20 attempts")
@@ -401,8 +456,11 @@ class RunPasses(StepRunner):
         elif cmd.kind == "patch":
             events.append(NewEvent(EventType.PATCHED, None, cmd.data, cid))
 
-    async def _record_conflict(self, inst: WorkflowInstance, conflict: TokenConflict) -> None:
-        """Turn a hook whose token is taken into a ``hook_conflict`` resolution."""
+    async def _record_conflict(self, inst: WorkflowInstance, conflict: TokenConflict) -> bool:
+        """Turn a hook whose token is taken into a ``hook_conflict`` resolution.
+
+        False when the instance ran past its slice of the loop (and was dropped).
+        """
         cmds = inst.take_unwritten()
         inst.requeue_unwritten(cmds)
         for cmd in cmds:
@@ -418,8 +476,9 @@ class RunPasses(StepRunner):
                 inst.requeue_unwritten([c for c in inst.take_unwritten() if c is not cmd])
                 await self.world.append(inst.run_id, [event], enqueue=[wf_message(inst.run_id)])
                 cmd.written = True
-                self._feed(inst, await self.world.read_events(inst.run_id, after_seq=inst.last_seq))
-                return
+                events = await self.world.read_events(inst.run_id, after_seq=inst.last_seq)
+                return await self._feed_here(inst, events)
+        return True
 
     # -- runs started in this process (see wdk.runtime._local) -------------------------------
     async def start_run(self, run_id: str, created: NewEvent) -> bool:
@@ -444,7 +503,8 @@ class RunPasses(StepRunner):
                 ),
             )
             started = _run_started(now)
-            self._apply(inst, started, now)
+            if not await self._apply_here(inst, started, now):
+                return False  # it ran past its slice: the normal path starts it (in a thread)
             plan = self._plan(inst, [created, started])
             assert plan is not None  # it holds the two events at least
             try:

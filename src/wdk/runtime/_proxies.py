@@ -41,6 +41,7 @@ class StepFunction:
         name: str | None = None,
         bound_to: Any = None,
         max_retries: int | None = None,
+        max_delay: Any = None,
     ) -> None:
         self.step_id = step_id
         self._closure = closure
@@ -48,6 +49,8 @@ class StepFunction:
         self.__name__ = name or step_id.rsplit("//", 1)[-1].rsplit("/", 1)[-1]
         self._bound_to = bound_to
         self.max_retries = max_retries
+        #: the longest retry delay (a duration); None: the worker's policy decides
+        self.max_delay = max_delay
 
     def __repr__(self) -> str:
         return f"<step {self.step_id}>"
@@ -70,6 +73,7 @@ class StepFunction:
                 name=self.__name__,
                 bound_to=obj,
                 max_retries=self.max_retries,
+                max_delay=self.max_delay,
             )
         return self
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from typing import Any
 
 from wdk.errors import QueueError
-from wdk.worlds._flow import QueueSpec, format_rate, parse_rate
+from wdk.worlds._flow import QueueSpec, format_rate, limit_kind, parse_rate
 
-__all__ = ["Queue", "declared", "local_queue"]
+__all__ = ["Queue", "declared", "local_queue", "step_limit"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,199}$")
 _REGISTRY: dict[str, QueueSpec] = {}
@@ -134,3 +135,18 @@ def declared() -> list[QueueSpec]:
     """Every queue declared in this process, by name."""
     with _LOCK:
         return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+
+
+def step_limit(step: Any) -> str | None:
+    """The message kind of a call of ``step`` when it has limits (``concurrency``, ``rate``).
+
+    Raises QueueError for a limit set to something else than the compiler allows.
+    """
+    concurrency = getattr(step, "concurrency", None)
+    rate = getattr(step, "rate", None)
+    if concurrency is None and rate is None:
+        return None
+    if concurrency is not None and (type(concurrency) is not int or concurrency < 1):
+        raise QueueError(f"{step.step_id}: concurrency={concurrency!r}: expected an integer >= 1")
+    count, period = parse_rate(rate, queue=step.step_id) if rate is not None else (None, None)
+    return limit_kind(step.step_id, concurrency, count, period)

@@ -28,13 +28,16 @@ def project_sandbox_config(project: Project) -> Any:
 
 
 def load_workflow(
-    project: Project, workflow_id: str, sandbox_config: Any = None
+    project: Project, workflow_id: str, sandbox_config: Any = None, limiter: Any = None
 ) -> Callable[..., Any]:
-    """The workflow function of ``workflow_id``, from a fresh sandbox (one per run)."""
+    """The workflow function of ``workflow_id``, from a fresh sandbox (one per run).
+
+    ``limiter``: the run's activation budget (``WorkflowInstance.limiter``).
+    """
     from wdk.sandbox import WorkflowSandbox
 
     module_name, qualname = project.workflow_target(workflow_id)
-    kwargs: dict[str, Any] = {"injected": {"__wdk_step__": step_decorator}}
+    kwargs: dict[str, Any] = {"injected": {"__wdk_step__": step_decorator}, "limiter": limiter}
     if sandbox_config is not None:
         kwargs["config"] = sandbox_config
     sandbox = WorkflowSandbox(project.workflow_bundle, **kwargs)
@@ -54,13 +57,16 @@ def replay_events(
     calls that ``project`` does not have also blocks it (``STEP_NOT_REGISTERED``): a worker
     would park the run there.
     """
+    from wdk.sandbox import DEFAULT_WORKFLOW_BUDGET_S
+
     inst = WorkflowInstance(
         run_id,
         RunStart.from_event(events[0]),
-        load_workflow=lambda i: load_workflow(project, i.workflow_id, sandbox_config),
+        load_workflow=lambda i: load_workflow(project, i.workflow_id, sandbox_config, i.limiter),
         log_sink=lambda _run, _text: None,
         is_user_module=lambda name: project.locate(name) is not None,
         locate=project.relative_location,
+        budget_s=getattr(sandbox_config, "workflow_budget_s", DEFAULT_WORKFLOW_BUDGET_S),
     )
     try:
         inst.mark_replay(events)

@@ -28,6 +28,8 @@ import msgpack
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from wdk import serde
+from wdk._duration import parse_duration
+from wdk.errors import DurationError, FatalError
 from wdk.runtime import _parking
 from wdk.runtime._executor import (
     RetryPolicy,
@@ -94,6 +96,29 @@ def _resolution(cid: str, outcome: StepOutcome) -> tuple[NewEvent, float]:
     """The event that records a finished (completed or failed) step attempt, and its time."""
     etype = EventType.STEP_COMPLETED if outcome.status == "completed" else EventType.STEP_FAILED
     return NewEvent(etype, cid, outcome.data, dedup_key(etype, cid)), outcome.at
+
+
+def _max_delay(step_id: str, fn: Any, info: dict[str, Any], project: Project) -> float | None:
+    """A step's ``max_delay`` in seconds: set on its function, its call, or in the manifest.
+
+    Raises FatalError (the attempt fails for good, saying what to write) when it is not a
+    duration: retrying cannot fix it.
+    """
+    declared = getattr(fn, "max_delay", None)
+    if declared is None:
+        declared = info.get("max_delay")
+    if declared is None:
+        declared = getattr(project.step_info(step_id), "max_delay", None)
+    if declared is None:
+        return None
+    try:
+        return parse_duration(declared)
+    except DurationError as exc:
+        name = step_id.rsplit("//", 1)[-1].rsplit("/", 1)[-1].replace("#", ".")
+        raise FatalError(
+            f"step {step_id}: max_delay {declared!r} is not a duration ({exc}); write, e.g.,"
+            f' `{name}.max_delay = "30s"` (or a number of seconds)'
+        ) from None
 
 
 def _utc(ts: float) -> datetime.datetime:
@@ -287,6 +312,7 @@ class StepRunner(_WorkerState):
                 declared = getattr(step_info, "max_retries", None)
             if isinstance(declared, int) and declared >= 0:
                 attempt.max_retries = declared
+            attempt.max_delay = _max_delay(step_id, attempt.fn, info, self.project)
             sync = self._sync_steps.get(step_id)
             if sync is None or closure:
                 sync = self._sync_steps[step_id] = not inspect.iscoroutinefunction(attempt.fn)

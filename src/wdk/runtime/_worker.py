@@ -18,7 +18,9 @@ Where the speed comes from:
   after a restart or on another worker, and gives the same result.
 * **Inline steps**: steps the worker's own runs create are created already leased to it and
   run at once, with no queue round trip. The queue row stays the source of truth: if the
-  worker dies, the lease expires and another worker runs the step.
+  worker dies, another worker releases its leases (at once from the same machine, after
+  ``dead_after_s`` without a heartbeat from another: :mod:`wdk.runtime._liveness`) and runs
+  the step.
 * **One commit per step**: when an inline step finishes and the run's instance is cached and
   current, the worker applies the completion in memory first and appends "step k completed"
   together with whatever the code did next ("step k+1 created", or the run's end) in one
@@ -64,18 +66,21 @@ from wdk.runtime._instance import (
     encode_run_error,
 )
 from wdk.runtime._keys import dedup_key
+from wdk.runtime._liveness import Sweeper, this_worker
 from wdk.runtime._loader import Project, default_project
 from wdk.runtime._passes import RunPasses
 from wdk.runtime._replay import project_sandbox_config
 from wdk.runtime._runlock import RunLock
 from wdk.runtime._steps import _Handoff, _StepJob
 from wdk.runtime._threads import StepThreads
+from wdk.runtime._ticker import Ticker
 from wdk.worlds._flow import LIMIT_PREFIX
 from wdk.worlds.base import (
     BlockingWrites,
     EventType,
     Message,
     NewEvent,
+    WorkerInfo,
     World,
 )
 
@@ -101,13 +106,27 @@ class Worker(RunPasses):
             round trip (beyond it, new steps are queued for any worker).
         step_threads: threads for sync steps (async steps run on the event loop).
         lease_s: how long a claimed message is ours before another worker may take it;
-            heartbeats extend it while work is in flight.
+            extended while work is in flight. The fallback when a dead worker is not noticed
+            sooner (see ``heartbeat_s``).
+        heartbeat_s: how often this worker tells the world it is alive, and looks for
+            workers that are gone to release their messages (:mod:`~wdk.runtime._liveness`):
+            at once for a process of this machine that is no longer running, after
+            ``dead_after_s`` without a heartbeat for one elsewhere.
+        dead_after_s: how long a worker on another machine may go without a heartbeat
+            before its messages are given to others.
         retry_policy: backoff for steps that raise ordinary exceptions.
         cache_size: how many suspended runs to keep in memory.
         deployment_id: pin the worker to one deployment: it claims only runs (and their
             steps) of that deployment. None reads ``WDK_DEPLOYMENT_ID``; unset, it takes any.
         adopt: with a deployment, also take other deployments' runs and move them to it.
         blocked_sweep_s: how often to look for blocked runs that this code may advance.
+        workflow_budget_s: seconds one activation of workflow code may run without reaching
+            a durable call (None: the sandbox configuration's, ``[tool.wdk] workflow-budget``
+            or ``WDK_WORKFLOW_BUDGET``, default 5; 0: no budget). See docs/sandbox.md.
+        max_allocation: bytes the largest value one operation of workflow code may build
+            (None: the sandbox configuration's, default 64 MiB).
+        schedules: tick the schedules this process defined (``wdk.schedule``); off for a
+            worker embedded in a one-off command such as ``wdk run``.
     """
 
     def __init__(
@@ -129,6 +148,11 @@ class Worker(RunPasses):
         deployment_id: str | None = None,
         adopt: bool = False,
         blocked_sweep_s: float = 60.0,
+        workflow_budget_s: float | None = None,
+        max_allocation: int | None = None,
+        heartbeat_s: float = 1.0,
+        dead_after_s: float = 3.0,
+        schedules: bool = True,
     ) -> None:
         self.world = world
         self.deployment_id = deployment_id or os.environ.get("WDK_DEPLOYMENT_ID") or None
@@ -142,12 +166,16 @@ class Worker(RunPasses):
         self.concurrency = max(1, concurrency)
         self.inline_limit = max(0, inline_limit)
         self.lease_s = lease_s
+        self.heartbeat_s = heartbeat_s
+        self.sweeper = Sweeper(world, self.worker_id, dead_after_s=dead_after_s)
         self.retry_policy = retry_policy or _policy_from_env()
         self.cache_size = cache_size
         self.idle_poll_s = idle_poll_s
         self.log_sink = log_sink
         self.base_url = base_url
-        self.sandbox_config = sandbox_config or project_sandbox_config(self.project)
+        self.sandbox_config = (sandbox_config or project_sandbox_config(self.project)).with_limits(
+            workflow_budget_s=workflow_budget_s, max_allocation=max_allocation
+        )
         self.clock: Callable[[], float] = getattr(world, "clock", time.time)
         self._threads = StepThreads(step_threads)
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
@@ -160,15 +188,21 @@ class Worker(RunPasses):
         self._inline = 0
         self._stopping = False
         self._idle_scopes: set[anyio.CancelScope] = set()
+        self._registered: anyio.Event | None = None  # made on a loop (see _registration)
         self._tg: Any = None
         self._handoffs: MemoryObjectSendStream[_Handoff] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        #: runs whose activations run in a step thread (one ran past its slice of the loop)
+        self._heavy_runs: set[str] = set()
         self.processed_steps = 0
         #: limited step messages exist (this worker made one, or found one): claim them first
         self.limited_seen = False
         #: limited step messages were visible but held back by their limits at the last look
         self._limited_waiting = False
         self._limited_looked = 0.0
+        #: starts the runs of this process's schedules as they fall due (None: off)
+        self.ticker = Ticker(world, self.clock) if schedules else None
 
     # -- loop --------------------------------------------------------------------------------
     async def run(
@@ -182,16 +216,21 @@ class Worker(RunPasses):
         self.project.install_finder()
         self._until = until
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._handoffs, handoffs = anyio.create_memory_object_stream[_Handoff](math.inf)
+        me = this_worker(self.worker_id)
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 if handle_signals:
                     tg.start_soon(self._watch_signals, tg.cancel_scope)
-                tg.start_soon(self._heartbeat)
+                tg.start_soon(self._extend_leases)
+                tg.start_soon(self._heartbeat, me)
                 tg.start_soon(self._receive_handoffs, handoffs)
                 tg.start_soon(self._retry_blocked)
                 tg.start_soon(self._admit)
+                if self.ticker is not None:
+                    tg.start_soon(self.ticker.run, self._done)
                 async with anyio.create_task_group() as handlers:
                     _local.register(self.world, self)
                     try:
@@ -200,10 +239,20 @@ class Worker(RunPasses):
                         _local.unregister(self.world, self)
                 await self._drain()
                 tg.cancel_scope.cancel()
+            await self._unregister()
         finally:
             self._threads.shutdown()
             self._handoffs.close()
             handoffs.close()
+
+    async def registered(self) -> None:
+        """Wait until :meth:`run` has registered this worker and released gone workers."""
+        await self._registration().wait()
+
+    def _registration(self) -> anyio.Event:
+        if self._registered is None:
+            self._registered = anyio.Event()
+        return self._registered
 
     async def _retry_blocked(self) -> None:
         """On start, then every ``blocked_sweep_s``: retry runs other code parked.
@@ -273,6 +322,9 @@ class Worker(RunPasses):
         an idle worker makes one empty claim per wake-up instead of ``concurrency`` of them.
         """
         capacity = anyio.Semaphore(self.concurrency)
+        # Registered, and the gone workers' messages released, before the first claim: a
+        # worker restarted after a crash takes its predecessor's work over at once.
+        await self._registration().wait()
         while not self._done():
             await capacity.acquire()
             try:
@@ -362,14 +414,37 @@ class Worker(RunPasses):
                 finally:
                     self._idle_scopes.discard(scope)
 
-    async def _heartbeat(self) -> None:
+    async def _extend_leases(self) -> None:
         while True:
             await anyio.sleep(self.lease_s / 3)
             for message_id in list(self._held):
                 try:
-                    await self.world.extend_lease(message_id, lease_s=self.lease_s)
+                    if not await self.world.extend_lease(message_id, lease_s=self.lease_s):
+                        log.info("worker %s: message %s was taken back", self.worker_id, message_id)
                 except Exception:
                     log.exception("lease extension failed")
+
+    async def _unregister(self) -> None:
+        """Gone for good: nothing is in flight, so anything still leased is given back."""
+        try:
+            await self.world.release_worker(self.worker_id, last_seen=math.inf)
+        except Exception:
+            log.exception("worker %s: unregistering failed", self.worker_id)
+
+    async def _heartbeat(self, me: WorkerInfo) -> None:
+        """At once, then every ``heartbeat_s``: say this worker is alive, release gone ones."""
+        await self._alive(me)
+        self._registration().set()
+        while True:
+            await anyio.sleep(self.heartbeat_s)
+            await self._alive(me)
+
+    async def _alive(self, me: WorkerInfo) -> None:
+        try:
+            await self.world.heartbeat(me)
+            await self.sweeper.sweep()
+        except Exception:
+            log.exception("worker %s: heartbeat failed", self.worker_id)
 
     async def _handle(self, msg: Message) -> list[_StepJob]:
         """Handle one claimed message; returns the inline steps it led to (to run next)."""

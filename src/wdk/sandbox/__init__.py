@@ -21,19 +21,26 @@ from wdk.sandbox._cache import compile_workflow_code
 from wdk.sandbox._config import (
     DEFAULT,
     DEFAULT_ALLOWED_MODULES,
+    DEFAULT_MAX_ALLOCATION,
+    DEFAULT_WORKFLOW_BUDGET_S,
     SHIMMED_MODULES,
     SandboxConfig,
     load_config,
 )
 from wdk.sandbox._hashseed import ensure_hash_seed, hash_seed_ok
+from wdk.sandbox._limits import Limiter, SliceExpired
 from wdk.sandbox._sandbox import BundleSource, WorkflowSandbox, allows_import
 
 __all__ = [
     "DEFAULT",
     "DEFAULT_ALLOWED_MODULES",
+    "DEFAULT_MAX_ALLOCATION",
+    "DEFAULT_WORKFLOW_BUDGET_S",
     "SHIMMED_MODULES",
     "BundleSource",
+    "Limiter",
     "SandboxConfig",
+    "SliceExpired",
     "WorkflowSandbox",
     "allows_import",
     "compile_workflow_code",

@@ -233,7 +233,14 @@ class Guards:
 
     def as_globals(self) -> Mapping[str, Any]:
         """The guard names RestrictedPython's rewritten code looks up in module globals."""
-        return {"_getattr_": self.getattr_, "_write_": _fast_write(self.write)}
+        return {
+            "_getattr_": self.getattr_,
+            "_write_": _fast_write(self.write),
+            # for the policy's inlined container check (``_policy._write_call``)
+            "_type_": type,
+            "_writable_": _WRITABLE_TYPES,
+            "_float_": float,
+        }
 
 
 def _fast_write(slow: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -31,6 +31,12 @@ What differs from stock RestrictedPython, and why:
   replaced by the checked text, because pydantic and ``typing`` ``eval`` them.
 * ``nonlocal`` is allowed (names are checked like any other); ``match`` and ``try/except*``
   stay refused.
+* Limits (``_limits.py``, ``_alloc.py``): every loop body, comprehension clause and function
+  body that makes a call starts with the activation-budget check
+  ``_wdk_limit_.ok or _wdk_limit_.stop()``; ``*``, ``**``, ``<<`` (and their augmented forms),
+  ``%`` on a literal format, computed f-string format specs and calls of the builtins and
+  methods that can build a huge value go through the allocation guards (``_mul_(a, b)``,
+  ``_callee_(s.join)(parts)``...).
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ from RestrictedPython.transformer import (
     copy_locations,
 )
 
+from wdk.sandbox._alloc import GUARDED_CALL_NAMES, GUARDED_METHOD_NAMES
+from wdk.sandbox._limits import LIMIT_NAME
+
 __all__ = [
     "ALLOWED_DUNDER_ATTRS",
     "ALLOWED_METHOD_NAMES",
@@ -55,7 +64,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the rewrite changes, so cached code compiled by an older policy is not reused.
-POLICY_VERSION = "wdk-sandbox-policy-2"
+POLICY_VERSION = "wdk-sandbox-policy-3"
 
 #: Dunder methods a class body may define (on top of RestrictedPython's ``__init__``/compare).
 ALLOWED_METHOD_NAMES: frozenset[str] = ALLOWED_FUNC_NAMES | frozenset(
@@ -101,6 +110,119 @@ _Visit = Any  # what NodeTransformer visit methods return: a node, a list of nod
 
 def _call(name: str, *args: ast.expr) -> ast.Call:
     return ast.Call(func=ast.Name(name, ast.Load()), args=list(args), keywords=[])
+
+
+def _write_call(value: ast.expr) -> ast.expr:
+    """``_write_(value)``; for a plain name, with the container case inlined.
+
+    ``d[k] = v`` becomes ``(d if _type_(d) in _writable_ or _type_(d) in _wdk_classes_ else
+    _write_(d))[k] = v``: a name can be read twice without a side effect, and writes to dicts,
+    lists and instances of the run's own classes in inner loops then cost a type check instead
+    of a call (``_type_`` is the real ``type``, ``_writable_`` the container types ``_write_``
+    always lets through, ``_wdk_classes_`` the classes the run's class statements made).
+    """
+    if not isinstance(value, ast.Name):
+        return _call("_write_", value)
+    tests: list[ast.expr] = [
+        ast.Compare(
+            _call("_type_", ast.Name(value.id, ast.Load())),
+            [ast.In()],
+            [ast.Name(kinds, ast.Load())],
+        )
+        for kinds in ("_writable_", "_wdk_classes_")
+    ]
+    test = ast.BoolOp(ast.Or(), tests)
+    return ast.IfExp(test, ast.Name(value.id, ast.Load()), _call("_write_", value))
+
+
+def _inline_float_mul(node: ast.BinOp, guarded: ast.expr) -> ast.expr:
+    """``a * b`` of plain names: ``(a * b if _type_(a) is _float_ else _mul_(a, b))``.
+
+    Names can be read twice without a side effect; a float operand cannot make a sequence,
+    so float arithmetic in inner loops skips the guard's call. Other operands keep the call.
+    """
+    operands = (node.left, node.right)
+    if not all(isinstance(x, ast.Name | ast.Constant) for x in operands):
+        return guarded
+    name = next((x for x in operands if isinstance(x, ast.Name)), None)
+    if name is None:
+        return guarded
+
+    def load(x: ast.expr) -> ast.expr:
+        return ast.Name(x.id, ast.Load()) if isinstance(x, ast.Name) else x
+
+    test = ast.Compare(_call("_type_", load(name)), [ast.Is()], [ast.Name("_float_", ast.Load())])
+    return ast.IfExp(test, ast.BinOp(load(node.left), ast.Mult(), load(node.right)), guarded)
+
+
+def _budget_check(at: ast.AST) -> ast.expr:
+    """``_wdk_limit_.ok or _wdk_limit_.stop()`` at ``at``'s position (see ``_limits.py``)."""
+    limit = ast.Name(LIMIT_NAME, ast.Load())
+    check = ast.BoolOp(
+        ast.Or(),
+        [
+            ast.Attribute(limit, "ok", ast.Load()),
+            ast.Call(ast.Attribute(ast.Name(LIMIT_NAME, ast.Load()), "stop", ast.Load()), [], []),
+        ],
+    )
+    _at_start(check, at)
+    return check
+
+
+def _budget_stmt(at: ast.AST) -> ast.stmt:
+    stmt = ast.Expr(_budget_check(at))
+    _at_start(stmt, at)
+    return stmt
+
+
+def _at_start(new: ast.AST, at: ast.AST) -> None:
+    """Place ``new`` (and its children) at the first position of ``at``.
+
+    Not ``copy_locations``: a multi-line ``at`` would give the check's ``.stop()`` call the
+    end line of ``at`` (3.11 places a method call at its attribute's end), and a spin would be
+    reported on the wrong line.
+    """
+    for node in ast.walk(new):
+        node.lineno = node.end_lineno = at.lineno  # type: ignore[attr-defined]
+        node.col_offset = node.end_col_offset = at.col_offset  # type: ignore[attr-defined]
+
+
+def _makes_calls(node: ast.AST) -> bool:
+    return any(isinstance(sub, ast.Call) for sub in ast.walk(node))
+
+
+def _is_number(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float | complex)
+        and not isinstance(node.value, bool)
+    )
+
+
+def _small_int(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is int and node.value <= 64
+
+
+#: Guards of binary operators that can build a value much larger than their operands.
+_OP_GUARDS: dict[type[ast.operator], tuple[str, str]] = {
+    ast.Mult: ("_mul_", "*"),
+    ast.Pow: ("_pow_", "**"),
+    ast.LShift: ("_lshift_", "<<"),
+}
+
+
+def _needs_op_guard(op: ast.operator, left: ast.expr | None, right: ast.expr) -> bool:
+    if isinstance(op, ast.Mult):
+        # ``left`` is None for ``x *= right``: the target is unknown, so never "two numbers"
+        numbers = left is not None and _is_number(left) and _is_number(right)
+        floats = any(
+            isinstance(x, ast.Constant) and isinstance(x.value, float) for x in (left, right)
+        )
+        return not (numbers or floats)
+    if isinstance(op, ast.Pow | ast.LShift):
+        floats = isinstance(right, ast.Constant) and isinstance(right.value, float)
+        return not (_small_int(right) or floats)
+    return False
 
 
 class WorkflowPolicy(RestrictingNodeTransformer):
@@ -163,7 +285,7 @@ class WorkflowPolicy(RestrictingNodeTransformer):
                 copy_locations(new, node)
                 return new
             return node
-        new_value = _call("_write_", node.value)
+        new_value = _write_call(node.value)
         copy_locations(new_value, node.value)
         node.value = new_value
         return node
@@ -172,7 +294,7 @@ class WorkflowPolicy(RestrictingNodeTransformer):
         """Reads stay plain; ``a[k] = v`` becomes ``_write_(a)[k] = v`` (and ``del`` likewise)."""
         node = self.node_contents_visit(node)
         if not isinstance(node.ctx, ast.Load):
-            new_value = _call("_write_", node.value)
+            new_value = _write_call(node.value)
             copy_locations(new_value, node.value)
             node.value = new_value
         return node
@@ -182,6 +304,11 @@ class WorkflowPolicy(RestrictingNodeTransformer):
 
         ``n += 1`` stays; ``o.x += 1`` becomes ``_write_(o).x += 1``; ``d[k] += 1`` becomes
         ``_write_(d)[k] += 1`` (the container is evaluated once, as Python does).
+
+        ``*=``, ``**=`` and ``<<=`` go through the allocation guard: ``s *= n`` becomes
+        ``s = _aug_(s, "*", n)`` (in place where Python is), ``o.x *= n`` becomes
+        ``_aug_attr_(_write_(o), "x", "*", n)`` and ``d[k] *= n``
+        ``_aug_item_(_write_(d), k, "*", n)``.
         """
         target = node.target
         if isinstance(target, ast.Attribute):
@@ -193,12 +320,32 @@ class WorkflowPolicy(RestrictingNodeTransformer):
             target.value = self.visit(target.value)
             if isinstance(target, ast.Subscript):
                 target.slice = self.visit(target.slice)
-            new_value = _call("_write_", target.value)
+            new_value = _write_call(target.value)
             copy_locations(new_value, target.value)
             target.value = new_value
         else:  # pragma: no cover - the grammar allows no other target
             self.not_allowed(node)
-        return node
+        guard = _OP_GUARDS.get(type(node.op))
+        if guard is None or not _needs_op_guard(node.op, None, node.value):
+            return node
+        op = ast.Constant(guard[1])
+        new: ast.stmt
+        if isinstance(target, ast.Name):
+            load = ast.Name(target.id, ast.Load())
+            store = ast.Name(target.id, ast.Store())
+            new = ast.Assign([store], _call("_aug_", load, op, node.value))
+        elif isinstance(target, ast.Attribute):
+            call = _call("_aug_attr_", target.value, ast.Constant(target.attr), op, node.value)
+            new = ast.Expr(call)
+        else:
+            assert isinstance(target, ast.Subscript)
+            key = target.slice
+            if isinstance(key, ast.Slice):
+                none = ast.Constant(None)
+                key = _call("slice", key.lower or none, key.upper or none, key.step or none)
+            new = ast.Expr(_call("_aug_item_", target.value, key, op, node.value))
+        copy_locations(new, node)
+        return new
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> _Visit:
         """Allow ``x: T = v`` (dataclass and pydantic fields); the annotation is checked.
@@ -213,12 +360,30 @@ class WorkflowPolicy(RestrictingNodeTransformer):
 
     # -- iteration, calls, assignment: no wrappers (see the module docstring) ------------
     def visit_For(self, node: ast.For) -> _Visit:
-        """``for x in it`` stays as it is (no ``_getiter_``)."""
-        return self.node_contents_visit(node)
+        """``for x in it`` stays as it is (no ``_getiter_``); the body starts with the budget check.
+
+        ``for x in it: body`` becomes ``for x in it: _wdk_limit_.ok or _wdk_limit_.stop(); body``.
+        """
+        node = self.node_contents_visit(node)
+        if node.body:  # empty only when a refused statement was dropped
+            node.body.insert(0, _budget_stmt(node.body[0]))
+        return node
+
+    def visit_While(self, node: ast.While) -> _Visit:
+        """``while c: body`` becomes ``while c: _wdk_limit_.ok or _wdk_limit_.stop(); body``."""
+        node = self.node_contents_visit(node)
+        if node.body:  # empty only when a refused statement was dropped
+            node.body.insert(0, _budget_stmt(node.body[0]))
+        return node
 
     def visit_comprehension(self, node: ast.comprehension) -> _Visit:
-        """``for x in it`` clauses, sync and async, stay as they are."""
-        return self.node_contents_visit(node)
+        """``for x in it`` clauses, sync and async, get the budget check as their first ``if``.
+
+        ``[f(x) for x in it]`` becomes ``[f(x) for x in it if _wdk_limit_.ok or ...stop()]``.
+        """
+        node = self.node_contents_visit(node)
+        node.ifs.insert(0, _budget_check(node.iter))
+        return node
 
     def visit_Assign(self, node: ast.Assign) -> _Visit:
         """``a, b = v`` stays as it is (no ``_unpack_sequence_``)."""
@@ -229,10 +394,70 @@ class WorkflowPolicy(RestrictingNodeTransformer):
         return self.node_contents_visit(node)
 
     def visit_Call(self, node: ast.Call) -> _Visit:
-        """Calls stay as they are (no ``_apply_`` for ``*args``); ``exec``/``eval`` refused."""
-        if isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval"):
-            self.error(node, f"{node.func.id}() calls are not allowed.")
-        return self.node_contents_visit(node)
+        """Calls stay as they are (no ``_apply_`` for ``*args``); ``exec``/``eval`` refused.
+
+        Calls that can build a huge value go through the allocation guard: ``range(n)``
+        becomes ``_callee_(range)(n)``, ``sep.join(parts)`` becomes
+        ``_callee_(sep.join)(parts)`` (see ``_alloc.py`` for the names).
+        """
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in ("exec", "eval"):
+            self.error(node, f"{func.id}() calls are not allowed.")
+        node = self.node_contents_visit(node)
+        func = node.func
+        if (isinstance(func, ast.Name) and func.id in GUARDED_CALL_NAMES) or (
+            isinstance(func, ast.Attribute) and func.attr in GUARDED_METHOD_NAMES
+        ):
+            node.func = _call("_callee_", func)
+            copy_locations(node.func, func)
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> _Visit:
+        """``a * b``, ``a ** b``, ``a << b`` go through the allocation guards.
+
+        ``a * b`` becomes ``_mul_(a, b)`` (not when both are number literals or one is a float
+        literal); ``a ** b`` and ``a << b`` become ``_pow_``/``_lshift_`` unless ``b`` is a
+        literal up to 64; ``"%*d" % args`` (a literal format) becomes ``_fmt_mod_(fmt, args)``.
+        """
+        node = self.node_contents_visit(node)
+        guard = _OP_GUARDS.get(type(node.op))
+        if guard is not None and _needs_op_guard(node.op, node.left, node.right):
+            name = guard[0]
+        elif (
+            isinstance(node.op, ast.Mod)
+            and isinstance(node.left, ast.Constant)
+            and isinstance(node.left.value, str | bytes)
+            and "%" in str(node.left.value)
+        ):
+            name = "_fmt_mod_"
+        else:
+            return node
+        new: ast.expr = _call(name, node.left, node.right)
+        if name == "_mul_":
+            new = _inline_float_mul(node, new)
+        copy_locations(new, node)
+        return new
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> _Visit:
+        """Computed parts of a format spec are checked: ``f"{x:{w}}"`` -> ``{x:{_spec_(w)}}``."""
+        node = self.node_contents_visit(node)
+        spec = node.format_spec
+        if isinstance(spec, ast.JoinedStr):
+            for part in spec.values:
+                if isinstance(part, ast.FormattedValue):
+                    part.value = _call("_spec_", part.value)
+                    copy_locations(part.value, part)
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> _Visit:
+        """A lambda whose body makes calls starts with the budget check (see ``_function``)."""
+        calls = _makes_calls(node.body)
+        new = super().visit_Lambda(node)
+        if calls and isinstance(new, ast.Lambda):
+            body = new.body
+            new.body = ast.BoolOp(ast.And(), [_budget_check(body), body])
+            copy_locations(new.body, body)
+        return new
 
     # -- definitions ---------------------------------------------------------------------
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> _Visit:
@@ -240,7 +465,28 @@ class WorkflowPolicy(RestrictingNodeTransformer):
         self.check_function_argument_names(node)
         if node.returns is not None:
             node.returns = self._annotation(node.returns)
-        return self.node_contents_visit(node)
+        # A function that makes no call cannot recurse, so it needs no check of its own (its
+        # loops have theirs): this keeps small methods (``return self.a * self.b``) cheap.
+        # Dunder methods and decorated functions are called by Python itself: always checked.
+        needs_check = (
+            _makes_calls(ast.Module(body=node.body, type_ignores=[]))
+            or bool(node.decorator_list)
+            or node.name.startswith("__")
+        )
+        node = self.node_contents_visit(node)
+        body = node.body
+        if not body:  # a refused statement was dropped: compilation fails anyway
+            return node
+        first = body[0]
+        docstring = (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        )
+        if needs_check:
+            at = body[1] if docstring and len(body) > 1 else first
+            body.insert(1 if docstring else 0, _budget_stmt(at))
+        return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> _Visit:
         """Allow ``def`` with checked names and annotations (no print collector)."""
@@ -262,9 +508,15 @@ class WorkflowPolicy(RestrictingNodeTransformer):
         Stock RestrictedPython rewrites to ``metaclass=__metaclass__`` and drops other class
         keywords (``class M(BaseModel, frozen=True)``). Classes are recorded by the sandbox's
         ``__build_class__`` instead.
+
+        ``class C: ...`` is followed by ``_note_class_(C)``: the run notes its own classes so
+        that writes to their instances skip the ``_write_`` call (see ``_write_call``).
         """
         self.check_name(node, node.name)
-        return self.node_contents_visit(node)
+        node = self.node_contents_visit(node)
+        note = ast.Expr(_call("_note_class_", ast.Name(node.name, ast.Load())))
+        _at_start(note, node)
+        return [node, note]
 
     def visit_Module(self, node: ast.Module) -> _Visit:
         """Visit the module (no print collector is injected)."""

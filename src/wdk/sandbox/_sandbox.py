@@ -21,12 +21,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wdk.sandbox._alloc import AllocGuards
 from wdk.sandbox._builtins import make_builtins
 from wdk.sandbox._cache import compile_workflow_code
 from wdk.sandbox._config import DEFAULT, SandboxConfig
 from wdk.sandbox._errors import refuse
-from wdk.sandbox._guards import Guards
+from wdk.sandbox._guards import SANDBOX_CLASS_MARK, Guards
 from wdk.sandbox._imports import ViewFactory, refuse_import, resolve_relative
+from wdk.sandbox._limits import LIMIT_NAME, Limiter
 from wdk.sandbox._shims import SHIMS
 
 __all__ = ["BundleSource", "WorkflowSandbox"]
@@ -61,7 +63,12 @@ class _Base:
             }
         }
         self.builtins = make_builtins(self.guards, _import)
-        self.globals: dict[str, Any] = {"__builtins__": self.builtins, **self.guards.as_globals()}
+        self.alloc = AllocGuards(config.max_allocation)
+        self.globals: dict[str, Any] = {
+            "__builtins__": self.builtins,
+            **self.guards.as_globals(),
+            **self.alloc.as_globals(),
+        }
 
     def module(self, name: str) -> types.ModuleType | None:
         """The view or shim of a non-user module, or None when it is not allowed."""
@@ -106,7 +113,9 @@ class WorkflowSandbox:
         resolve: ``resolve(module_name)`` returns the workflow bundle of a user module, or None
             when the name is not a user module.
         injected: names added to every user module's globals (``__wdk_step__``).
-        config: which modules are allowed, caching, strictness.
+        config: which modules are allowed, caching, strictness, allocation limit.
+        limiter: the run's activation budget (the runtime arms it around each activation);
+            None gives one that is never armed.
     """
 
     def __init__(
@@ -115,6 +124,7 @@ class WorkflowSandbox:
         *,
         injected: Mapping[str, Any] | None = None,
         config: SandboxConfig = DEFAULT,
+        limiter: Limiter | None = None,
     ) -> None:
         self._resolve = resolve
         self._injected = dict(injected or {})
@@ -122,6 +132,11 @@ class WorkflowSandbox:
         self.config = config
         self.modules: dict[str, types.ModuleType] = {}
         """The user modules loaded in this sandbox, by name."""
+        self.limiter = limiter if limiter is not None else Limiter()
+        """The budget checks of this sandbox's code read (see ``_limits.py``)."""
+        self.classes: set[type] = set()
+        """Classes made by this sandbox's class statements (writes to their instances are
+        allowed without a ``_write_`` call; see ``_policy._write_call``)."""
 
     def import_module(self, name: str) -> types.ModuleType:
         """The module ``name`` as workflow code sees it: user modules fresh for this sandbox.
@@ -156,6 +171,9 @@ class WorkflowSandbox:
         ns = mod.__dict__
         ns.update(self._base.globals)
         ns.update(self._injected)
+        ns[LIMIT_NAME] = self.limiter
+        ns["_wdk_classes_"] = self.classes
+        ns["_note_class_"] = self._note_class
         is_pkg = bundle.filename.endswith("__init__.py")
         ns["__file__"] = bundle.filename
         ns["__package__"] = name if is_pkg else name.rpartition(".")[0]
@@ -169,6 +187,10 @@ class WorkflowSandbox:
             del self.modules[name]
             raise
         return mod
+
+    def _note_class(self, cls: Any) -> None:
+        if isinstance(cls, type) and cls.__dict__.get(SANDBOX_CLASS_MARK):
+            self.classes.add(cls)
 
     def _import(
         self, name: str, globals_: Mapping[str, Any], fromlist: Any, level: int

@@ -2,8 +2,8 @@
 
 When the server has a token (``WDK_API_TOKEN``), a request to ``/api/...`` must carry
 ``Authorization: Bearer <token>``; the comparison is constant-time (:func:`hmac.compare_digest`).
-Webhook URLs are capabilities (their unguessable token is the secret) and ``/healthz`` and
-``/openapi.json`` are public, so none of them asks for the token.
+Webhook URLs are capabilities (their unguessable token is the secret), and ``/healthz``,
+``/openapi.json`` and the ``/docs`` page are public, so none of them asks for the token.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from wdk import serde
+from wdk.serde._json import encoded_json, safe_text, to_jsonable, value_json
 from wdk.worlds.base import RunInfo
 
 __all__ = [
@@ -19,7 +20,9 @@ __all__ = [
     "read_body",
     "read_json",
     "run_json",
+    "safe_text",
     "to_jsonable",
+    "value_json",
 ]
 
 
@@ -91,54 +94,52 @@ async def read_json(request: Request, limit: int, *, required: bool = True) -> A
         ) from None
     except RecursionError:
         raise ApiError(400, "invalid JSON: nested too deeply") from None
+    except ValueError:
+        # Python refuses to turn a number longer than sys.get_int_max_str_digits() into an
+        # int (a denial-of-service guard): parse again, keeping such numbers as text, only
+        # to say where the offending one is.
+        raise ApiError(400, _big_int_message(body)) from None
 
 
-def to_jsonable(value: Any) -> Any:
-    """A JSON-ready copy of a decoded value; raises TypeError when something has no JSON form.
-
-    ``bytes`` become ``{"$bytes": "<base64>"}``; tuples and sets become lists; dataclasses
-    and objects with ``__wdk_serialize__`` become their field maps.
-    """
-    import base64
-    import dataclasses
-
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise TypeError("non-finite float")
-        return value
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError("non-string key")
-            out[k] = to_jsonable(v)
-        return out
-    if hasattr(value, "model_dump"):
-        return to_jsonable(value.model_dump(mode="json"))
-    serialize = getattr(value, "__wdk_serialize__", None)
-    if callable(serialize):
-        return to_jsonable(serialize())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
-    raise TypeError(f"{type(value).__name__} has no JSON form")
+class _LongInt(str):
+    """A JSON integer literal too long for ``int()``, kept as its digits."""
 
 
-def encoded_json(data: bytes | None) -> Any:
-    """A stored (serde-encoded) value as JSON; values without a JSON form become a marker."""
-    import base64
-
-    if not data:
-        return None
+def _parse_int(digits: str) -> int | _LongInt:
     try:
-        return to_jsonable(serde.decode(data))
-    except Exception:  # noqa: BLE001 - undecodable or not JSON-able: hand out the raw form
-        return {"$serde": base64.b64encode(data).decode("ascii")}
+        return int(digits)
+    except ValueError:
+        return _LongInt(digits)
+
+
+def _find_long_int(value: Any, path: str) -> str | None:
+    if isinstance(value, _LongInt):
+        return path
+    if isinstance(value, list):
+        items: Any = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    elif isinstance(value, dict):
+        items = ((f"{path}[{json.dumps(k)}]", v) for k, v in value.items())
+    else:
+        return None
+    for where, item in items:
+        found = _find_long_int(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+def _big_int_message(body: bytes) -> str:
+    import sys
+
+    limit = sys.get_int_max_str_digits()
+    try:
+        where = _find_long_int(json.loads(body, parse_int=_parse_int), "body")
+    except (ValueError, RecursionError):  # the first error is the one worth reporting
+        where = None
+    return (
+        f"request body has an integer with more than {limit} digits at {where or 'body'}; "
+        "Python refuses to convert numbers that long. Send it as a JSON string instead"
+    )
 
 
 def _decoded_error(data: bytes | None) -> Any:
@@ -157,17 +158,17 @@ def blocked_json(data: bytes | None) -> dict[str, Any]:
     block = _decoded_error(data)
     if not isinstance(block, dict):
         return {
-            "message": "" if block is None else str(block),
+            "message": "" if block is None else safe_text(block),
             "code": "",
             "event": None,
             "location": "",
         }
     event = block.get("event")
     return {
-        "message": str(block.get("message", "")),
-        "code": str(block.get("code", "")),
+        "message": safe_text(block.get("message", "")),
+        "code": safe_text(block.get("code", "")),
         "event": event if isinstance(event, int) and not isinstance(event, bool) else None,
-        "location": str(block.get("location") or ""),
+        "location": safe_text(block.get("location") or ""),
     }
 
 
@@ -197,10 +198,11 @@ def run_json(info: RunInfo) -> dict[str, Any]:
         err = _decoded_error(info.error)
         if isinstance(err, dict):
             out["error"] = {
-                "message": str(err.get("message", "")),
-                "code": str(err.get("code", "")),
-                "type": str(err.get("type", "")),
+                "message": safe_text(err.get("message", "")),
+                "code": safe_text(err.get("code", "")),
+                "type": safe_text(err.get("type", "")),
             }
         else:
-            out["error"] = {"message": "" if err is None else str(err), "code": "", "type": ""}
+            message = "" if err is None else safe_text(err)
+            out["error"] = {"message": message, "code": "", "type": ""}
     return out

@@ -15,11 +15,9 @@ from starlette.responses import JSONResponse, Response
 from wdk.errors import RunStateError, WorkflowRunNotFoundError
 from wdk.runtime._deploys import fork_run, retry_run
 from wdk.server._http import ApiError, read_json
+from wdk.server._models import MAX_FROM_STEP, ForkRequest, parse_body
 
 __all__ = ["MAX_FROM_STEP", "fork", "retry"]
-
-#: Largest ``from_step`` accepted in a fork body (larger: 400, not a database overflow).
-MAX_FROM_STEP = 2**31 - 1
 
 
 def _state(request: Request) -> Any:
@@ -45,30 +43,11 @@ async def retry(request: Request) -> Response:
     return JSONResponse({"run_id": run_id, "status": "running"})
 
 
-def _from_step(body: Any) -> int | None:
-    """``from_step`` of a fork body (None: the default), or ApiError 400 saying what is off."""
-    if body is None:
-        return None
-    if not isinstance(body, dict):
-        raise ApiError(400, 'request body must be a JSON object like {"from_step": 2}')
-    unknown = sorted(set(body) - {"from_step"})
-    if unknown:
-        raise ApiError(400, f"unknown field(s) {unknown}; allowed: from_step")
-    value = body.get("from_step")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(400, "'from_step' must be an integer: how many completed steps to reuse")
-    if not 0 <= value <= MAX_FROM_STEP:
-        raise ApiError(400, f"'from_step' must be between 0 and {MAX_FROM_STEP}")
-    return value
-
-
 async def fork(request: Request) -> Response:
-    """``POST /api/runs/{run_id}/fork`` with an optional ``{"from_step": N}``: a new run."""
+    """``POST /api/runs/{run_id}/fork`` with an optional :class:`ForkRequest`: a new run."""
     state = _state(request)
-    body = await read_json(request, state.config.max_body, required=False)
-    from_step = _from_step(body)
+    body = parse_body(ForkRequest, await read_json(request, state.config.max_body, required=False))
+    from_step = body.from_step
     run_id = await _existing_id(request)
     try:
         new_id = await fork_run(

@@ -10,7 +10,8 @@ from starlette.responses import JSONResponse, Response
 from wdk._delivery import SchemaLoadError, WebhookTokenError, decode_hook, resume_checked
 from wdk._webhooks import WEBHOOK_PATH
 from wdk.errors import HookNotFoundError, HookPayloadError, SerializationError
-from wdk.server._http import ApiError, read_json, to_jsonable
+from wdk.serde._json import safe_text, to_jsonable, value_json
+from wdk.server._http import ApiError, read_json
 from wdk.worlds.base import HookInfo
 
 __all__ = ["get_hook", "hook_json", "resume"]
@@ -20,18 +21,19 @@ def hook_json(hook: HookInfo, base_url: str) -> dict[str, Any]:
     """The API view of a live hook (webhooks also get their ``url``)."""
     try:
         user, _ = decode_hook(hook)
-        metadata = to_jsonable(user)
-    except Exception:  # noqa: BLE001 - metadata without a JSON form is shown as absent
+    except Exception:  # noqa: BLE001 - metadata that no longer decodes is shown as absent
         metadata = None
+    else:
+        metadata = value_json(user)
     out: dict[str, Any] = {
-        "token": hook.token,
+        "token": safe_text(hook.token),
         "run_id": hook.run_id,
         "kind": hook.kind,
         "metadata": metadata,
         "created_at": hook.created_at,
     }
     if hook.kind == "webhook":
-        out["url"] = f"{base_url.rstrip('/')}{WEBHOOK_PATH}{hook.token}"
+        out["url"] = safe_text(f"{base_url.rstrip('/')}{WEBHOOK_PATH}{hook.token}")
     return out
 
 

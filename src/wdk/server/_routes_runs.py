@@ -19,16 +19,15 @@ from wdk.api import start
 from wdk.errors import DurationError, QueueError, SerializationError, WorkflowNotRegisteredError
 from wdk.runtime._streams import DEFAULT_NAMESPACE
 from wdk.server._http import ApiError, int_query, read_json, run_json
+from wdk.server._models import StartRunRequest, parse_body
 from wdk.server._sse import follow_stream, resolve_start
 from wdk.worlds.base import RunStatus
 
 __all__ = ["cancel_run", "get_run", "list_runs", "list_run_hooks", "start_run", "stream_run"]
 
-RUN_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 WORKFLOW_ID_RE = re.compile(r"workflow//(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.py//[A-Za-z0-9_./]+")
 _MAX_LIMIT = 1000
 _FLOW_FIELDS = ("queue", "key", "priority", "dedupe_key", "debounce", "delay")
-_START_FIELDS = frozenset({"args", "run_id", *_FLOW_FIELDS})
 
 
 def _state(request: Request) -> Any:
@@ -44,7 +43,7 @@ async def _existing(request: Request) -> Any:
 
 
 async def start_run(request: Request) -> Response:
-    """``POST /api/workflows/{workflow_id}/runs`` with ``{"args": [...], "run_id": "..."}``.
+    """``POST /api/workflows/{workflow_id}/runs`` with a :class:`StartRunRequest` body.
 
     Flow-control fields (docs/flow-control.md): ``queue``, ``key``, ``priority``,
     ``dedupe_key``, ``debounce``, ``delay``. A start that lands on an existing run (its
@@ -52,21 +51,10 @@ async def start_run(request: Request) -> Response:
     """
     state = _state(request)
     workflow_id: str = request.path_params["workflow_id"]
-    body = await read_json(request, state.config.max_body, required=False)
-    body = {} if body is None else body
-    if not isinstance(body, dict):
-        raise ApiError(400, 'request body must be a JSON object like {"args": [...]}')
-    unknown = sorted(set(body) - _START_FIELDS)
-    if unknown:
-        raise ApiError(
-            400, f"unknown field(s) {unknown}; allowed: {', '.join(sorted(_START_FIELDS))}"
-        )
-    args = body.get("args", [])
-    if not isinstance(args, list):
-        raise ApiError(400, "'args' must be a JSON array of the workflow's arguments")
-    run_id = body.get("run_id")
-    if run_id is not None and (not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id)):
-        raise ApiError(400, "'run_id' must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+    body = parse_body(
+        StartRunRequest, await read_json(request, state.config.max_body, required=False)
+    )
+    args, run_id = body.args, body.run_id
     if not WORKFLOW_ID_RE.fullmatch(workflow_id):
         raise ApiError(404, f"{workflow_id!r} is not a workflow id (workflow//<file>.py//<name>)")
     try:
@@ -78,7 +66,7 @@ async def start_run(request: Request) -> Response:
         if existing.workflow_id != workflow_id:
             raise ApiError(409, f"run {run_id} exists and belongs to {existing.workflow_id}")
         return _started(existing.run_id, workflow_id, 200)
-    flow = {name: body[name] for name in _FLOW_FIELDS if body.get(name) is not None}
+    flow = {name: getattr(body, name) for name in _FLOW_FIELDS if getattr(body, name) is not None}
     try:
         run = await start(workflow_id, args, world=state.world, run_id=run_id, **flow)
     except (SerializationError, QueueError, DurationError) as exc:
@@ -95,7 +83,10 @@ def _started(run_id: str, workflow_id: str, status: int) -> JSONResponse:
 
 
 async def list_runs(request: Request) -> Response:
-    """``GET /api/runs?workflow=&status=&deployment=&limit=&cursor=``: newest first."""
+    """``GET /api/runs?workflow=&status=&deployment=&prefix=&limit=&cursor=``: newest first.
+
+    ``prefix`` keeps the runs whose id starts with it.
+    """
     from wdk.errors import WorldError
 
     state = _state(request)
@@ -107,6 +98,9 @@ async def list_runs(request: Request) -> Response:
     deployment = request.query_params.get("deployment") or None
     if deployment is not None:
         filters["deployment_id"] = deployment
+    prefix = request.query_params.get("prefix") or None
+    if prefix is not None:
+        filters["id_prefix"] = prefix
     try:
         page = await state.world.list_runs(
             workflow_id=request.query_params.get("workflow") or None,
@@ -150,18 +144,33 @@ async def list_run_hooks(request: Request) -> Response:
     return JSONResponse({"hooks": [hook_json(h, state.config.base_url) for h in hooks]})
 
 
+#: Largest chunk index accepted from a client (``startIndex`` and ``Last-Event-ID``).
+MAX_INDEX = 2**62
+_INDEX_RE = re.compile(r"[0-9]{1,19}")
+
+
+def _last_event_id(raw: str) -> int:
+    """A ``Last-Event-ID`` header as a chunk index in ``[0, MAX_INDEX)``, else ApiError 400."""
+    text = raw.strip()
+    value = int(text) if _INDEX_RE.fullmatch(text) else -1
+    if not 0 <= value < MAX_INDEX:
+        raise ApiError(
+            400,
+            f"Last-Event-ID must be the id of a received event: an integer between 0 and "
+            f"{MAX_INDEX - 1}, got {text[:40]!r}",
+        )
+    return value
+
+
 async def stream_run(request: Request) -> Response:
     """``GET /api/runs/{run_id}/stream?namespace=&startIndex=`` as Server-Sent Events."""
     state = _state(request)
     info = await _existing(request)
     namespace = request.query_params.get("namespace") or DEFAULT_NAMESPACE
-    start_index = int_query(request, "startIndex", 0, -(2**62), 2**62)
+    start_index = int_query(request, "startIndex", 0, -MAX_INDEX, MAX_INDEX)
     last_event = request.headers.get("last-event-id")
     if last_event is not None and last_event.strip():
-        try:
-            start_index = int(last_event) + 1
-        except ValueError:
-            raise ApiError(400, "Last-Event-ID must be a chunk index") from None
+        start_index = _last_event_id(last_event) + 1
     world = state.world
     tail = (await world.stream_info(info.run_id, namespace)).tail_index
     begin = await resolve_start(world, info.run_id, namespace, start_index)

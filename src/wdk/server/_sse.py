@@ -16,9 +16,10 @@ The body is a ``retry:`` hint, then one event per chunk, in index order::
 ``startIndex=<last id + 1>`` (or send ``Last-Event-ID: <last id>``, which browsers'
 ``EventSource`` does by itself) and gets every chunk exactly once. ``data`` is the chunk as
 JSON; ``bytes`` anywhere in it become ``{"$bytes": "<base64>"}``; a value with no JSON form
-is sent as ``{"$serde": "<base64 of its wdk.serde encoding>"}``. When the stream is closed
-(explicitly, or because the run ended) and every chunk was sent, a final event says so and the
-response ends::
+(a custom class, NaN, an int past 4,300 digits, a lone surrogate) is sent as
+``{"$serde": "<base64 of its wdk.serde encoding>"}``, so no chunk can cut the stream. When
+the stream is closed (explicitly, or because the run ended) and every chunk was sent, a final
+event says so and the response ends::
 
     event: end
     data: {"next_index": 4}
@@ -32,7 +33,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-from wdk.server._http import encoded_json
+from wdk.serde._json import encoded_json
 from wdk.worlds.base import RunStatus, World
 
 __all__ = ["KEEPALIVE_S", "follow_stream", "format_chunk", "resolve_start"]

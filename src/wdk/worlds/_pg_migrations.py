@@ -137,7 +137,34 @@ MIGRATIONS: list[list[str]] = [
             WHERE deployment_id IS NOT NULL""",
         APPEND_ONE,
     ],
-    # 4: flow control (``_pg_flow``). Each run's place on its queue (all NULL for unqueued
+    # 4: crash recovery. Registered workers and their heartbeats: a worker whose process is
+    # gone has its leases released at once instead of when they lapse.
+    [
+        """CREATE TABLE {s}.workers (
+            worker_id text PRIMARY KEY,
+            host text NOT NULL,
+            pid integer NOT NULL,
+            process text NOT NULL,
+            started_at double precision NOT NULL,
+            last_seen double precision NOT NULL
+        )""",
+    ],
+    # 5: schedules (``wdk.schedule``): the definition and where its ticks stand
+    # (``_pg_schedules``); a handful of rows.
+    [
+        """CREATE TABLE {s}.schedules (
+            schedule_id text PRIMARY KEY,
+            spec bytea NOT NULL,
+            paused boolean NOT NULL DEFAULT false,
+            last_fire double precision,
+            next_fire double precision,
+            buffered double precision,
+            last_run_id text,
+            updated_at double precision NOT NULL,
+            version bigint NOT NULL DEFAULT 0
+        )""",
+    ],
+    # 6: flow control (``_pg_flow``). Each run's place on its queue (all NULL for unqueued
     # runs, which no new index holds), queue definitions, and a trigger that NOTIFYs
     # ``admit`` when a queued run ends, so the admission loops hand its slot on at once.
     [

@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from wdk.worlds.base import Message
+from wdk.worlds.base import Message, WorkerInfo
 
 __all__ = ["QueueSQL", "message_of"]
 
@@ -134,6 +134,30 @@ class QueueSQL:
         self._get = f"SELECT {_COLUMNS} FROM {q} WHERE key = %s"
         self._next_due = _next_due_sql(q, "")
         self._next_due_pinned = _next_due_sql(q, pinned)
+        workers = f"{quoted_schema}.workers"
+        self._heartbeat = f"""
+            INSERT INTO {workers} (worker_id, host, pid, process, started_at, last_seen)
+            VALUES (%s, %s, %s, %s, %s, %s)
+            ON CONFLICT (worker_id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+                process = excluded.process, last_seen = excluded.last_seen"""
+        self._workers = f"""
+            SELECT worker_id, host, pid, process, started_at, last_seen FROM {workers}
+            ORDER BY worker_id"""
+        # Forget the worker (if it is still as seen) and give its messages back under new
+        # ids, so the old holder's ack, release or extension finds nothing. No index on
+        # owner: this runs once per dead worker, an index would cost every claim a write.
+        self._release_worker = f"""
+            WITH gone AS (
+                DELETE FROM {workers} WHERE worker_id = %(worker)s AND last_seen <= %(seen)s
+                RETURNING worker_id),
+            freed AS (
+                UPDATE {q} SET id = nextval('{quoted_schema}.queue_id_seq'),
+                    lease_until = NULL, owner = NULL, dirty = false, dirty_not_before = NULL,
+                    not_before = least(not_before, dirty_not_before)
+                WHERE owner = %(worker)s AND EXISTS (SELECT FROM gone) RETURNING id),
+            note AS ({notify} WHERE EXISTS (SELECT FROM freed))
+            SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM freed),
+                (SELECT count(*) FROM note)"""
         self._leases = f"""
             SELECT {_COLUMNS} FROM {q}
             WHERE owner IS NOT NULL AND lease_until > %s ORDER BY id"""
@@ -211,6 +235,26 @@ class QueueSQL:
             cur = await conn.execute(self._next_due_pinned, params)
         row = await cur.fetchone()
         return None if row is None or row[0] is None else float(row[0])
+
+    async def heartbeat(
+        self, conn: psycopg.AsyncConnection[Any], worker: WorkerInfo, now: float
+    ) -> None:
+        """Register ``worker`` or refresh its ``last_seen``."""
+        w = worker
+        await conn.execute(self._heartbeat, (w.worker_id, w.host, w.pid, w.process, now, now))
+
+    async def workers(self, conn: psycopg.AsyncConnection[Any]) -> list[WorkerInfo]:
+        """Registered workers, by id."""
+        cur = await conn.execute(self._workers)
+        return [WorkerInfo(*row) for row in await cur.fetchall()]
+
+    async def release_worker(
+        self, conn: psycopg.AsyncConnection[Any], worker_id: str, last_seen: float
+    ) -> int | None:
+        """Forget a gone worker, give back its messages (NOTIFYing); None if not as seen."""
+        cur = await conn.execute(self._release_worker, {"worker": worker_id, "seen": last_seen})
+        row = await cur.fetchone()
+        return int(row[1]) if row and row[0] else None
 
     async def leases(self, conn: psycopg.AsyncConnection[Any], now: float) -> list[Message]:
         """Messages under a current lease, lowest id first."""

@@ -20,7 +20,16 @@ __all__ = [
     "message_ref",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
+
+WORKERS_TABLE = """CREATE TABLE IF NOT EXISTS workers (
+        worker_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        process TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        last_seen REAL NOT NULL
+    ) WITHOUT ROWID"""
 
 _BASE_SCHEMA = (
     # The event log. seq is dense per run; dedup keys are unique per run when set.
@@ -104,11 +113,26 @@ _BASE_SCHEMA = (
         created_at REAL NOT NULL,
         PRIMARY KEY (run_id, namespace, idx)
     )""",
+    # Registered workers and their last heartbeat (crash recovery: a worker whose process is
+    # gone has its leases released at once instead of when they lapse).
+    WORKERS_TABLE,
     # Cross-process change notification: each write transaction bumps the version of the
     # buckets its topics hash to (see bucket()). A few hundred tiny rows: one or two pages.
     """CREATE TABLE IF NOT EXISTS changes (
         bucket INTEGER PRIMARY KEY,
         version INTEGER NOT NULL
+    )""",
+    # Schedules: the definition (an opaque spec) and where its ticks stand; a handful of rows.
+    """CREATE TABLE IF NOT EXISTS schedules (
+        schedule_id TEXT PRIMARY KEY,
+        spec BLOB NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        last_fire REAL,
+        next_fire REAL,
+        buffered REAL,
+        last_run_id TEXT,
+        updated_at REAL NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0
     )""",
 )
 
@@ -162,7 +186,24 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """CREATE INDEX IF NOT EXISTS runs_deployment
             ON runs (deployment_id, created_at, run_id) WHERE deployment_id IS NOT NULL""",
     ),
-    4: FLOW_SCHEMA,
+    # Crash recovery: registered workers and their heartbeats.
+    4: (WORKERS_TABLE,),
+    # Schedules (``wdk.schedule``): one row per schedule id.
+    5: (
+        """CREATE TABLE IF NOT EXISTS schedules (
+            schedule_id TEXT PRIMARY KEY,
+            spec BLOB NOT NULL,
+            paused INTEGER NOT NULL DEFAULT 0,
+            last_fire REAL,
+            next_fire REAL,
+            buffered REAL,
+            last_run_id TEXT,
+            updated_at REAL NOT NULL,
+            version INTEGER NOT NULL DEFAULT 0
+        )""",
+    ),
+    # Flow control (queues, step limits).
+    6: FLOW_SCHEMA,
 }
 
 #: A message id as the world hands it out is ``id + (gen << GEN_SHIFT)``: rowids below 2**44
@@ -307,6 +348,31 @@ RELEASE = (
     "UPDATE queue SET owner = NULL, lease_until = 0, dirty = NULL,"
     " not_before = CASE WHEN dirty IS NULL THEN ? ELSE min(?, dirty) END"
     " WHERE id = ? AND gen = ?"
+)
+WORKER_COLUMNS = "worker_id, host, pid, process, started_at, last_seen"
+HEARTBEAT = (
+    "INSERT INTO workers (" + WORKER_COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (worker_id) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
+    " process = excluded.process, last_seen = excluded.last_seen"
+)
+FORGET_WORKER = "DELETE FROM workers WHERE worker_id = ? AND last_seen <= ?"
+# A gone worker's messages: visible at once, under a new id (the next generation) so that
+# the old holder's ack, release or extension finds nothing. Rows at their last generation
+# are moved to new rows instead (RELEASE_OWNER_LAST). No index on owner: this scan of the
+# live messages runs once per dead worker, an index would cost every claim a write.
+RELEASE_OWNER = (
+    "UPDATE queue SET owner = NULL, lease_until = 0, dirty = NULL, gen = gen + 1,"
+    " not_before = CASE WHEN dirty IS NULL THEN not_before ELSE min(not_before, dirty) END"
+    " WHERE owner = ? AND gen < ?"
+)
+RELEASE_OWNER_LAST = (
+    "DELETE FROM queue WHERE owner = ?"
+    " RETURNING key, kind, run_id, payload, min(not_before, coalesce(dirty, not_before)),"
+    " deliveries"
+)
+REINSERT = (
+    "INSERT INTO queue (key, kind, run_id, payload, not_before, deliveries)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 EXTEND = "UPDATE queue SET lease_until = ? WHERE id = ? AND gen = ? AND owner IS NOT NULL"
 #: A queue row's run is on the deployment given (a PRIMARY KEY probe of runs per row).

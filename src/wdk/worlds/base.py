@@ -41,9 +41,11 @@ __all__ = [
     "QueuedStart",
     "RunInfo",
     "RunStatus",
+    "ScheduleInfo",
     "StreamInfo",
     "TokenConflict",
     "World",
+    "WorkerInfo",
 ]
 
 
@@ -236,6 +238,49 @@ class StreamInfo:
 
     tail_index: int = -1
     closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker process registered in the world, kept fresh by its heartbeats.
+
+    ``host``, ``pid`` and ``process`` say where it runs: ``process`` identifies the process
+    on its machine (the runtime's :mod:`~wdk.runtime._liveness` writes and reads it; a world
+    only stores it). ``started_at`` and ``last_seen`` are the world's clock at the first and
+    the last heartbeat; the world sets them, whatever ``heartbeat`` is given.
+    """
+
+    worker_id: str
+    host: str = ""
+    pid: int = 0
+    process: str = ""
+    started_at: float = 0.0
+    last_seen: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleInfo:
+    """A schedule as the world keeps it: its definition and where its ticks stand.
+
+    The world stores ``spec`` as given (the runtime's encoding of cron or interval, workflow,
+    arguments, timezone, overlap and catchup) and never reads it. Every write bumps
+    ``version``; :meth:`World.update_schedule` writes only over the version it was given, so
+    two workers handling one tick cannot both move the schedule on from the same state.
+    """
+
+    schedule_id: str
+    spec: bytes
+    paused: bool = False
+    #: the latest fire time handled (started, skipped or buffered); ticks after it are due
+    last_fire: float | None = None
+    #: the next fire time after the last pass (what ``wdk schedules list`` shows)
+    next_fire: float | None = None
+    #: ``overlap="buffer_one"``: the fire time waiting for the previous run to finish
+    buffered: float | None = None
+    #: the run the schedule started last (``overlap`` waits on it)
+    last_run_id: str | None = None
+    updated_at: float = 0.0
+    version: int = 0
 
 
 class DuplicateEvent(Exception):  # noqa: N818 - a signal between world and runtime
@@ -473,6 +518,30 @@ class World(Protocol):
         """
         ...
 
+    # -- workers ---------------------------------------------------------------------
+    async def heartbeat(self, worker: WorkerInfo) -> None:
+        """Register ``worker`` (``started_at`` = now) or refresh it (``last_seen`` = now).
+
+        Not a durable commit: a heartbeat lost to a crash is the next one's to make.
+        """
+        ...
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Registered workers, ordered by ``worker_id``."""
+        ...
+
+    async def release_worker(self, worker_id: str, *, last_seen: float) -> int | None:
+        """Forget a worker that is gone and give back every message it leased, atomically.
+
+        Only while its registration is as the caller saw it (``last_seen`` not after the one
+        given): a worker that heartbeat since is alive, and nothing happens (None; None too
+        when it is not registered). The messages become visible at once (a dirty one too),
+        keep their ``deliveries`` and get **new ids**, so an ack, release or lease extension
+        by the old holder (a process that was paused, not dead) finds nothing. Returns how
+        many messages were given back.
+        """
+        ...
+
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
         """Append a chunk; returns its index. Raises WorldError if the stream is closed."""
@@ -496,11 +565,42 @@ class World(Protocol):
         """Namespaces with a stream in this run."""
         ...
 
+    # -- schedules -------------------------------------------------------------------
+    async def put_schedule(
+        self, schedule_id: str, spec: bytes, *, last_fire: float, next_fire: float | None
+    ) -> ScheduleInfo:
+        """Register a schedule: insert it, or replace the spec of the one with this id.
+
+        A new schedule starts at ``last_fire`` (ticks up to it are not due) with
+        ``next_fire``; an existing one keeps its state (paused, ticks, buffered tick, last
+        run) and only its spec changes (when it differs). Touches topic ``"schedules"``.
+        """
+        ...
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleInfo | None:
+        """The schedule with this id, or None."""
+        ...
+
+    async def list_schedules(self) -> list[ScheduleInfo]:
+        """Every schedule, by id."""
+        ...
+
+    async def update_schedule(self, info: ScheduleInfo) -> ScheduleInfo | None:
+        """Write ``info``'s state if the stored version is still ``info.version``.
+
+        Writes ``paused``, ``last_fire``, ``next_fire``, ``buffered`` and ``last_run_id``
+        (not the spec), bumps the version and ``updated_at``, and returns what is stored
+        now; None (nothing written) when the version moved on or the schedule is unknown.
+        Touches topic ``"schedules"``.
+        """
+        ...
+
     # -- change notification ---------------------------------------------------------
     async def wait_for_change(self, topics: Sequence[str], timeout: float) -> bool:
         """Sleep until a commit touches one of ``topics`` or ``timeout`` seconds pass.
 
-        Topics: ``"queue"`` (a message was enqueued or re-shown), ``"done:<id>"`` (the run
+        Topics: ``"queue"`` (a message was enqueued or re-shown), ``"schedules"`` (a
+        schedule was registered or updated), ``"done:<id>"`` (the run
         ended), ``"stream:<id>:<namespace>"`` (a chunk was written or the stream closed),
         ``"run:<id>"`` (an event was appended to the run). Wait on ``done:`` to await a
         result: ``run:`` wakes on every step, and a world may deliver it to other processes

@@ -11,6 +11,7 @@ leaves no trace.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from wdk.errors import WorldError
 from wdk.worlds._cursor import decode_cursor, encode_cursor
 from wdk.worlds._flow import QueueSpec
 from wdk.worlds._memory_flow import MemoryFlow
+from wdk.worlds._memory_schedules import MemorySchedules
 from wdk.worlds._notify import ChangeHub
 from wdk.worlds._payloads import adopted_deployment, hook_spec, run_spec
 from wdk.worlds.base import (
@@ -35,8 +37,10 @@ from wdk.worlds.base import (
     Page,
     RunInfo,
     RunStatus,
+    ScheduleInfo,
     StreamInfo,
     TokenConflict,
+    WorkerInfo,
 )
 
 __all__ = ["MemoryWorld"]
@@ -138,6 +142,8 @@ class _Store:
         self.streams: dict[tuple[str, str], _Stream] = {}
         self.queue_specs: dict[str, QueueSpec] = {}
         self.step_claims: dict[str, list[float]] = {}  # limited kind -> recent claim times
+        self.workers: dict[str, WorkerInfo] = {}
+        self.schedules: dict[str, ScheduleInfo] = {}
 
 
 _NAMED: dict[str, _Store] = {}
@@ -223,7 +229,7 @@ class _HookPlan:
             del store.run_hooks[self.run_id]
 
 
-class MemoryWorld(MemoryFlow):
+class MemoryWorld(MemoryFlow, MemorySchedules):
     """The World protocol in memory. ``clock`` supplies every timestamp (tests inject one).
 
     Decisions shared with :class:`~wdk.worlds.sqlite.SqliteWorld` (the conformance suite pins
@@ -611,6 +617,45 @@ class MemoryWorld(MemoryFlow):
                 for m in sorted(store.queue.values(), key=lambda m: m.id)
                 if m.owner is not None and m.lease_until > now
             ]
+
+    # -- workers ---------------------------------------------------------------------
+    async def heartbeat(self, worker: WorkerInfo) -> None:
+        """Register ``worker`` or refresh its ``last_seen``."""
+        store = self._check()
+        with store.lock:
+            now = self._clock()
+            known = store.workers.get(worker.worker_id)
+            started = known.started_at if known is not None else now
+            store.workers[worker.worker_id] = dataclasses.replace(
+                worker, started_at=started, last_seen=now
+            )
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Registered workers, ordered by ``worker_id``."""
+        store = self._check()
+        with store.lock:
+            return [store.workers[w] for w in sorted(store.workers)]
+
+    async def release_worker(self, worker_id: str, *, last_seen: float) -> int | None:
+        """Forget a gone worker and give back its messages under new ids (see World)."""
+        store = self._check()
+        with store.lock:
+            known = store.workers.get(worker_id)
+            if known is None or known.last_seen > last_seen:
+                return None
+            del store.workers[worker_id]
+            held = [m for m in store.queue.values() if m.owner == worker_id]
+            for msg in held:
+                del store.queue[msg.id]
+                msg.id, store.next_id = store.next_id, store.next_id + 1
+                store.queue[msg.id] = msg
+                store.keys[msg.key] = msg.id
+                if msg.dirty is not None:
+                    msg.not_before = min(msg.not_before, msg.dirty)
+                msg.dirty, msg.owner, msg.lease_until = None, None, 0.0
+        if held:
+            store.hub.notify(("queue",))
+        return len(held)
 
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:

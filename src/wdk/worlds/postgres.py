@@ -45,6 +45,7 @@ from wdk.worlds._pg_migrations import migrate, quote_schema
 from wdk.worlds._pg_notify import Listener, Notifier, channel_for
 from wdk.worlds._pg_queue import QueueSQL
 from wdk.worlds._pg_runs import RunsSQL, sorts_by_code_point
+from wdk.worlds._pg_schedules import PgSchedules
 from wdk.worlds.base import (
     Appended,
     Chunk,
@@ -59,6 +60,7 @@ from wdk.worlds.base import (
     RunInfo,
     StreamInfo,
     TokenConflict,
+    WorkerInfo,
 )
 
 __all__ = ["PostgresWorld", "parse_url"]
@@ -93,7 +95,7 @@ def _hook(row: tuple[Any, ...]) -> HookInfo:
     return HookInfo(run_id, cid, token, _b(metadata), kind, created)
 
 
-class PostgresWorld:
+class PostgresWorld(PgSchedules):
     """A :class:`~wdk.worlds.base.World` on PostgreSQL (psycopg 3, async, pooled).
 
     Args:
@@ -582,6 +584,25 @@ class PostgresWorld:
         """
         async with self._conn() as conn, conn.transaction():
             return await self._flow.claim_limited(conn, self._clock(), worker_id, lease_s)
+
+    # -- workers ---------------------------------------------------------------------
+    async def heartbeat(self, worker: WorkerInfo) -> None:
+        """Register ``worker`` or refresh its ``last_seen`` (an asynchronous commit)."""
+        async with self._conn() as conn:
+            await self._queue.heartbeat(conn, worker, self._clock())
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Registered workers, ordered by ``worker_id``."""
+        async with self._conn() as conn:
+            return await self._queue.workers(conn)
+
+    async def release_worker(self, worker_id: str, *, last_seen: float) -> int | None:
+        """Forget a gone worker and give back its messages under new ids (see World)."""
+        async with self._conn() as conn:
+            released = await self._queue.release_worker(conn, worker_id, last_seen)
+        if released:
+            self._notifier.fire(("queue",))
+        return released
 
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:

@@ -52,11 +52,11 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from wdk.errors import WorldError
-from wdk.worlds import _sqlite_flow as qf
 from wdk.worlds import _sqlite_schema as q
 from wdk.worlds._cursor import encode_cursor
-from wdk.worlds._flow import FlowStart, QueueSpec
 from wdk.worlds._notify import ACTIVE, HIT, IDLE, ChangeHub
+from wdk.worlds._sqlite_queues import SqliteQueues
+from wdk.worlds._sqlite_schedules import SqliteSchedules
 from wdk.worlds._sqlite_views import SPECIAL, apply_event, list_runs_sql
 from wdk.worlds.base import (
     Appended,
@@ -69,9 +69,9 @@ from wdk.worlds.base import (
     NewEvent,
     NewMessage,
     Page,
-    QueuedStart,
     RunInfo,
     StreamInfo,
+    WorkerInfo,
 )
 
 __all__ = ["SqliteWorld"]
@@ -107,7 +107,7 @@ def _message(row: tuple[Any, ...]) -> Message:
     return Message(*row)
 
 
-class SqliteWorld:
+class SqliteWorld(SqliteQueues, SqliteSchedules):
     """The World protocol on one SQLite file (see the module docstring for the design).
 
     Args:
@@ -654,59 +654,35 @@ class SqliteWorld:
         )
         return [_message(row) for row in rows]
 
-    # -- flow control ------------------------------------------------------------------
-    async def register_queues(self, specs: Sequence[QueueSpec]) -> None:
-        """Create or update queue definitions (the last writer's limits win)."""
-        if specs:
-            self._write(qf.tx_register, specs)
+    # -- workers ---------------------------------------------------------------------
+    async def heartbeat(self, worker: WorkerInfo) -> None:
+        """Register ``worker`` or refresh its ``last_seen`` (no fsync: see _write_light)."""
 
-    async def get_queue(self, name: str) -> QueueSpec | None:
-        """A registered queue, or None."""
-        with self._lock:
-            return qf.get_queue(self._conn or self._connect(), name)
+        def tx(conn: _Conn, now: float, topics: set[str]) -> None:
+            w = worker
+            conn.execute(q.HEARTBEAT, (w.worker_id, w.host, w.pid, w.process, now, now))
 
-    async def list_queues(self) -> list[QueueSpec]:
-        """Every registered queue, by name."""
-        with self._lock:
-            return qf.list_queues(self._conn or self._connect())
+        self._write_light(tx)
 
-    async def start_queued(
-        self,
-        run_id: str,
-        created: NewEvent,
-        flow: FlowStart,
-        *,
-        first: Sequence[NewEvent] = (),
-        enqueue: Sequence[NewMessage] = (),
-    ) -> QueuedStart:
-        """Create a queued run and admit what fits, in one transaction (``World``)."""
-        return self._write(
-            qf.tx_start,
-            run_id,
-            created,
-            flow,
-            self._insert_events,
-            self._tx_enqueue,
-            first,
-            enqueue,
-        )
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Registered workers, ordered by ``worker_id``."""
+        rows = self._query(f"SELECT {q.WORKER_COLUMNS} FROM workers ORDER BY worker_id")
+        return [WorkerInfo(*row) for row in rows]
 
-    async def admit(self, queue: str | None = None) -> float | None:
-        """Admit what the limits allow; when to look again (``World.admit``).
+    async def release_worker(self, worker_id: str, *, last_seen: float) -> int | None:
+        """Forget a gone worker and give back its messages under new ids (see World)."""
 
-        A plain read looks for waiting runs first: no write lock when none wait.
-        """
-        if queue is None:
-            if not self._query("SELECT 1 FROM runs WHERE status = 'queued' LIMIT 1"):
+        def tx(conn: _Conn, now: float, topics: set[str]) -> int | None:
+            if not conn.execute(q.FORGET_WORKER, (worker_id, last_seen)).rowcount:
                 return None
-            return self._write_light(qf.tx_admit_all)
-        return self._write_light(qf.tx_admit, queue)
+            count: int = conn.execute(q.RELEASE_OWNER, (worker_id, q.GEN_MAX)).rowcount
+            moved = conn.execute(q.RELEASE_OWNER_LAST, (worker_id,)).fetchall()
+            conn.executemany(q.REINSERT, moved)
+            if count or moved:
+                topics.add("queue")
+            return count + len(moved)
 
-    async def claim_limited(self, *, worker_id: str, lease_s: float) -> tuple[Message | None, bool]:
-        """Lease a step message with limits that its limits allow (``World``)."""
-        if not self._query(qf.LIMITED_ANY):
-            return None, False
-        return self._write_light(qf.tx_claim_limited, worker_id, lease_s)
+        return self._write_light(tx)  # lost to a power cut, the leases lapse as before
 
     # -- streams ---------------------------------------------------------------------
     async def write_chunk(self, run_id: str, namespace: str, data: bytes) -> int:
