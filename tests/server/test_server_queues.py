@@ -119,7 +119,9 @@ def test_priority_and_delay_fields_and_bad_input(api: tuple[httpx.Client, Path])
         ({"queue": "reports", "debounce": "5s"}, "debounce needs a key"),
         ({"queue": "reports", "delay": "soon"}, "invalid duration 'soon'"),
         ({"queue": "fifo", "priority": 1}, "first in, first out"),
-        ({"queue": "reports", "bogus": 1}, "unknown field(s) ['bogus']"),
+        ({"queue": "reports", "bogus": 1}, "bogus: unknown field; allowed: args, run_id, queue"),
+        ({"queue": "reports", "priority": "high"}, "priority: Input should be a valid integer"),
+        ({"queue": "reports", "delay": True}, "delay.str: Input should be a valid string"),
     ]:
         resp = _post(client, JOB, {"args": ["x"], **body})
         assert resp.status_code == 400, (body, resp.text)
