@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers; keep in step with _LAZ
         HookNotFoundError,
         HookPayloadError,
         PatchError,
+        QueueError,
         ReplayDivergenceError,
         RetryableError,
         RunStateError,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers; keep in step with _LAZ
         get_step_metadata,
         get_workflow_metadata,
     )
+    from wdk.runtime._queues import Queue
     from wdk.runtime._schedule_spec import Schedule, schedule
     from wdk.runtime._streams import WritableStream, get_writable
 
@@ -75,6 +77,8 @@ _LAZY: dict[str, str] = {
     "HookNotFoundError": "wdk.errors",
     "HookPayloadError": "wdk.errors",
     "PatchError": "wdk.errors",
+    "Queue": "wdk.runtime._queues",
+    "QueueError": "wdk.errors",
     "ReplayDivergenceError": "wdk.errors",
     "Response": "wdk._http",
     "RetryableError": "wdk.errors",
@@ -122,6 +126,8 @@ __all__ = [
     "HookNotFoundError",
     "HookPayloadError",
     "PatchError",
+    "Queue",
+    "QueueError",
     "ReplayDivergenceError",
     "Response",
     "RetryableError",

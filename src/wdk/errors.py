@@ -23,6 +23,7 @@ Every error wdk raises on purpose derives from :class:`WorkflowError`::
     ├── PatchError                  ``patched()`` misused (not in a workflow, a bad name...)
     ├── RunStateError               the run cannot do that as it stands (retry a finished run)
     ├── AmbiguousRunIdError         a run id prefix matches more than one run
+    ├── QueueError                  a flow-control queue misdeclared, unknown, or misused
     ├── ScheduleError               a ``schedule(...)`` is invalid, or no schedule has the id
     └── WorldError                  a storage backend was misconfigured or failed
 
@@ -51,6 +52,7 @@ __all__ = [
     "HookNotFoundError",
     "HookPayloadError",
     "PatchError",
+    "QueueError",
     "ReplayDivergenceError",
     "RetryableError",
     "RunErrorCause",
@@ -332,3 +334,14 @@ class ScheduleError(WorkflowError, ValueError):
 
 class WorldError(WorkflowError):
     """A storage backend (world) was misconfigured or failed."""
+
+
+class QueueError(WorkflowError, ValueError):
+    """A flow-control queue was declared wrong, is unknown, or a start asked it for too much.
+
+    ``queue`` names the queue (empty when the name itself is the problem).
+    """
+
+    def __init__(self, message: str = "", *, queue: str = "") -> None:
+        super().__init__(message)
+        self.queue = queue

@@ -243,6 +243,33 @@ def test_import_kept_for_a_step_signature_is_wdk104() -> None:
     assert lazy.diagnostics == [] and lazy.pruned_imports == ["httpx", "typing.Any"]
 
 
+def test_step_limits_are_literal_settings_checked_at_build() -> None:
+    good = (
+        'def charge(x):\n    "use step"\n\n'
+        "charge.concurrency = 5\n"
+        'charge.rate = "10/s"\n'
+        "charge.max_retries = 0\n"
+    )
+    assert not compile_source(good, relpath="m.py", module="m").errors
+    bad = (
+        'def charge(x):\n    "use step"\n\n'
+        "charge.concurrency = 0\n"
+        'charge.rate = "10 per sec"\n'
+        "charge.rate = RATE\n"
+        "plain.concurrency = 2\n"
+    )
+    errors = compile_source(bad, relpath="m.py", module="m").errors
+    assert [(d.code, d.line) for d in errors] == [
+        ("WDK009", 4),
+        ("WDK009", 5),
+        ("WDK009", 6),
+        ("WDK009", 7),
+    ]
+    assert "`charge.concurrency` must be set to an integer literal >= 1" in errors[0].message
+    assert "invalid rate '10 per sec'" in errors[1].message
+    assert "plain is not a step of this module" in errors[3].message
+
+
 @pytest.mark.parametrize(
     ("statement", "codes"),
     [

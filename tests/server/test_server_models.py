@@ -27,6 +27,9 @@ def _rejected(model: Any, data: Any) -> ApiError:
     return info.value
 
 
+_ALLOWED = "args, run_id, queue, key, priority, dedupe_key, debounce, delay"
+
+
 def test_an_absent_body_is_the_defaults() -> None:
     assert parse_body(StartRunRequest, None) == StartRunRequest(args=[], run_id=None)
     assert parse_body(ForkRequest, None).from_step is None
@@ -34,15 +37,36 @@ def test_an_absent_body_is_the_defaults() -> None:
 
 
 def test_every_rejected_field_is_named_with_what_to_do() -> None:
-    err = _rejected(StartRunRequest, {"args": 1, "run_id": "no spaces", "queue": "x"})
+    err = _rejected(
+        StartRunRequest,
+        {"args": 1, "run_id": "no spaces", "queues": "x", "priority": True, "delay": [1]},
+    )
     assert err.extra is not None
-    assert [(e["loc"], e["type"]) for e in err.extra["errors"]] == [
+    assert [(e["loc"][:1], e["type"]) for e in err.extra["errors"]] == [
         (["args"], "list_type"),
         (["run_id"], "string_pattern_mismatch"),
-        (["queue"], "extra_forbidden"),
+        (["priority"], "int_type"),  # strict: a JSON boolean is not an integer
+        (["delay"], "string_type"),
+        (["delay"], "float_type"),
+        (["queues"], "extra_forbidden"),
     ]
     assert err.message.startswith("request body rejected: args: Input should be a valid list")
-    assert "queue: unknown field; allowed: args, run_id" in err.message
+    assert f"queues: unknown field; allowed: {_ALLOWED}" in err.message
+
+
+def test_the_flow_control_fields_take_json_types_as_they_are() -> None:
+    body = parse_body(
+        StartRunRequest,
+        {"queue": "q", "key": "k", "priority": -3, "dedupe_key": "d", "debounce": "5s", "delay": 2},
+    )
+    assert (body.queue, body.key, body.priority, body.dedupe_key) == ("q", "k", -3, "d")
+    assert (body.debounce, body.delay) == ("5s", 2)
+    err = _rejected(StartRunRequest, {"queue": 1, "priority": 2**31})
+    assert err.extra is not None
+    assert [(e["loc"], e["type"]) for e in err.extra["errors"]] == [
+        (["queue"], "string_type"),
+        (["priority"], "less_than_equal"),
+    ]
 
 
 def test_a_body_that_is_not_an_object_says_so() -> None:
@@ -99,11 +123,11 @@ def test_the_ui_views_parse_a_real_shape() -> None:
 
 def test_start_over_http_names_the_fields(client: httpx.Client) -> None:
     url = f"/api/workflows/{quote(wf('feed'), safe='')}/runs"
-    resp = client.post(url, json={"args": ["t"], "run_id": "bad id", "priority": 1})
+    resp = client.post(url, json={"args": ["t"], "run_id": "bad id", "prio": 1})
     assert resp.status_code == 400
     body = resp.json()
-    assert [e["loc"] for e in body["errors"]] == [["run_id"], ["priority"]]
-    assert "priority: unknown field; allowed: args, run_id" in body["error"]
+    assert [e["loc"] for e in body["errors"]] == [["run_id"], ["prio"]]
+    assert f"prio: unknown field; allowed: {_ALLOWED}" in body["error"]
 
 
 def test_fork_over_http_names_the_field(client: httpx.Client) -> None:

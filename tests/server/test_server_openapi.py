@@ -74,6 +74,7 @@ def test_schemas_come_from_the_models() -> None:
         model = getattr(models, name)
         assert schemas[name]["properties"].keys() == model.model_json_schema()["properties"].keys()
     assert schemas["Run"]["properties"]["status"]["enum"] == [
+        "queued",
         "pending",
         "running",
         "blocked",
@@ -82,7 +83,17 @@ def test_schemas_come_from_the_models() -> None:
         "cancelled",
     ]
     start = schemas["StartRunRequest"]
-    assert start["additionalProperties"] is False and set(start["properties"]) == {"args", "run_id"}
+    assert start["additionalProperties"] is False and set(start["properties"]) == {
+        "args",
+        "run_id",
+        "queue",
+        "key",
+        "priority",
+        "dedupe_key",
+        "debounce",
+        "delay",
+    }
+    assert {"queue", "queue_key", "priority"} <= set(schemas["Run"]["properties"])
     step = schemas["StepView"]["properties"]
     assert {"attempts", "input", "output", "error", "duration_ms"} <= set(step)
 

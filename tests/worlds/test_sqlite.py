@@ -354,13 +354,22 @@ async def test_a_gone_workers_row_at_its_last_generation_is_moved_to_a_new_row(
 
 
 def _old_schema(version: int) -> list[str]:
-    """The statements that created a new file at schema ``version`` (1 or 2)."""
+    """The statements that created a new file at schema ``version`` (1 to 5)."""
     from wdk.worlds import _sqlite_schema as q
 
     statements = []
     for statement in q.SCHEMA:
-        if "runs_deployment" in statement or statement == q.WORKERS_TABLE:
-            continue  # versions 3 and 4
+        if statement in q.FLOW_SCHEMA:
+            continue  # version 6
+        if "CREATE TABLE IF NOT EXISTS schedules" in statement and version < 5:
+            continue  # version 5
+        if statement == q.WORKERS_TABLE and version < 4:
+            continue  # version 4
+        if version >= 3:
+            statements.append(statement)
+            continue
+        if "runs_deployment" in statement:
+            continue  # version 3
         statement = statement.replace(
             ",\n        deployment_id TEXT,\n        forked_from TEXT", ""
         )
@@ -380,7 +389,8 @@ def _make_old_file(path: Path, version: int) -> None:
         queue_columns = {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
         assert ("gen" in queue_columns) == (version >= 2)
         run_columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-        assert not {"deployment_id", "forked_from"} & run_columns
+        assert bool({"deployment_id", "forked_from"} & run_columns) == (version >= 3)
+        assert "queue" not in run_columns
         conn.execute(
             "INSERT INTO runs (run_id, workflow_id, status, created_at, started_at, input)"
             " VALUES ('r1', 'wf', 'running', 10, 11, x'02')"
@@ -394,7 +404,7 @@ def _make_old_file(path: Path, version: int) -> None:
         conn.close()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
 async def test_an_older_file_is_migrated_and_keeps_its_runs_and_messages(
     tmp_path: Path, version: int
 ) -> None:
@@ -434,8 +444,15 @@ async def test_an_older_file_is_migrated_and_keeps_its_runs_and_messages(
         new = await world.get_run("r2")
         assert new is not None and (new.deployment_id, new.forked_from) == ("d1", "r1")
         assert [r.run_id for r in (await world.list_runs(deployment_id="d1")).runs] == ["r2"]
-        await world.heartbeat(WorkerInfo("w", host="h", pid=1))  # version 4's table
+        # ... and so do the workers' (schema version 4) and flow control's (version 6).
+        await world.heartbeat(WorkerInfo("w", host="h", pid=1))
         assert [w.worker_id for w in await world.list_workers()] == ["w"]
+        assert await world.list_schedules() == []  # version 5's table
+        from wdk.worlds._flow import FlowStart, QueueSpec
+
+        await world.register_queues([QueueSpec("q", concurrency=1)])
+        landed = await world.start_queued("r3", NewEvent("run_created", None, data), FlowStart("q"))
+        assert landed.run_id == "r3" and (await world.get_run("r3")).status == "pending"  # type: ignore[union-attr]
     finally:
         await world.close()
     with sqlite3.connect(path) as conn:

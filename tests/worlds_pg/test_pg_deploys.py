@@ -62,6 +62,7 @@ async def test_a_version_2_schema_migrates_and_old_appends_still_work(
         assert await migrate(conn, schema) == list(range(3, len(MIGRATIONS) + 1))
         # A worker of the old wdk, still running while the new one rolls out.
         await _append_old(conn, schema, _old_request("r2", [_old_created("wf2", b"x")], 100.0))
+        monkeypatch.setattr(_pg_migrations, "MIGRATIONS", MIGRATIONS)
     world = await make_world()
     assert await world.get_run("r1") == RunInfo("r1", "wf", "running", 100.0, 100.0, input=b"in")
     r2 = await world.get_run("r2")

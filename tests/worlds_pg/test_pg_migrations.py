@@ -44,8 +44,10 @@ async def test_setup_creates_every_table_once(make_world: Any, pg_url: str, sche
     assert await _versions(pg_url, schema) == list(range(1, LATEST + 1))
     assert await _tables(pg_url, schema) == {
         "schema_migrations",
+        "queues",
         "runs",
         "run_seq",
+        "step_claims",
         "events",
         "hooks",
         "queue",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from wdk.errors import (
     WorkflowRunFailedError,
     WorkflowRunNotFoundError,
 )
+from wdk.runtime._flow_start import check_priority, flow_start, register_queue
 from wdk.runtime._keys import wf_message
 from wdk.runtime._loader import current_deployment, workflow_id_of
 from wdk.runtime._local import taker_for
@@ -62,8 +65,11 @@ class HookInfo:
 class Run:
     """A handle on one run. Cheap: no I/O until a method is awaited."""
 
-    def __init__(self, run_id: str, world: World | None = None) -> None:
+    def __init__(self, run_id: str, world: World | None = None, *, existing: bool = False) -> None:
         self.run_id = run_id
+        #: True when the start that made this handle answered an existing run instead of
+        #: creating one (a ``dedupe_key`` match, or a ``debounce`` collapsing into it)
+        self.existing = existing
         self._world = world
 
     def __repr__(self) -> str:
@@ -77,7 +83,7 @@ class Run:
         return info
 
     async def status(self) -> str:
-        """``pending``, ``running``, ``blocked``, ``completed``, ``failed`` or ``cancelled``."""
+        """The run's status: ``queued``, ``pending``, ``running``, ``blocked`` or an end."""
         return (await self._info()).status
 
     async def info(self) -> RunInfo:
@@ -153,14 +159,41 @@ async def start(
     world: World | None = None,
     run_id: str | None = None,
     deployment_id: str | None = None,
+    queue: str | None = None,
+    key: str | None = None,
+    priority: int | None = None,
+    dedupe_key: str | None = None,
+    debounce: Any = None,
+    delay: Any = None,
 ) -> Run:
     """Start a run of ``workflow`` (function or ID) with ``args``; returns at once.
 
     With ``run_id`` the start is idempotent: starting the same id again returns the existing
     run. The run records ``deployment_id``: by default ``WDK_DEPLOYMENT_ID``, else a hash of
     the workflow's code here (see docs/deploys.md).
+
+    Flow control (docs/flow-control.md): ``queue`` names a :class:`wdk.Queue`; the run
+    waits there (status ``queued``) until the queue's limits let it start. ``key`` is the
+    per-key limit's key; ``priority`` (higher first) orders the waiting runs; while a run
+    with ``dedupe_key`` on the queue is unfinished, another start returns that run; with
+    ``debounce`` (a duration) and a ``key``, starts within the window collapse into one run
+    that starts when the window closes, with the last start's arguments; ``delay`` (a
+    duration) holds the run back that long (on a queue or not).
+
+    Raises:
+        QueueError: an unknown queue, or an option that needs one (or a key) without it.
+        DurationError: a ``debounce`` or ``delay`` that is not a duration.
     """
     workflow_id = workflow_id_of(workflow)
+    flow = flow_start(
+        workflow_id,
+        queue=queue,
+        key=key,
+        priority=priority,
+        dedupe_key=dedupe_key,
+        debounce=debounce,
+        delay=delay,
+    )
     w = await _ready(world)
     rid = run_id or new_run_id()
     fields: dict[str, Any] = {
@@ -171,8 +204,28 @@ async def start(
     deployment = deployment_id or current_deployment(workflow_id)
     if deployment is not None:
         fields["deployment_id"] = deployment
+    if flow is not None and flow.queue:
+        fields.update(queue=flow.queue, queue_key=flow.key, priority=flow.priority)
     data = msgpack.packb(fields, use_bin_type=True)
     created = NewEvent(EventType.RUN_CREATED, None, data, "run:created")
+    if flow is not None:
+        if not flow.queue:  # only a delay: an ordinary run whose wake-up waits
+            message = wf_message(rid, not_before=time.time() + (flow.delay or 0.0))
+            with contextlib.suppress(DuplicateEvent):
+                await w.append(rid, [created], enqueue=[message])
+            return Run(rid, w)
+        spec = await register_queue(w, flow.queue, workflow_id) or await w.get_queue(flow.queue)
+        check_priority(spec, flow)
+        # A worker of this process offers the run's first pass (see wdk.runtime._local).
+        taker = taker_for(w)
+        try:
+            result = await taker.start_queued_run(rid, created, flow) if taker else None
+            if result is None:
+                result = await w.start_queued(rid, created, flow)
+            landed = result.run_id
+        except DuplicateEvent:  # the id was taken meanwhile, by an unqueued start
+            landed = rid
+        return Run(landed, w, existing=landed != rid)
     # A worker of this process takes the run at once when it can (see wdk.runtime._local).
     taker = taker_for(w)
     if taker is not None and await taker.start_run(rid, created):

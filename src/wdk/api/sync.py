@@ -64,6 +64,7 @@ class Run:
     def __init__(self, run: _api.Run) -> None:
         self._run = run
         self.run_id = run.run_id
+        self.existing = run.existing  #: the start answered an existing run (dedupe, debounce)
 
     def status(self) -> str:
         """The run's status."""
@@ -84,9 +85,10 @@ def start(
     *,
     world: World | None = None,
     run_id: str | None = None,
+    **flow: Any,
 ) -> Run:
-    """Blocking :func:`wdk.api.start`."""
-    return Run(_call(lambda: _api.start(workflow, args, world=world, run_id=run_id)))
+    """Blocking :func:`wdk.api.start` (``queue=``, ``key=``, ... as there)."""
+    return Run(_call(lambda: _api.start(workflow, args, world=world, run_id=run_id, **flow)))
 
 
 def get_run(run_id: str, *, world: World | None = None) -> Run:

@@ -151,6 +151,14 @@ def _stderr_sink(run_id: str, text: str) -> None:
 @click.option(
     "--quiet", "-q", is_flag=True, default=False, help="No progress lines: only the result."
 )
+@click.option("--queue", default=None, help="Start on this wdk.Queue (docs/flow-control.md).")
+@click.option("--key", default=None, help="The queue key (per-key limits, debounce).")
+@click.option("--priority", default=None, type=int, help="Higher starts first on the queue.")
+@click.option(
+    "--dedupe-key", default=None, help="While a run with this key is unfinished, answer it."
+)
+@click.option("--debounce", default=None, help='Collapse starts with this --key, e.g. "5s".')
+@click.option("--delay", default=None, help='Start no sooner than this, e.g. "10m".')
 def run(
     target: str,
     args: tuple[str, ...],
@@ -160,6 +168,7 @@ def run(
     deployment: str | None,
     detach: bool,
     quiet: bool,
+    **flow: Any,
 ) -> None:
     """Start MODULE:FUNCTION with ARGS (JSON values) and run it to the end in-process.
 
@@ -180,7 +189,12 @@ def run(
     async def main() -> int:
         from wdk import serde
         from wdk.api import start
-        from wdk.errors import WorkflowRunCancelledError, WorkflowRunFailedError
+        from wdk.errors import (
+            DurationError,
+            QueueError,
+            WorkflowRunCancelledError,
+            WorkflowRunFailedError,
+        )
         from wdk.runtime import Worker
         from wdk.worlds.base import RunStatus
 
@@ -188,7 +202,11 @@ def run(
         # Clear errors now rather than a failed run in the database.
         module, qualname = project.workflow_target(workflow_id)
         check_arguments(project.locate(module).path, qualname, values)
-        handle = await start(workflow_id, values, world=world)
+        options = {name: value for name, value in flow.items() if value is not None}
+        try:
+            handle = await start(workflow_id, values, world=world, **options)
+        except (QueueError, DurationError) as bad:
+            raise click.UsageError(f"{bad}; nothing was started") from None
         started["run_id"] = handle.run_id
         if detach:
             await world.close()

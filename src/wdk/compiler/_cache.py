@@ -23,7 +23,7 @@ from wdk.compiler._prefilter import maybe_has_directives
 __all__ = ["COMPILER_VERSION", "compile_bytes", "default_cache_dir", "load_module"]
 
 #: Bump whenever the compiler's output changes for the same input: old cache entries then miss.
-COMPILER_VERSION = "4"
+COMPILER_VERSION = "5"
 
 _MEMORY_LIMIT = 4096
 _memory: dict[tuple[str, str, str], ModuleResult] = {}

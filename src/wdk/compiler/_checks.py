@@ -11,7 +11,8 @@ only *define* things. Allowed top-level statements:
   ``typing`` constructors, pure builtins like ``frozenset``, ``re.compile``,
   ``logging.getLogger``, ``collections.namedtuple``);
 * ``<step>.max_retries = <non-negative int literal>`` and ``<step>.max_delay = <duration
-  literal>`` (a number of seconds or a string like ``"30s"``; both recorded in the manifest);
+  literal>`` (a number of seconds or a string like ``"30s"``; both recorded in the manifest),
+  ``<step>.concurrency = <int literal >= 1>`` and ``<step>.rate = "<count>/<period>"``;
 * a bare call of a wdk declaration made for its effect (``schedule(...)``, see
   :data:`_DECLARATIONS`) whose arguments are inert;
 * ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` blocks (not run on import; bodies
@@ -30,6 +31,8 @@ from collections.abc import Callable
 from wdk._duration import parse_duration
 from wdk.compiler._directives import Site
 from wdk.compiler._usage import WATCHED, Usage
+from wdk.errors import QueueError
+from wdk.worlds._flow import parse_rate
 
 __all__ = ["check_duplicates", "check_module_level", "check_patch_names", "check_step_calls"]
 
@@ -253,9 +256,11 @@ class _ModuleRules:
         )
 
     def retries(self, stmt: ast.stmt, target: ast.expr) -> bool:
-        """Handle ``<step>.max_retries = <int>`` / ``<step>.max_delay = <duration>``.
+        """Handle a literal step setting; True when ``stmt`` was one.
 
-        True when ``stmt`` was one of them.
+        ``<step>.max_retries = <int>``, ``<step>.max_delay = <duration>``,
+        ``<step>.concurrency = <int>`` and ``<step>.rate = "<count>/<period>"`` (limits
+        enforced fleet-wide, docs/flow-control.md).
         """
         if not (isinstance(target, ast.Attribute) and target.attr in _SETTINGS):
             return False
@@ -273,10 +278,22 @@ class _ModuleRules:
             return True
         value = getattr(stmt, "value", None)
         literal = value.value if isinstance(value, ast.Constant) else None
+        if attr == "rate":
+            try:
+                parse_rate(literal if isinstance(stmt, ast.Assign | ast.AnnAssign) else None)  # type: ignore[arg-type]
+            except QueueError as exc:
+                self.report(
+                    "WDK009",
+                    stmt,
+                    f"`{owner}.rate` must be a rate literal: {exc}",
+                    f'Write `{owner}.rate = "10/s"` (at most 10 calls started per second).',
+                )
+            return True
         if isinstance(stmt, ast.Assign | ast.AnnAssign) and literal is not None:
             setting = _SETTINGS[attr][0](literal)
             if setting is not None:
-                self.settings.setdefault(site.qualname, {})[attr] = setting
+                if attr in _RECORDED:
+                    self.settings.setdefault(site.qualname, {})[attr] = setting
                 return True
         what, fix = _SETTINGS[attr][1:]
         self.report(
@@ -290,6 +307,10 @@ class _ModuleRules:
 
 def _retries(value: object) -> int | None:
     return value if type(value) is int and value >= 0 else None
+
+
+def _concurrency(value: object) -> int | None:
+    return value if type(value) is int and value >= 1 else None
 
 
 def _delay(value: object) -> float | None:
@@ -313,7 +334,16 @@ _SETTINGS: dict[str, tuple[Callable[[object], int | float | None], str, str]] = 
         'a duration literal: seconds >= 0 or a string like "30s"',
         'Write `{owner}.max_delay = "30s"` (the longest wait between two attempts).',
     ),
+    "concurrency": (
+        _concurrency,
+        "an integer literal >= 1",
+        "Write `{owner}.concurrency = 5` (at most 5 calls at once, fleet-wide).",
+    ),
+    # checked by parse_rate in ModuleRules.retries, for its message
+    "rate": (lambda value: None, "a rate literal", 'Write `{owner}.rate = "10/s"`.'),
 }
+#: the settings recorded in the manifest (the limits travel in the step message's kind)
+_RECORDED = frozenset({"max_retries", "max_delay"})
 
 
 def _never_on_import(test: ast.expr) -> bool:

@@ -50,6 +50,7 @@ from wdk.runtime._divergence import Block, _Divergence, coroutine_location, desc
 from wdk.runtime._executor import max_delay_field
 from wdk.runtime._keys import patch_key
 from wdk.runtime._metadata import WorkflowMetadata
+from wdk.runtime._queues import step_limit
 from wdk.runtime._scheduler import Future, Scheduler, Task
 from wdk.worlds.base import Event, EventType, NewEvent
 
@@ -93,6 +94,7 @@ class Command:
     written: bool = False
     hook: Any = None  # the Hook object for hooks
     where: str = ""  # the user's file:line, captured while replaying (for divergences)
+    limit: str | None = None  # steps with limits: their message kind (``_flow.limit_kind``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +260,7 @@ class WorkflowInstance:
             # Deterministic: replay fails the same call the same way, so nothing is written.
             fut.set_exception(exc)
             return fut
-        self._add(Command("step", cid, position, step.step_id, fut, data))
+        self._add(Command("step", cid, position, step.step_id, fut, data, limit=step_limit(step)))
         return fut
 
     def sleep(self, duration: Any) -> Future:

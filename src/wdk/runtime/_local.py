@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from wdk.worlds.base import NewEvent
+from wdk.worlds._flow import FlowStart
+from wdk.worlds.base import NewEvent, QueuedStart
 
 __all__ = ["StartTaker", "register", "taker_for", "unregister"]
 
@@ -24,6 +25,15 @@ class StartTaker(Protocol):
 
         False means nothing was written and the caller appends ``created`` itself. True
         means the run exists (created here, or already there).
+        """
+        ...
+
+    async def start_queued_run(
+        self, run_id: str, created: NewEvent, flow: FlowStart
+    ) -> QueuedStart | None:
+        """A start on a queue whose first pass commits with it if it is admitted at once.
+
+        None means nothing was written and the caller calls ``World.start_queued`` itself.
         """
         ...
 

@@ -41,6 +41,7 @@ from wdk.runtime._keys import RUN_STARTED_KEY, dedup_key, step_key, timer_messag
 from wdk.runtime._replay import load_workflow
 from wdk.runtime._runlock import RunLock
 from wdk.runtime._steps import StepRunner, _StepJob
+from wdk.worlds._flow import FlowStart
 from wdk.worlds.base import (
     Appended,
     DuplicateEvent,
@@ -48,6 +49,7 @@ from wdk.worlds.base import (
     EventType,
     NewEvent,
     NewMessage,
+    QueuedStart,
     TokenConflict,
 )
 
@@ -412,7 +414,11 @@ class RunPasses(StepRunner):
                 )
             )
             key = step_key(run_id, cid)
-            if self._inline + len(inline) < self.inline_limit and not self._done():
+            if cmd.limit is not None:
+                # Its limits are the world's to enforce at claim time: never run inline.
+                enqueue.append(NewMessage(cmd.limit, run_id, key, cmd.data))
+                self.limited_seen = True
+            elif self._inline + len(inline) < self.inline_limit and not self._done():
                 enqueue.append(
                     NewMessage(
                         "step", run_id, key, cmd.data, lease_to=self.worker_id, lease_s=self.lease_s
@@ -520,6 +526,53 @@ class RunPasses(StepRunner):
         if first is not None:
             self._tg.start_soon(self._run_inline, first)
         return True
+
+    async def start_queued_run(
+        self, run_id: str, created: NewEvent, flow: FlowStart
+    ) -> QueuedStart | None:
+        """A start on a queue beside this worker: if admitted at once, the run goes on here.
+
+        The first pass runs before the world decides (it is deterministic and does no I/O)
+        and is offered to ``start_queued``: admitted in the start's transaction, the run
+        commits it there, as :meth:`start_run` does for an unqueued start; left waiting, the
+        pass is dropped. None, writing nothing, when this worker cannot take part (as
+        :meth:`start_run`).
+        """
+        if _local.taker_for(self.world) is not self or self._done():
+            return None
+        if asyncio.get_running_loop() is not self._loop:
+            return None
+        async with self._lock(run_id):
+            now = self.clock()
+            inst = self._new_instance(
+                run_id,
+                RunStart.from_event(
+                    Event(run_id, 1, created.type, created.correlation_id, created.data, now)
+                ),
+            )
+            started = _run_started(now)
+            self._apply(inst, started, now)
+            plan = self._plan(inst, [created, started])
+            assert plan is not None  # it holds the two events at least
+            try:
+                landed = await self.world.start_queued(
+                    run_id, created, flow, first=plan.events[1:], enqueue=plan.enqueue
+                )
+            except TokenConflict:
+                inst.close()
+                return None  # the normal path records the conflict in the run
+            except BaseException:
+                inst.close()
+                raise
+            if landed.appended is None:
+                inst.close()
+                return landed
+            self._remember(inst)
+            jobs = self._written(inst, plan, landed.appended)
+        first = self._launch(jobs)
+        if first is not None:
+            self._tg.start_soon(self._run_inline, first)
+        return landed
 
     # -- helpers for clients ---------------------------------------------------------------
     async def cancel_run(self, run_id: str) -> None:

@@ -146,6 +146,7 @@ class _WorkerState:
     sandbox_config: Any
     clock: Callable[[], float]
     processed_steps: int
+    limited_seen: bool
     _threads: StepThreads
     _cache: OrderedDict[str, WorkflowInstance]
     _run_locks: dict[str, RunLock]

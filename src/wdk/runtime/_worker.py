@@ -60,6 +60,7 @@ from wdk.runtime import _local, _parking
 from wdk.runtime._executor import (
     RetryPolicy,
 )
+from wdk.runtime._flow_start import register_declared
 from wdk.runtime._instance import (
     WorkflowInstance,
     encode_run_error,
@@ -73,6 +74,7 @@ from wdk.runtime._runlock import RunLock
 from wdk.runtime._steps import _Handoff, _StepJob
 from wdk.runtime._threads import StepThreads
 from wdk.runtime._ticker import Ticker
+from wdk.worlds._flow import LIMIT_PREFIX
 from wdk.worlds.base import (
     BlockingWrites,
     EventType,
@@ -87,6 +89,10 @@ __all__ = ["Worker"]
 log = logging.getLogger("wdk.worker")
 
 KINDS = ("workflow", "step", "timer")
+#: how often an idle worker looks again at step messages held back by their limits
+LIMITED_POLL_S = 0.05
+#: how often a worker that has seen no step with limits looks for one when idle
+LIMITED_LOOK_S = 1.0
 
 
 class Worker(RunPasses):
@@ -190,6 +196,11 @@ class Worker(RunPasses):
         #: runs whose activations run in a step thread (one ran past its slice of the loop)
         self._heavy_runs: set[str] = set()
         self.processed_steps = 0
+        #: limited step messages exist (this worker made one, or found one): claim them first
+        self.limited_seen = False
+        #: limited step messages were visible but held back by their limits at the last look
+        self._limited_waiting = False
+        self._limited_looked = 0.0
         #: starts the runs of this process's schedules as they fall due (None: off)
         self.ticker = Ticker(world, self.clock) if schedules else None
 
@@ -217,6 +228,7 @@ class Worker(RunPasses):
                 tg.start_soon(self._heartbeat, me)
                 tg.start_soon(self._receive_handoffs, handoffs)
                 tg.start_soon(self._retry_blocked)
+                tg.start_soon(self._admit)
                 if self.ticker is not None:
                     tg.start_soon(self.ticker.run, self._done)
                 async with anyio.create_task_group() as handlers:
@@ -257,6 +269,31 @@ class Worker(RunPasses):
                 log.exception("worker %s: retrying blocked runs failed", self.worker_id)
             self.blocked_sweeps += 1
             await anyio.sleep(self.blocked_sweep_s)
+
+    async def _admit(self) -> None:
+        """Admit queued runs whose time came (a delay, a debounce, a rate window).
+
+        A run's end admits the next runs of its queue in the transaction that ends it, and a
+        start admits at once when there is room, so this loop only covers what a clock
+        decides, definitions that change, and a world that admits outside those
+        transactions. It also registers the queues of the modules this worker loaded.
+        """
+        while not self._done():
+            timeout = self.idle_poll_s
+            try:
+                await register_declared(self.world)
+                due = await self.world.admit()
+                if due is not None:
+                    timeout = max(0.0, min(timeout, due - self.clock()))
+            except Exception:
+                log.exception("worker %s: admitting queued runs failed", self.worker_id)
+            if timeout > 0:
+                with anyio.CancelScope() as scope:
+                    self._idle_scopes.add(scope)
+                    try:
+                        await self.world.wait_for_change(["admit"], timeout)
+                    finally:
+                        self._idle_scopes.discard(scope)
 
     def stop(self) -> None:
         """Stop claiming new work; :meth:`run` returns once in-flight work is done."""
@@ -305,11 +342,41 @@ class Worker(RunPasses):
             handlers.start_soon(self._handle_claimed, msg, capacity)
 
     async def _claim(self) -> Message | None:
+        if self.limited_seen:
+            msg = await self._claim_limited()
+            if msg is not None:
+                return msg
         if self._claims_for is None:  # the hot path: no filter argument at all
-            return await self.world.claim(KINDS, worker_id=self.worker_id, lease_s=self.lease_s)
-        return await self.world.claim(
-            KINDS, worker_id=self.worker_id, lease_s=self.lease_s, deployment_id=self._claims_for
+            msg = await self.world.claim(KINDS, worker_id=self.worker_id, lease_s=self.lease_s)
+        else:
+            msg = await self.world.claim(
+                KINDS,
+                worker_id=self.worker_id,
+                lease_s=self.lease_s,
+                deployment_id=self._claims_for,
+            )
+        if msg is None and not self.limited_seen:
+            # Idle: look for other workers' steps with limits too, once a second at most.
+            now = self.clock()
+            if now - self._limited_looked >= LIMITED_LOOK_S:
+                self._limited_looked = now
+                msg = await self._claim_limited()
+        return msg
+
+    async def _claim_limited(self) -> Message | None:
+        """A step message with limits (``step.concurrency``, ``step.rate``) its limits allow.
+
+        Steps with limits are never run inline: the world counts their leases and claims.
+        A pinned worker leaves them to the others (they carry no deployment filter).
+        """
+        if self._claims_for is not None:
+            return None
+        msg, self._limited_waiting = await self.world.claim_limited(
+            worker_id=self.worker_id, lease_s=self.lease_s
         )
+        if msg is not None or self._limited_waiting:
+            self.limited_seen = True
+        return msg
 
     async def _handle_claimed(self, msg: Message, capacity: anyio.Semaphore) -> None:
         jobs: list[_StepJob] = []
@@ -335,6 +402,10 @@ class Worker(RunPasses):
         )
         if due is not None:
             timeout = max(0.0, min(timeout, due - self.clock()))
+        if self._limited_waiting:
+            # A limit frees with no notification (a lease lapsing, a rate window moving):
+            # look again soon.
+            timeout = min(timeout, LIMITED_POLL_S)
         if timeout > 0:
             with anyio.CancelScope() as scope:
                 self._idle_scopes.add(scope)
@@ -379,7 +450,7 @@ class Worker(RunPasses):
         """Handle one claimed message; returns the inline steps it led to (to run next)."""
         if msg.kind == "workflow":
             return await self._process_run(msg.run_id, ack=[msg.id])
-        if msg.kind == "step":
+        if msg.kind == "step" or msg.kind.startswith(LIMIT_PREFIX):
             cid = msg.key.rsplit(":", 1)[-1]
             await self.world.append(
                 msg.run_id,

@@ -186,6 +186,9 @@ def run_json(info: RunInfo) -> dict[str, Any]:
         "completed_at": info.completed_at,
         "deployment_id": info.deployment_id,
         "forked_from": info.forked_from,
+        "queue": info.queue,
+        "queue_key": info.queue_key,
+        "priority": info.priority,
     }
     if info.status == "completed":
         out["output"] = encoded_json(info.output)

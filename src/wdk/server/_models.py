@@ -90,7 +90,13 @@ class StartRunRequest(RequestBody):
     """Body of ``POST /api/workflows/{workflow_id}/runs`` (optional; ``{}`` when absent)."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"args": [42, "express"]}, {"run_id": "order-42"}]}
+        json_schema_extra={
+            "examples": [
+                {"args": [42, "express"]},
+                {"run_id": "order-42"},
+                {"args": ["customer-42"], "queue": "reports", "key": "customer-42"},
+            ]
+        }
     )
 
     args: list[Any] = Field(
@@ -100,6 +106,36 @@ class StartRunRequest(RequestBody):
         default=None,
         description="Choose the run's id (1-128 of A-Z a-z 0-9 _ . : -). Starting again with "
         "the same id answers the existing run (200) instead of starting another.",
+    )
+    # Flow control (docs/flow-control.md): checked further by the start itself (an unknown
+    # queue, a key without a queue, a bad duration: 400, nothing written).
+    queue: str | None = Field(
+        default=None, description="Start on this wdk.Queue (status `queued` until admitted)."
+    )
+    key: str | None = Field(
+        default=None, description="The queue's per-key limit and debounce key (needs queue)."
+    )
+    priority: int | None = Field(
+        default=None,
+        ge=-(2**31),
+        le=2**31 - 1,
+        description="Higher starts first on the queue (default 0; needs queue).",
+    )
+    dedupe_key: str | None = Field(
+        default=None,
+        description="While a run with this key is unfinished on the queue, answer that run "
+        "(200) instead of starting another (needs queue).",
+    )
+    debounce: str | float | None = Field(
+        default=None,
+        description='With queue and key: starts within the window ("5s", or seconds) collapse '
+        "into one run that starts when it closes, with the last start's arguments (200 for "
+        "the starts that land on it).",
+    )
+    delay: str | float | None = Field(
+        default=None,
+        description='Start no sooner than this ("10m", or seconds); with a queue the run '
+        "waits `queued`.",
     )
 
 
@@ -182,6 +218,12 @@ class Run(ResponseBody):
         "workflow code)."
     )
     forked_from: str | None = Field(description="The run this one was forked from.")
+    queue: str | None = Field(
+        default=None,
+        description="The flow-control queue it was started on (docs/flow-control.md).",
+    )
+    queue_key: str | None = Field(default=None, description="Its key on that queue.")
+    priority: int = Field(default=0, description="Its priority on that queue.")
     output: Any = Field(default=None, description="The return value as JSON (completed runs).")
     error: RunError | None = None
     blocked: RunBlock | None = None

@@ -117,11 +117,16 @@ OPERATIONS: tuple[Operation, ...] = (
         {
             "201": Reply("Started.", m.Started, headers=(_RUN_HEADER,)),
             "200": Reply(
-                "A run with this run_id already exists (idempotent start).",
+                "A run with this run_id already exists (idempotent start), or the start "
+                "landed on an unfinished run of its queue (a dedupe_key match, a debounce).",
                 m.Started,
                 headers=(_RUN_HEADER,),
             ),
-            "400": Reply("The body is not JSON or was rejected (errors names the fields)."),
+            "400": Reply(
+                "The body is not JSON or was rejected (errors names the fields), or its "
+                "flow-control options were (an unknown queue, key without queue, a bad "
+                "duration): nothing is written."
+            ),
             "404": Reply("No such workflow."),
             "409": Reply("run_id is taken by another workflow's run."),
             "413": _TOO_LARGE,

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from wdk.api import start
-from wdk.errors import SerializationError, WorkflowNotRegisteredError
+from wdk.errors import DurationError, QueueError, SerializationError, WorkflowNotRegisteredError
 from wdk.runtime._streams import DEFAULT_NAMESPACE
 from wdk.server._http import ApiError, int_query, read_json, run_json
 from wdk.server._models import StartRunRequest, parse_body
@@ -27,6 +27,7 @@ __all__ = ["cancel_run", "get_run", "list_runs", "list_run_hooks", "start_run", 
 
 WORKFLOW_ID_RE = re.compile(r"workflow//(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.py//[A-Za-z0-9_./]+")
 _MAX_LIMIT = 1000
+_FLOW_FIELDS = ("queue", "key", "priority", "dedupe_key", "debounce", "delay")
 
 
 def _state(request: Request) -> Any:
@@ -42,7 +43,12 @@ async def _existing(request: Request) -> Any:
 
 
 async def start_run(request: Request) -> Response:
-    """``POST /api/workflows/{workflow_id}/runs`` with a :class:`StartRunRequest` body."""
+    """``POST /api/workflows/{workflow_id}/runs`` with a :class:`StartRunRequest` body.
+
+    Flow-control fields (docs/flow-control.md): ``queue``, ``key``, ``priority``,
+    ``dedupe_key``, ``debounce``, ``delay``. A start that lands on an existing run (its
+    ``run_id``, a ``dedupe_key`` match or a debounce) answers 200 with that run's id.
+    """
     state = _state(request)
     workflow_id: str = request.path_params["workflow_id"]
     body = parse_body(
@@ -60,11 +66,12 @@ async def start_run(request: Request) -> Response:
         if existing.workflow_id != workflow_id:
             raise ApiError(409, f"run {run_id} exists and belongs to {existing.workflow_id}")
         return _started(existing.run_id, workflow_id, 200)
+    flow = {name: getattr(body, name) for name in _FLOW_FIELDS if getattr(body, name) is not None}
     try:
-        run = await start(workflow_id, args, world=state.world, run_id=run_id)
-    except SerializationError as exc:
+        run = await start(workflow_id, args, world=state.world, run_id=run_id, **flow)
+    except (SerializationError, QueueError, DurationError) as exc:
         raise ApiError(400, str(exc)) from None
-    return _started(run.run_id, workflow_id, 201)
+    return _started(run.run_id, workflow_id, 200 if run.existing else 201)
 
 
 def _started(run_id: str, workflow_id: str, status: int) -> JSONResponse:

@@ -164,6 +164,48 @@ MIGRATIONS: list[list[str]] = [
             version bigint NOT NULL DEFAULT 0
         )""",
     ],
+    # 6: flow control (``_pg_flow``). Each run's place on its queue (all NULL for unqueued
+    # runs, which no new index holds), queue definitions, and a trigger that NOTIFYs
+    # ``admit`` when a queued run ends, so the admission loops hand its slot on at once.
+    [
+        """ALTER TABLE {s}.runs ADD COLUMN queue text, ADD COLUMN queue_key text,
+            ADD COLUMN priority integer NOT NULL DEFAULT 0, ADD COLUMN dedupe_key text,
+            ADD COLUMN debounce double precision, ADD COLUMN admit_at double precision,
+            ADD COLUMN admitted_at double precision""",
+        """CREATE INDEX runs_queue_waiting ON {s}.runs (queue, priority DESC, created_at, run_id)
+            WHERE status = 'queued'""",
+        """CREATE INDEX runs_queue_admit_at ON {s}.runs (queue, admit_at)
+            WHERE status = 'queued' AND admit_at IS NOT NULL""",
+        """CREATE INDEX runs_queue_active ON {s}.runs (queue, queue_key)
+            WHERE queue IS NOT NULL AND status IN ('pending', 'running', 'blocked')""",
+        """CREATE INDEX runs_queue_admitted ON {s}.runs (queue, admitted_at)
+            WHERE admitted_at IS NOT NULL""",
+        """CREATE UNIQUE INDEX runs_queue_dedupe ON {s}.runs (queue, dedupe_key)
+            WHERE dedupe_key IS NOT NULL
+                AND status IN ('queued', 'pending', 'running', 'blocked')""",
+        # Recent claims of rate-limited step messages (by message kind; pruned as they age).
+        "CREATE TABLE {s}.step_claims (kind text NOT NULL, at double precision NOT NULL)",
+        "CREATE INDEX step_claims_kind ON {s}.step_claims (kind, at)",
+        """CREATE TABLE {s}.queues (
+            name text PRIMARY KEY,
+            concurrency integer,
+            per_key_concurrency integer,
+            rate_limit integer,
+            rate_period double precision,
+            priority boolean NOT NULL,
+            updated_at double precision NOT NULL
+        )""",
+        """CREATE FUNCTION {s}.queued_run_ended() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_notify({s}.channel('admit'), 'admit');
+                RETURN NULL;
+            END $$""",
+        """CREATE TRIGGER runs_queued_run_ended AFTER UPDATE OF status ON {s}.runs
+            FOR EACH ROW WHEN (NEW.queue IS NOT NULL
+                AND NEW.status IN ('completed', 'failed', 'cancelled')
+                AND OLD.status IS DISTINCT FROM NEW.status)
+            EXECUTE FUNCTION {s}.queued_run_ended()""",
+    ],
 ]
 
 

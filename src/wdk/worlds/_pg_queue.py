@@ -33,7 +33,7 @@ import psycopg
 
 from wdk.worlds.base import Message, WorkerInfo
 
-__all__ = ["QueueSQL"]
+__all__ = ["QueueSQL", "message_of"]
 
 _COLUMNS = "id, kind, run_id, key, payload, not_before, deliveries, lease_until, owner"
 
@@ -76,6 +76,11 @@ def _next_due_sql(q: str, extra: str) -> str:
                 ORDER BY not_before, id LIMIT 1),
                 (SELECT min(not_before) FROM {q}
                 WHERE lease_until BETWEEN 0 AND %(now)s AND kind = ANY(%(kinds)s){extra}))"""
+
+
+def message_of(row: tuple[Any, ...]) -> Message:
+    """A Message from a row of ``_COLUMNS``."""
+    return _message(row)
 
 
 def _message(row: tuple[Any, ...]) -> Message:

@@ -23,7 +23,7 @@ __all__ = ["RunsSQL", "sorts_by_code_point"]
 
 _COLUMNS = (
     "run_id, workflow_id, status, created_at, started_at, completed_at, input, output, error,"
-    " deployment_id, forked_from"
+    " deployment_id, forked_from, queue, queue_key, priority"
 )
 _CODE_POINT_LOCALES = frozenset({"c", "posix", "c.utf8", "c.utf-8"})
 
@@ -33,7 +33,7 @@ def _b(value: Any) -> bytes | None:
 
 
 def _run(row: tuple[Any, ...]) -> RunInfo:
-    run_id, workflow_id, status, created, started, completed, inp, out, err, dep, fork = row
+    run_id, workflow_id, status, created, started, completed, inp, out, err, dep, fork = row[:11]
     return RunInfo(
         run_id=run_id,
         workflow_id=workflow_id,
@@ -46,6 +46,9 @@ def _run(row: tuple[Any, ...]) -> RunInfo:
         error=_b(err),
         deployment_id=dep,
         forked_from=fork,
+        queue=row[11],
+        queue_key=row[12],
+        priority=row[13],
     )
 
 

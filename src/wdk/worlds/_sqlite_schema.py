@@ -20,7 +20,7 @@ __all__ = [
     "message_ref",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 WORKERS_TABLE = """CREATE TABLE IF NOT EXISTS workers (
         worker_id TEXT PRIMARY KEY,
@@ -31,7 +31,7 @@ WORKERS_TABLE = """CREATE TABLE IF NOT EXISTS workers (
         last_seen REAL NOT NULL
     ) WITHOUT ROWID"""
 
-SCHEMA = (
+_BASE_SCHEMA = (
     # The event log. seq is dense per run; dedup keys are unique per run when set.
     """CREATE TABLE IF NOT EXISTS events (
         id INTEGER PRIMARY KEY,
@@ -136,6 +136,45 @@ SCHEMA = (
     )""",
 )
 
+#: Flow control (docs/flow-control.md): queue definitions, and each run's place on its queue.
+#: Waiting runs are found by the partial index in admission order; slots are counted from the
+#: unfinished admitted runs; the rate window from ``admitted_at``; dedupe keys are unique
+#: among unfinished runs of a queue, enforced by the file. Unqueued runs (queue NULL) add
+#: nothing to any of these indexes.
+FLOW_SCHEMA = (
+    "ALTER TABLE runs ADD COLUMN queue TEXT",
+    "ALTER TABLE runs ADD COLUMN queue_key TEXT",
+    "ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE runs ADD COLUMN dedupe_key TEXT",
+    "ALTER TABLE runs ADD COLUMN debounce REAL",
+    "ALTER TABLE runs ADD COLUMN admit_at REAL",
+    "ALTER TABLE runs ADD COLUMN admitted_at REAL",
+    """CREATE INDEX IF NOT EXISTS runs_queue_waiting
+        ON runs (queue, priority DESC, created_at, run_id) WHERE status = 'queued'""",
+    # When the next delayed or debounced run may start: one probe, not a walk of the waiting.
+    """CREATE INDEX IF NOT EXISTS runs_queue_admit_at ON runs (queue, admit_at)
+        WHERE status = 'queued' AND admit_at IS NOT NULL""",
+    """CREATE INDEX IF NOT EXISTS runs_queue_active ON runs (queue, queue_key)
+        WHERE queue IS NOT NULL AND status IN ('pending', 'running', 'blocked')""",
+    """CREATE INDEX IF NOT EXISTS runs_queue_admitted ON runs (queue, admitted_at)
+        WHERE admitted_at IS NOT NULL""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS runs_queue_dedupe ON runs (queue, dedupe_key)
+        WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'pending', 'running', 'blocked')""",
+    # Recent claims of rate-limited step messages (by message kind; pruned as they age).
+    "CREATE TABLE IF NOT EXISTS step_claims (kind TEXT NOT NULL, at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS step_claims_kind ON step_claims (kind, at)",
+    """CREATE TABLE IF NOT EXISTS queues (
+        name TEXT PRIMARY KEY,
+        concurrency INTEGER,
+        per_key_concurrency INTEGER,
+        rate_limit INTEGER,
+        rate_period REAL,
+        priority INTEGER NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
+)
+SCHEMA = _BASE_SCHEMA + FLOW_SCHEMA
+
 #: Statements that bring a file of an older schema version to the next one: a file at
 #: version v runs MIGRATIONS[v + 1], ... up to SCHEMA_VERSION (a new file gets SCHEMA).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -163,6 +202,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             version INTEGER NOT NULL DEFAULT 0
         )""",
     ),
+    # Flow control (queues, step limits).
+    6: FLOW_SCHEMA,
 }
 
 #: A message id as the world hands it out is ``id + (gen << GEN_SHIFT)``: rowids below 2**44
@@ -242,11 +283,12 @@ ADOPT_RUN = (
 )
 END_RUN = (
     "UPDATE runs SET status = ?, completed_at = ?, output = ?, error = ?"
-    " WHERE run_id = ? AND status IN ('pending', 'running', 'blocked')"
+    " WHERE run_id = ? AND status IN ('queued', 'pending', 'running', 'blocked')"
+    " RETURNING queue"
 )
 RUN_COLUMNS = (
     "run_id, workflow_id, status, created_at, started_at, completed_at, input, output, error,"
-    " deployment_id, forked_from"
+    " deployment_id, forked_from, queue, queue_key, priority"
 )
 HOOK_COLUMNS = "run_id, correlation_id, token, metadata, kind, created_at"
 HOOK_HOLDER = "SELECT run_id, correlation_id FROM hooks WHERE token = ?"

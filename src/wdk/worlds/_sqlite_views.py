@@ -14,6 +14,7 @@ from typing import Any
 from wdk.worlds import _sqlite_schema as q
 from wdk.worlds._cursor import decode_cursor, prefix_upper_bound
 from wdk.worlds._payloads import adopted_deployment, hook_spec, run_spec
+from wdk.worlds._sqlite_flow import tx_admit
 from wdk.worlds.base import EventType, NewEvent, TokenConflict
 
 __all__ = ["SPECIAL", "apply_event", "list_runs_sql"]
@@ -89,11 +90,15 @@ def _end_run(
     t = ev.type
     output = ev.data if t == EventType.RUN_COMPLETED else None
     error = ev.data if t == EventType.RUN_FAILED else None
-    conn.execute(q.END_RUN, (_TERMINAL_STATUS[t], now, output, error, run_id))
+    ended = conn.execute(q.END_RUN, (_TERMINAL_STATUS[t], now, output, error, run_id))
+    queue = ended.fetchone()
     conn.execute(q.DISPOSE_RUN_HOOKS, (run_id,))
     for (namespace,) in conn.execute(q.CLOSE_RUN_STREAMS, (run_id,)).fetchall():
         topics.add(f"stream:{run_id}:{namespace}")
     conn.execute(q.DELETE_RUN_MESSAGES, (run_id,))
+    if queue is not None and queue[0] is not None:
+        # Its slot is free: the next runs of its queue start in this same transaction.
+        tx_admit(conn, now, topics, queue[0])
 
 
 def list_runs_sql(

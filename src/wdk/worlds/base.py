@@ -22,7 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from wdk.worlds._flow import FlowStart, QueueSpec
 
 __all__ = [
     "Appended",
@@ -35,6 +38,7 @@ __all__ = [
     "Message",
     "NewEvent",
     "NewMessage",
+    "QueuedStart",
     "RunInfo",
     "RunStatus",
     "ScheduleInfo",
@@ -83,6 +87,8 @@ class RunStatus:
     """Run status names as the API reports them."""
 
     PENDING = "pending"
+    #: waiting on a flow-control queue for a slot, a rate token, its delay or its debounce
+    QUEUED = "queued"
     RUNNING = "running"
     #: its code diverged from its log, or is missing on the worker that tried it
     BLOCKED = "blocked"
@@ -92,7 +98,7 @@ class RunStatus:
 
     TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
     #: every status a run can have, in lifecycle order (what ``--status`` accepts)
-    ALL = (PENDING, RUNNING, BLOCKED, COMPLETED, FAILED, CANCELLED)
+    ALL = (QUEUED, PENDING, RUNNING, BLOCKED, COMPLETED, FAILED, CANCELLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +172,19 @@ class Appended:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedStart:
+    """Where a queued start landed (``World.start_queued``).
+
+    ``run_id`` is the run's id: the new run's, or an unfinished one's (a dedupe key match, a
+    debounce). ``appended`` is set when the start's ``first`` events were written: the new run
+    was admitted in the start's own transaction and went on at once.
+    """
+
+    run_id: str
+    appended: Appended | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunInfo:
     """The runs view, maintained by the world from run events in the same transaction."""
 
@@ -183,6 +202,10 @@ class RunInfo:
     deployment_id: str | None = None
     #: the run this one was forked from (``run_created``'s ``forked_from``)
     forked_from: str | None = None
+    #: the flow-control queue it was started on, its key there and its priority
+    queue: str | None = None
+    queue_key: str | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +461,60 @@ class World(Protocol):
         """Messages under a current lease (owner set, ``lease_until`` after now), oldest first.
 
         What ``wdk inspect workers`` shows: which worker holds what, and until when.
+        """
+        ...
+
+    # -- flow control ------------------------------------------------------------------
+    async def register_queues(self, specs: Sequence[QueueSpec]) -> None:
+        """Create or update queue definitions (the last writer's limits win)."""
+        ...
+
+    async def get_queue(self, name: str) -> QueueSpec | None:
+        """A registered queue, or None."""
+        ...
+
+    async def list_queues(self) -> list[QueueSpec]:
+        """Every registered queue, by name."""
+        ...
+
+    async def start_queued(
+        self,
+        run_id: str,
+        created: NewEvent,
+        flow: FlowStart,
+        *,
+        first: Sequence[NewEvent] = (),
+        enqueue: Sequence[NewMessage] = (),
+    ) -> QueuedStart:
+        """Create a run ``queued`` on ``flow.queue`` (no message) and admit what fits, atomically.
+
+        ``created`` is the ``run_created`` event. With ``first``, a worker beside the caller
+        offers the run's first pass: if the new run is admitted in this transaction, ``first``
+        is appended after ``created`` and ``enqueue`` replaces its start message (as an append
+        would), and the result's ``appended`` says so. The run the start landed on is
+        ``run_id``, or, writing nothing new, the unfinished run with the same
+        ``dedupe_key`` on the queue; or, for a ``debounce`` with a ``key``, the run of that
+        key still waiting out its debounce, whose arguments (``run_created`` data and
+        ``input``) become this start's and whose wait restarts. A ``run_id`` already used
+        answers that run. Raises QueueError when the queue is not registered.
+        """
+        ...
+
+    async def admit(self, queue: str | None = None) -> float | None:
+        """Admit the waiting runs of ``queue`` (or of every queue) that the limits allow.
+
+        Returns the earliest time a waiting run may become admissible without anything else
+        happening (its delay or debounce ends, a rate window frees a token), or None.
+        """
+        ...
+
+    async def claim_limited(self, *, worker_id: str, lease_s: float) -> tuple[Message | None, bool]:
+        """Lease a visible message of a step with limits, if its limits allow one now.
+
+        Such messages have a ``limit:`` kind (``_flow.limit_kind``) that carries the limits:
+        at most ``concurrency`` messages of the kind under a current lease (an expired lease
+        frees its slot), at most ``count`` claims per ``period``. Returns the message, or None
+        and whether limited messages are visible but held back by their limits.
         """
         ...
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from wdk.errors import WorldError
 from wdk.worlds._cursor import decode_cursor, encode_cursor
+from wdk.worlds._flow import QueueSpec
+from wdk.worlds._memory_flow import MemoryFlow
 from wdk.worlds._memory_schedules import MemorySchedules
 from wdk.worlds._notify import ChangeHub
 from wdk.worlds._payloads import adopted_deployment, hook_spec, run_spec
@@ -63,6 +65,13 @@ class _Run:
     error: bytes | None = None
     deployment_id: str | None = None
     forked_from: str | None = None
+    queue: str | None = None
+    queue_key: str | None = None
+    priority: int = 0
+    dedupe_key: str | None = None
+    debounce: float | None = None
+    admit_at: float | None = None
+    admitted_at: float | None = None
 
     def info(self) -> RunInfo:
         return RunInfo(
@@ -77,6 +86,9 @@ class _Run:
             self.error,
             self.deployment_id,
             self.forked_from,
+            self.queue,
+            self.queue_key,
+            self.priority,
         )
 
 
@@ -128,6 +140,8 @@ class _Store:
         self.keys: dict[str, int] = {}
         self.next_id = 1
         self.streams: dict[tuple[str, str], _Stream] = {}
+        self.queue_specs: dict[str, QueueSpec] = {}
+        self.step_claims: dict[str, list[float]] = {}  # limited kind -> recent claim times
         self.workers: dict[str, WorkerInfo] = {}
         self.schedules: dict[str, ScheduleInfo] = {}
 
@@ -215,7 +229,7 @@ class _HookPlan:
             del store.run_hooks[self.run_id]
 
 
-class MemoryWorld(MemorySchedules):
+class MemoryWorld(MemoryFlow, MemorySchedules):
     """The World protocol in memory. ``clock`` supplies every timestamp (tests inject one).
 
     Decisions shared with :class:`~wdk.worlds.sqlite.SqliteWorld` (the conformance suite pins
@@ -344,6 +358,10 @@ class MemoryWorld(MemorySchedules):
         hooks.apply()
         if terminal:
             self._end_run(store, run_id, topics)
+            queue = store.runs[run_id].queue if run_id in store.runs else None
+            if queue is not None:
+                # Its slot is free: the next runs of its queue start in this same call.
+                self._admit_queue(store, now, topics, queue)
         return last
 
     @staticmethod

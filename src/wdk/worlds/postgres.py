@@ -37,7 +37,9 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from wdk.errors import WorldError
+from wdk.worlds._flow import FlowStart, QueueSpec
 from wdk.worlds._group_commit import GroupCommit
+from wdk.worlds._pg_flow import FlowSQL
 from wdk.worlds._pg_log import LogSQL, Outcome, encode_request
 from wdk.worlds._pg_migrations import migrate, quote_schema
 from wdk.worlds._pg_notify import Listener, Notifier, channel_for
@@ -54,6 +56,7 @@ from wdk.worlds.base import (
     NewEvent,
     NewMessage,
     Page,
+    QueuedStart,
     RunInfo,
     StreamInfo,
     TokenConflict,
@@ -137,6 +140,7 @@ class PostgresWorld(PgSchedules):
         )
         self._queue = QueueSQL(self._s, channel_for(self.schema, "queue"))
         self._runs = RunsSQL(self._s)
+        self._flow = FlowSQL(self._s, self.schema)
         self._notifier = Notifier()
         self._listener = Listener(self._conninfo, self.schema, self._notifier)
 
@@ -485,6 +489,101 @@ class PostgresWorld(PgSchedules):
         """Messages under a current lease, oldest (lowest id) first."""
         async with self._conn() as conn:
             return await self._queue.leases(conn, self._clock())
+
+    # -- flow control ------------------------------------------------------------------
+    async def register_queues(self, specs: Sequence[QueueSpec]) -> None:
+        """Create or update queue definitions (the last writer's limits win)."""
+        topics = {"admit"}
+        async with self._tx(topics) as conn:
+            await self._flow.register(conn, specs, self._clock())
+
+    async def get_queue(self, name: str) -> QueueSpec | None:
+        """A registered queue, or None."""
+        async with self._conn() as conn:
+            return await self._flow.get(conn, name)
+
+    async def list_queues(self) -> list[QueueSpec]:
+        """Every registered queue, by name."""
+        async with self._conn() as conn:
+            return await self._flow.all(conn)
+
+    async def start_queued(
+        self,
+        run_id: str,
+        created: NewEvent,
+        flow: FlowStart,
+        *,
+        first: Sequence[NewEvent] = (),
+        enqueue: Sequence[NewMessage] = (),
+    ) -> QueuedStart:
+        """Create a queued run and admit what fits, in one transaction (``World``).
+
+        Under the queue's advisory lock: the dedupe and debounce checks, the ``run_created``
+        append (through ``append_batch``, as any append), the queued mark and admission.
+        """
+        topics: set[str] = set()
+        now = self._clock()
+        appended = None
+        async with self._tx(topics) as conn:
+            landed = await self._flow.prepare_start(conn, now, run_id, flow, created.data)
+            if landed is not None:
+                if landed != run_id:
+                    topics.add("admit")
+                return QueuedStart(landed)
+            request = encode_request(
+                run_id, [created], enqueue=(), ack=(), expect_seq=None, now=now
+            )
+            _, sent = await self._log.append_batch(
+                conn, [request], synchronous_commit=self._sync(True), now=now
+            )
+            topics.update(sent)
+            await self._flow.mark_queued(conn, now, run_id, flow)
+            hold = run_id if first else None
+            due, admitted = await self._flow.admit(conn, now, flow.queue, hold)
+            if set(admitted) - {hold}:
+                topics.add("queue")
+            if due is not None:
+                topics.add("admit")
+            if hold is not None and hold in admitted:
+                request = encode_request(
+                    run_id, first, enqueue=enqueue, ack=(), expect_seq=1, now=now
+                )
+                (outcome,), sent = await self._log.append_batch(
+                    conn, [request], synchronous_commit=self._sync(True), now=now
+                )
+                topics.update(sent)
+                if isinstance(outcome, Exception):
+                    raise outcome
+                appended = outcome
+        return QueuedStart(run_id, appended)
+
+    async def admit(self, queue: str | None = None) -> float | None:
+        """Admit what the limits allow; when to look again (``World.admit``).
+
+        One transaction per queue with waiting runs, each under that queue's lock.
+        """
+        async with self._conn() as conn:
+            names = [queue] if queue is not None else await self._flow.waiting_queues(conn)
+        due: float | None = None
+        for name in names:
+            topics: set[str] = set()
+            async with self._tx(topics) as conn:
+                await self._flow.lock(conn, name)
+                at, admitted = await self._flow.admit(conn, self._clock(), name)
+                if admitted:
+                    topics.add("queue")
+            if at is not None:
+                due = at if due is None else min(due, at)
+        return due
+
+    async def claim_limited(self, *, worker_id: str, lease_s: float) -> tuple[Message | None, bool]:
+        """Lease a step message with limits that its limits allow (``World``).
+
+        Each limited kind is checked and taken under an advisory lock on the kind, so two
+        processes never both take its last slot or rate token.
+        """
+        async with self._conn() as conn, conn.transaction():
+            return await self._flow.claim_limited(conn, self._clock(), worker_id, lease_s)
 
     # -- workers ---------------------------------------------------------------------
     async def heartbeat(self, worker: WorkerInfo) -> None:

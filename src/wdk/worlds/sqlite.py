@@ -55,6 +55,7 @@ from wdk.errors import WorldError
 from wdk.worlds import _sqlite_schema as q
 from wdk.worlds._cursor import encode_cursor
 from wdk.worlds._notify import ACTIVE, HIT, IDLE, ChangeHub
+from wdk.worlds._sqlite_queues import SqliteQueues
 from wdk.worlds._sqlite_schedules import SqliteSchedules
 from wdk.worlds._sqlite_views import SPECIAL, apply_event, list_runs_sql
 from wdk.worlds.base import (
@@ -106,7 +107,7 @@ def _message(row: tuple[Any, ...]) -> Message:
     return Message(*row)
 
 
-class SqliteWorld(SqliteSchedules):
+class SqliteWorld(SqliteQueues, SqliteSchedules):
     """The World protocol on one SQLite file (see the module docstring for the design).
 
     Args:
