@@ -75,3 +75,15 @@ async def test_a_huge_value_fails_the_run_without_being_built(world):
             err.cause.message
         )
         assert "allocation limit of 1.0 MiB" in err.cause.message
+
+
+async def test_a_queued_start_whose_first_pass_spins_fails_the_run_not_the_start(world):
+    # A start admitted at once runs its first pass beside the worker: code that spins there
+    # goes on in a thread (the loop's slice) and fails on the budget like any other run.
+    from wdk.api import start
+
+    async with running(world, relpath=FLOWS, workflow_budget_s=0.5) as h:
+        run = await start(f"workflow//{FLOWS}//spin_at_start", [], queue="limits-q", world=world)
+        err = await _failure(run)
+        assert err.cause.type == "wdk.errors.BudgetExceededError"
+        assert await h.result("quick", 1) == 3

@@ -490,23 +490,13 @@ class RunPasses(StepRunner):
         worker cannot take the run (the caller is not on its event loop, it is stopping, or
         the first pass met a hook token held elsewhere); True once the run exists.
         """
-        if _local.taker_for(self.world) is not self or self._done():
-            return False
-        if asyncio.get_running_loop() is not self._loop:
+        if not self._takes_starts_here():
             return False
         async with self._lock(run_id):
-            now = self.clock()
-            inst = self._new_instance(
-                run_id,
-                RunStart.from_event(
-                    Event(run_id, 1, created.type, created.correlation_id, created.data, now)
-                ),
-            )
-            started = _run_started(now)
-            if not await self._apply_here(inst, started, now):
+            first_pass = await self._first_pass(run_id, created)
+            if first_pass is None:
                 return False  # it ran past its slice: the normal path starts it (in a thread)
-            plan = self._plan(inst, [created, started])
-            assert plan is not None  # it holds the two events at least
+            inst, plan = first_pass
             try:
                 appended = await self.world.append(
                     run_id, plan.events, enqueue=plan.enqueue, expect_seq=0
@@ -527,6 +517,34 @@ class RunPasses(StepRunner):
             self._tg.start_soon(self._run_inline, first)
         return True
 
+    def _takes_starts_here(self) -> bool:
+        """Whether a start made here may run its first pass on this worker, at once."""
+        if _local.taker_for(self.world) is not self or self._done():
+            return False
+        return asyncio.get_running_loop() is self._loop
+
+    async def _first_pass(
+        self, run_id: str, created: NewEvent
+    ) -> tuple[WorkflowInstance, _Plan] | None:
+        """A new run's first pass and the append that would record it.
+
+        The pass applies run_started and runs the code up to its first durable call. None
+        when the code ran past its slice of the loop (the run then goes on in a thread).
+        """
+        now = self.clock()
+        inst = self._new_instance(
+            run_id,
+            RunStart.from_event(
+                Event(run_id, 1, created.type, created.correlation_id, created.data, now)
+            ),
+        )
+        started = _run_started(now)
+        if not await self._apply_here(inst, started, now):
+            return None
+        plan = self._plan(inst, [created, started])
+        assert plan is not None  # it holds the two events at least
+        return inst, plan
+
     async def start_queued_run(
         self, run_id: str, created: NewEvent, flow: FlowStart
     ) -> QueuedStart | None:
@@ -538,22 +556,13 @@ class RunPasses(StepRunner):
         pass is dropped. None, writing nothing, when this worker cannot take part (as
         :meth:`start_run`).
         """
-        if _local.taker_for(self.world) is not self or self._done():
-            return None
-        if asyncio.get_running_loop() is not self._loop:
+        if not self._takes_starts_here():
             return None
         async with self._lock(run_id):
-            now = self.clock()
-            inst = self._new_instance(
-                run_id,
-                RunStart.from_event(
-                    Event(run_id, 1, created.type, created.correlation_id, created.data, now)
-                ),
-            )
-            started = _run_started(now)
-            self._apply(inst, started, now)
-            plan = self._plan(inst, [created, started])
-            assert plan is not None  # it holds the two events at least
+            first_pass = await self._first_pass(run_id, created)
+            if first_pass is None:
+                return None  # it ran past its slice: the normal path starts it (in a thread)
+            inst, plan = first_pass
             try:
                 landed = await self.world.start_queued(
                     run_id, created, flow, first=plan.events[1:], enqueue=plan.enqueue
