@@ -52,6 +52,20 @@ def int_query(request: Request, name: str, default: int, low: int, high: int) ->
     return value
 
 
+def server_state(request: Request) -> Any:
+    """The app's ``ServerState`` (world, project, config, worker), set by its lifespan."""
+    return request.app.state.wdk
+
+
+async def existing_run(request: Request) -> RunInfo:
+    """The run the ``{run_id}`` path parameter names; 404 when there is none."""
+    run_id = request.path_params["run_id"]
+    info: RunInfo | None = await server_state(request).world.get_run(run_id)
+    if info is None:
+        raise ApiError(404, f"no run has id {run_id!r}")
+    return info
+
+
 def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
     """The JSON body every error response has: ``{"error": "...", ...}``."""
     return JSONResponse({"error": message, **extra}, status_code=status)

@@ -14,28 +14,17 @@ from starlette.responses import JSONResponse, Response
 
 from wdk.errors import RunStateError, WorkflowRunNotFoundError
 from wdk.runtime._deploys import fork_run, retry_run
-from wdk.server._http import ApiError, read_json
+from wdk.server._http import ApiError, existing_run, read_json, server_state
 from wdk.server._models import MAX_FROM_STEP, ForkRequest, parse_body
 
 __all__ = ["MAX_FROM_STEP", "fork", "retry"]
 
 
-def _state(request: Request) -> Any:
-    return request.app.state.wdk
-
-
-async def _existing_id(request: Request) -> str:
-    run_id: str = request.path_params["run_id"]
-    if await _state(request).world.get_run(run_id) is None:
-        raise ApiError(404, f"no run has id {run_id!r}")
-    return run_id
-
-
 async def retry(request: Request) -> Response:
     """``POST /api/runs/{run_id}/retry``: try a blocked run again now."""
-    run_id = await _existing_id(request)
+    run_id = (await existing_run(request)).run_id
     try:
-        await retry_run(_state(request).world, run_id)
+        await retry_run(server_state(request).world, run_id)
     except WorkflowRunNotFoundError as exc:
         raise ApiError(404, str(exc) or f"no run has id {run_id!r}") from None
     except RunStateError as exc:
@@ -45,10 +34,10 @@ async def retry(request: Request) -> Response:
 
 async def fork(request: Request) -> Response:
     """``POST /api/runs/{run_id}/fork`` with an optional :class:`ForkRequest`: a new run."""
-    state = _state(request)
+    state = server_state(request)
     body = parse_body(ForkRequest, await read_json(request, state.config.max_body, required=False))
     from_step = body.from_step
-    run_id = await _existing_id(request)
+    run_id = (await existing_run(request)).run_id
     try:
         new_id = await fork_run(
             state.world,

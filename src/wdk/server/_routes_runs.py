@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from wdk.api import start
 from wdk.errors import DurationError, QueueError, SerializationError, WorkflowNotRegisteredError
 from wdk.runtime._streams import DEFAULT_NAMESPACE
-from wdk.server._http import ApiError, int_query, read_json, run_json
+from wdk.server._http import ApiError, existing_run, int_query, read_json, run_json, server_state
 from wdk.server._models import StartRunRequest, parse_body
 from wdk.server._sse import follow_stream, resolve_start
 from wdk.worlds.base import RunStatus
@@ -30,18 +30,6 @@ _MAX_LIMIT = 1000
 _FLOW_FIELDS = ("queue", "key", "priority", "dedupe_key", "debounce", "delay")
 
 
-def _state(request: Request) -> Any:
-    return request.app.state.wdk
-
-
-async def _existing(request: Request) -> Any:
-    run_id = request.path_params["run_id"]
-    info = await _state(request).world.get_run(run_id)
-    if info is None:
-        raise ApiError(404, f"no run has id {run_id!r}")
-    return info
-
-
 async def start_run(request: Request) -> Response:
     """``POST /api/workflows/{workflow_id}/runs`` with a :class:`StartRunRequest` body.
 
@@ -49,7 +37,7 @@ async def start_run(request: Request) -> Response:
     ``dedupe_key``, ``debounce``, ``delay``. A start that lands on an existing run (its
     ``run_id``, a ``dedupe_key`` match or a debounce) answers 200 with that run's id.
     """
-    state = _state(request)
+    state = server_state(request)
     workflow_id: str = request.path_params["workflow_id"]
     body = parse_body(
         StartRunRequest, await read_json(request, state.config.max_body, required=False)
@@ -89,7 +77,7 @@ async def list_runs(request: Request) -> Response:
     """
     from wdk.errors import WorldError
 
-    state = _state(request)
+    state = server_state(request)
     status = request.query_params.get("status") or None
     if status is not None and status not in RunStatus.ALL:
         raise ApiError(400, f"unknown status {status!r}; one of {', '.join(RunStatus.ALL)}")
@@ -116,13 +104,13 @@ async def list_runs(request: Request) -> Response:
 
 async def get_run(request: Request) -> Response:
     """``GET /api/runs/{run_id}``."""
-    return JSONResponse(run_json(await _existing(request)))
+    return JSONResponse(run_json(await existing_run(request)))
 
 
 async def cancel_run(request: Request) -> Response:
     """``POST /api/runs/{run_id}/cancel``: idempotent; a finished run keeps its status."""
-    state = _state(request)
-    info = await _existing(request)
+    state = server_state(request)
+    info = await existing_run(request)
     if info.status not in RunStatus.TERMINAL:
         if state.worker is not None:
             await state.worker.cancel_run(info.run_id)
@@ -138,8 +126,8 @@ async def list_run_hooks(request: Request) -> Response:
     """``GET /api/runs/{run_id}/hooks``: the run's live hooks and webhooks."""
     from wdk.server._routes_hooks import hook_json
 
-    state = _state(request)
-    info = await _existing(request)
+    state = server_state(request)
+    info = await existing_run(request)
     hooks = await state.world.list_hooks(info.run_id)
     return JSONResponse({"hooks": [hook_json(h, state.config.base_url) for h in hooks]})
 
@@ -164,8 +152,8 @@ def _last_event_id(raw: str) -> int:
 
 async def stream_run(request: Request) -> Response:
     """``GET /api/runs/{run_id}/stream?namespace=&startIndex=`` as Server-Sent Events."""
-    state = _state(request)
-    info = await _existing(request)
+    state = server_state(request)
+    info = await existing_run(request)
     namespace = request.query_params.get("namespace") or DEFAULT_NAMESPACE
     start_index = int_query(request, "startIndex", 0, -MAX_INDEX, MAX_INDEX)
     last_event = request.headers.get("last-event-id")

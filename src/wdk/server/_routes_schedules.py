@@ -17,7 +17,7 @@ from wdk.runtime._schedule_spec import Schedule
 from wdk.runtime._ticker import get_schedule, set_paused
 from wdk.runtime._ticker import trigger as start_now
 from wdk.serde._json import encoded_json
-from wdk.server._http import ApiError
+from wdk.server._http import ApiError, server_state
 from wdk.worlds.base import ScheduleInfo
 
 __all__ = ["list_schedules", "pause", "resume", "schedule_json", "trigger"]
@@ -45,7 +45,7 @@ def schedule_json(info: ScheduleInfo) -> dict[str, Any]:
 
 
 def _world(request: Request) -> Any:
-    return request.app.state.wdk.world
+    return server_state(request).world
 
 
 async def list_schedules(request: Request) -> Response:

@@ -37,7 +37,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from wdk.server._http import ApiError, int_query, run_json
+from wdk.server._http import ApiError, existing_run, int_query, run_json, server_state
 from wdk.server._ui_views import event_view, steps_view
 from wdk.worlds.base import RunStatus
 
@@ -60,18 +60,6 @@ _MIN_INTERVAL = 0.25
 _MAX_EVENTS = 5000
 _ASSETS = {"app.js": "text/javascript", "app.css": "text/css", "favicon.svg": "image/svg+xml"}
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-
-
-def _state(request: Request) -> Any:
-    return request.app.state.wdk
-
-
-async def _existing(request: Request) -> Any:
-    run_id = request.path_params["run_id"]
-    info = await _state(request).world.get_run(run_id)
-    if info is None:
-        raise ApiError(404, f"no run has id {run_id!r}")
-    return info
 
 
 def _ui_file(name: str) -> bytes:
@@ -106,17 +94,17 @@ async def asset(request: Request) -> Response:
 
 async def run_steps(request: Request) -> Response:
     """``GET /api/runs/{run_id}/steps``: the run's steps with decoded values and attempts."""
-    info = await _existing(request)
-    events = await _state(request).world.read_events(info.run_id)
+    info = await existing_run(request)
+    events = await server_state(request).world.read_events(info.run_id)
     return JSONResponse({"steps": steps_view(events)})
 
 
 async def run_events(request: Request) -> Response:
     """``GET /api/runs/{run_id}/events?after=&limit=``: the log after seq ``after``."""
-    info = await _existing(request)
+    info = await existing_run(request)
     after = int_query(request, "after", 0, 0, 2**62)
     limit = int_query(request, "limit", 1000, 1, _MAX_EVENTS)
-    events = await _state(request).world.read_events(info.run_id, after)
+    events = await server_state(request).world.read_events(info.run_id, after)
     page_events = events[:limit]
     cursor = str(page_events[-1].seq) if len(events) > limit else None
     return JSONResponse({"events": [event_view(e) for e in page_events], "cursor": cursor})
@@ -126,7 +114,7 @@ async def hook_schema(request: Request) -> Response:
     """``GET /api/hooks/{token}/schema``: ``{"schema": <JSON Schema> | null}`` of a live hook."""
     from wdk._delivery import SchemaLoadError, decode_hook, payload_schema
 
-    state = _state(request)
+    state = server_state(request)
     token = request.path_params["token"]
     hook = await state.world.get_hook_by_token(token)
     if hook is None:
@@ -153,7 +141,7 @@ def _sse(event: str, data: Any) -> bytes:
 
 async def runs_feed(request: Request) -> Response:
     """``GET /api/runs/feed``: the first page of the runs list, live (SSE)."""
-    state = _state(request)
+    state = server_state(request)
     status = request.query_params.get("status") or None
     if status is not None and status not in RunStatus.ALL:
         raise ApiError(400, f"unknown status {status!r}; one of {', '.join(RunStatus.ALL)}")
@@ -184,8 +172,8 @@ async def runs_feed(request: Request) -> Response:
 
 async def run_changes(request: Request) -> Response:
     """``GET /api/runs/{run_id}/changes``: the run and its last seq, again on every change."""
-    info = await _existing(request)
-    world = _state(request).world
+    info = await existing_run(request)
+    world = server_state(request).world
     run_id = info.run_id
     topics = [f"run:{run_id}", f"done:{run_id}"]
 
@@ -210,8 +198,8 @@ async def run_changes(request: Request) -> Response:
 
 async def run_streams(request: Request) -> Response:
     """``GET /api/runs/{run_id}/streams``: ``{"streams": [{namespace, tail_index, closed}]}``."""
-    info = await _existing(request)
-    world = _state(request).world
+    info = await existing_run(request)
+    world = server_state(request).world
     out = []
     for namespace in sorted(await world.list_streams(info.run_id)):
         stream = await world.stream_info(info.run_id, namespace)
