@@ -37,12 +37,14 @@ __all__ = [
     "FlowStart",
     "QueueSpec",
     "LIMIT_PREFIX",
+    "candidate_limit",
     "format_rate",
     "limit_kind",
     "parse_limit_kind",
     "parse_rate",
     "plan_admission",
     "start_message",
+    "waiting_order",
 ]
 
 #: the statuses of a run that holds a slot of its queue
@@ -160,6 +162,25 @@ def parse_limit_kind(kind: str) -> QueueSpec:
 def start_message(run_id: str) -> NewMessage:
     """The message an admitted run starts with: its wake-up message."""
     return NewMessage("workflow", run_id, f"wf:{run_id}")
+
+
+def waiting_order(spec: QueueSpec) -> str:
+    """The SQL ``ORDER BY`` columns of a queue's waiting runs, best first."""
+    return "priority DESC, created_at, run_id" if spec.priority else "created_at, run_id"
+
+
+def candidate_limit(spec: QueueSpec, active: int, window: list[float]) -> int | None:
+    """How many waiting runs an admission can take at most; None: no bound to read them with.
+
+    With a per-key limit a run may be passed over for its key, so any number may be read.
+    """
+    if spec.per_key_concurrency is not None:
+        return None
+    free = spec.concurrency - active if spec.concurrency is not None else None
+    if spec.rate_limit is not None:
+        tokens = spec.rate_limit - len(window)
+        free = tokens if free is None else min(free, tokens)
+    return None if free is None else max(free, 0)
 
 
 def plan_admission(

@@ -19,7 +19,14 @@ import msgpack
 import psycopg
 
 from wdk.errors import QueueError
-from wdk.worlds._flow import FlowStart, QueueSpec, parse_limit_kind, plan_admission
+from wdk.worlds._flow import (
+    FlowStart,
+    QueueSpec,
+    candidate_limit,
+    parse_limit_kind,
+    plan_admission,
+    waiting_order,
+)
 from wdk.worlds._pg_queue import message_of
 from wdk.worlds.base import Message
 
@@ -255,18 +262,12 @@ class FlowSQL:
         if spec.rate_limit is not None and spec.rate_period is not None:
             cur = await conn.execute(self._window, (name, now - spec.rate_period))
             window = [t for (t,) in await cur.fetchall()]
-        sql = self._waiting + (
-            "priority DESC, created_at, run_id" if spec.priority else "created_at, run_id"
-        )
+        sql = self._waiting + waiting_order(spec)
         params: tuple[Any, ...] = (name, now)
-        if spec.per_key_concurrency is None:
-            free = spec.concurrency - active if spec.concurrency is not None else None
-            if spec.rate_limit is not None:
-                tokens = spec.rate_limit - len(window)
-                free = tokens if free is None else min(free, tokens)
-            if free is not None:
-                sql += " LIMIT %s"
-                params += (max(free, 0),)
+        limit = candidate_limit(spec, active, window)
+        if limit is not None:
+            sql += " LIMIT %s"
+            params += (limit,)
         candidates = await (await conn.execute(sql, params)).fetchall()  # type: ignore[arg-type]
         plan = plan_admission(
             spec, now, active=active, active_by_key=by_key, window=window, candidates=candidates

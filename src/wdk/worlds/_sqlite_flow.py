@@ -16,7 +16,15 @@ import msgpack
 
 from wdk.errors import QueueError
 from wdk.worlds import _sqlite_schema as q
-from wdk.worlds._flow import FlowStart, QueueSpec, parse_limit_kind, plan_admission, start_message
+from wdk.worlds._flow import (
+    FlowStart,
+    QueueSpec,
+    candidate_limit,
+    parse_limit_kind,
+    plan_admission,
+    start_message,
+    waiting_order,
+)
 from wdk.worlds.base import Appended, Message, NewEvent, NewMessage, QueuedStart
 
 __all__ = [
@@ -194,18 +202,12 @@ def _admit(
     window: list[float] = []
     if spec.rate_limit is not None and spec.rate_period is not None:
         window = [t for (t,) in conn.execute(_WINDOW, (name, now - spec.rate_period))]
-    sql = _WAITING + (
-        "priority DESC, created_at, run_id" if spec.priority else "created_at, run_id"
-    )
+    sql = _WAITING + waiting_order(spec)
     params: tuple[Any, ...] = (name, now)
-    if spec.per_key_concurrency is None:
-        free = spec.concurrency - active if spec.concurrency is not None else None
-        if spec.rate_limit is not None:
-            tokens = spec.rate_limit - len(window)
-            free = tokens if free is None else min(free, tokens)
-        if free is not None:
-            sql += " LIMIT ?"
-            params += (max(free, 0),)
+    limit = candidate_limit(spec, active, window)
+    if limit is not None:
+        sql += " LIMIT ?"
+        params += (limit,)
     plan = plan_admission(
         spec,
         now,
